@@ -1,0 +1,1 @@
+"""Orders service: the demo application traced by otel-import-tracer."""

@@ -1,0 +1,1 @@
+"""Old code kept around; nothing imports this package any more."""

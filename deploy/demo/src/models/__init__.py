@@ -1,0 +1,3 @@
+from src.models.domain import Order, OrderLine
+
+__all__ = ["Order", "OrderLine"]

@@ -1,0 +1,1 @@
+"""Export plugins; one is chosen by settings.export_plugin."""

@@ -1,0 +1,1 @@
+"""Report renderers, imported lazily by the report endpoints."""

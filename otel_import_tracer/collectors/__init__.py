@@ -1,0 +1,97 @@
+"""How loads are observed, and the one place that picks how.
+
+Every collector runs the import hook, which gives each import its timing, importer,
+thread and failures at a cost paid per import only. The collector named in
+``IMPORT_TRACING_COLLECTOR`` decides what else watches for code of the root that runs
+without an import we saw (a script run as ``__main__``, a file ``exec``'d by hand):
+
+- ``importhook``: nothing else; ``sys.modules`` sweeps at start, startup and stop fill in.
+- ``monitoring``: ``sys.monitoring`` ``PY_START``, once per code object (Python 3.12+).
+- ``settrace``: the original design's ``sys.settrace``, on every call, for the whole run.
+
+``auto`` is the cheapest complete one for the running Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Tuple
+
+from otel_import_tracer import env, messages
+from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.registry import Registry
+
+try:
+    from typing import Protocol
+except ImportError:  # pragma: no cover - Python < 3.8 is not supported anyway
+    Protocol = object  # type: ignore[assignment,misc]
+
+
+class Collector(Protocol):
+    """Observes loads under a root and writes them to a registry."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    name: str
+    reason: str
+
+
+def choose(requested: str) -> Choice:
+    """Resolve ``auto`` and impossible requests to a collector that works here, saying why."""
+    if requested == "auto":
+        if env.HAS_MONITORING:
+            return Choice("monitoring", "auto: sys.monitoring is available (Python 3.12+)")
+        return Choice("importhook", "auto: no sys.monitoring before Python 3.12, the import hook costs least")
+    if requested == "monitoring" and not env.HAS_MONITORING:
+        messages.warn(
+            "monitoring-unavailable",
+            "IMPORT_TRACING_COLLECTOR=monitoring needs Python 3.12 or newer (sys.monitoring); "
+            "using importhook. Set IMPORT_TRACING_COLLECTOR=auto to silence this.",
+        )
+        return Choice("importhook", "monitoring requested but unavailable")
+    return Choice(requested, "requested")
+
+
+def start_collectors(choice: Choice, registry: Registry, root: SourceRoot) -> Tuple[str, List[Collector]]:
+    """Start the import hook and the chosen collector; return the name actually running."""
+    from otel_import_tracer.collectors.importhook import ImportHookCollector
+
+    hook = ImportHookCollector(registry, root)
+    hook.start()
+    started: List[Collector] = [hook]
+    if choice.name == "monitoring":
+        from otel_import_tracer.collectors.monitoring import MonitoringCollector, MonitoringUnavailable
+
+        monitor = MonitoringCollector(registry, root)
+        try:
+            monitor.start()
+        except MonitoringUnavailable as exc:
+            messages.warn(
+                "monitoring-unavailable",
+                f"{exc}; falling back to the importhook collector (imports are still all recorded).",
+            )
+            return "importhook", started
+        started.append(monitor)
+    elif choice.name == "settrace":
+        from otel_import_tracer.collectors.settrace import SettraceCollector
+
+        tracer = SettraceCollector(registry, root)
+        tracer.start()
+        started.append(tracer)
+    return choice.name, started
+
+
+def stop_collectors(collectors: List[Collector]) -> None:
+    """Stop in reverse order; one failing stop must not keep the others installed."""
+    for collector in reversed(collectors):
+        try:
+            collector.stop()
+        except Exception as exc:
+            messages.warn("collector-stop", f"stopping the {collector.name} collector failed: {exc!r}")

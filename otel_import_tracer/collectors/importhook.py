@@ -1,0 +1,208 @@
+"""The import hook: one ``sys.meta_path`` finder that sees every import, at a cost per import only.
+
+It sits first in ``sys.meta_path`` and asks the other finders itself, so it sees the
+spec of every module about to be imported and returns it unchanged. For a module under
+the root it times the execution (start, end, importer, thread) by shadowing
+``exec_module`` on that module's own loader instance for the one call; the module's
+``__loader__`` and ``__spec__`` stay exactly what the import system made.
+
+It also records failed imports issued by code under the root:
+
+- the module does not exist (no finder has a spec, in a real import, not a probe);
+- the module's code raises (for a module under the root, or one imported directly by
+  code under the root, such as a third-party package whose own import breaks).
+
+Nothing here may raise into the application: errors in our bookkeeping are reported
+once and the import proceeds as if we were not there.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
+from types import ModuleType
+from typing import Any, Callable, Optional, Sequence
+
+from otel_import_tracer import messages
+from otel_import_tracer.collectors import frames
+from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.registry import SOURCE_IMPORT, Registry
+
+# Loaders the path finder creates one per module, so shadowing a method on the instance
+# touches no other module.
+_PER_MODULE_LOADERS = (SourceFileLoader, SourcelessFileLoader, ExtensionFileLoader)
+
+
+class ImportHookFinder:
+    """A meta path finder that finds nothing itself and watches what the others find."""
+
+    def __init__(self, registry: Registry, root: SourceRoot) -> None:
+        self._registry = registry
+        self._root = root
+        self.active = False
+
+    # The import system calls this with the global import lock held: keep it short, never
+    # block on anything that might import.
+    def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None) -> Any:
+        if not self.active:
+            return None
+        spec = None
+        for finder in list(sys.meta_path):
+            if finder is self:
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                # A legacy finder (find_module only, Python < 3.12): let the import system
+                # ask everyone in order, as it would without us.
+                return None
+            spec = find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        try:
+            if spec is None:
+                self._note_missing(fullname)
+            else:
+                self._watch(fullname, spec)
+        except Exception as exc:  # our bug must not become the application's
+            _internal_error(exc)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        pass
+
+    def _note_missing(self, fullname: str) -> None:
+        caller = sys._getframe(2)
+        if not frames.in_real_import(caller):
+            return
+        name, importer_file, line = frames.describe(frames.importer_frame(caller), self._root)
+        if importer_file is None:
+            return  # a third-party probe for an optional dependency: not ours to report
+        self._registry.add_failure(
+            fullname,
+            name,
+            importer_file,
+            line,
+            "ModuleNotFoundError",
+            f"No module named {fullname!r}",
+            threading.current_thread().name,
+        )
+
+    def _watch(self, fullname: str, spec: Any) -> None:
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return
+        hit = self._root.classify(spec.origin) if spec.has_location else None
+        if hit is not None:
+            _shadow_exec_module(loader, self._timed_exec(loader, hit[0], hit[1]))
+        elif isinstance(loader, _PER_MODULE_LOADERS):
+            caller = sys._getframe(2)
+            if frames.in_real_import(caller):
+                importer = frames.importer_frame(caller)
+                if importer is not None and self._root.classify(importer.f_code.co_filename):
+                    _shadow_exec_module(loader, self._failure_watch(loader, fullname))
+
+    def _timed_exec(self, loader: Any, path: str, name: str) -> Callable[[ModuleType], None]:
+        registry = self._registry
+        root = self._root
+
+        def exec_module(module: ModuleType) -> None:
+            _unshadow_exec_module(loader)
+            load = None
+            parent = parent_file = line = None
+            try:
+                parent, parent_file, line = frames.describe(frames.importer_frame(sys._getframe(1)), root)
+                load = registry.begin_load(path, name, parent, threading.current_thread().name, SOURCE_IMPORT)
+            except Exception as exc:
+                _internal_error(exc)
+            try:
+                loader.exec_module(module)
+            except Exception as exc:
+                _record_exec_failure(registry, name, parent, parent_file, line, exc)
+                raise
+            finally:
+                if load is not None:
+                    registry.end_load(load)
+
+        return exec_module
+
+    def _failure_watch(self, loader: Any, fullname: str) -> Callable[[ModuleType], None]:
+        registry = self._registry
+        root = self._root
+
+        def exec_module(module: ModuleType) -> None:
+            _unshadow_exec_module(loader)
+            try:
+                loader.exec_module(module)
+            except Exception as exc:
+                parent, parent_file, line = frames.describe(frames.importer_frame(sys._getframe(1)), root)
+                _record_exec_failure(registry, fullname, parent, parent_file, line, exc)
+                raise
+
+        return exec_module
+
+
+class ImportHookCollector:
+    """Installs the finder first in ``sys.meta_path`` and removes it on stop."""
+
+    name = "importhook"
+
+    def __init__(self, registry: Registry, root: SourceRoot) -> None:
+        self._finder = ImportHookFinder(registry, root)
+
+    def start(self) -> None:
+        self._finder.active = True
+        sys.meta_path.insert(0, self._finder)
+
+    def stop(self) -> None:
+        # Deactivate first: another thread may still be inside find_spec with its own copy.
+        self._finder.active = False
+        try:
+            sys.meta_path.remove(self._finder)
+        except ValueError:
+            pass  # someone rebuilt sys.meta_path; nothing of ours is left in it
+
+
+def _shadow_exec_module(loader: Any, replacement: Callable[[ModuleType], None]) -> None:
+    try:
+        loader.exec_module = replacement
+    except (AttributeError, TypeError):
+        pass  # a loader with __slots__ or a read-only attribute: the sweep still sees the module
+
+
+def _unshadow_exec_module(loader: Any) -> None:
+    try:
+        del loader.exec_module
+    except AttributeError:
+        pass
+
+
+def _record_exec_failure(
+    registry: Registry,
+    name: str,
+    parent: Optional[str],
+    parent_file: Optional[str],
+    line: Optional[int],
+    exc: BaseException,
+) -> None:
+    try:
+        registry.add_failure(
+            name,
+            parent,
+            parent_file,
+            line,
+            type(exc).__name__,
+            str(exc),
+            threading.current_thread().name,
+        )
+    except Exception as error:
+        _internal_error(error)
+
+
+def _internal_error(exc: BaseException) -> None:
+    messages.warn(
+        "internal-error",
+        f"import tracing hit an internal error ({type(exc).__name__}: {exc}); "
+        "the application is unaffected and modules are still recorded at shutdown. "
+        "Please report this.",
+    )

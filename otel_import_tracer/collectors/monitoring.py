@@ -1,0 +1,80 @@
+"""``sys.monitoring`` (PEP 669, Python 3.12+): see each code object start once, then never again.
+
+``PY_START`` fires the first time any code object runs; the callback decides once
+(under the root or not), records the file if it is new, and returns ``DISABLE`` so that
+location never calls back again. After startup the cost is near zero: only code objects
+never run before reach the callback, once each. Callbacks fire on every thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from types import CodeType
+from typing import Any, Optional
+
+from otel_import_tracer import messages
+from otel_import_tracer.collectors import frames
+from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.registry import Registry
+
+# DEBUGGER_ID 0, COVERAGE_ID 1, PROFILER_ID 2 and OPTIMIZER_ID 5 belong to other tools;
+# taking one of them would make that tool fail to start later.
+CANDIDATE_TOOL_IDS = (3, 4)
+TOOL_NAME = "otel-import-tracer"
+
+_tool_lock = threading.Lock()
+
+
+class MonitoringUnavailable(Exception):
+    """No sys.monitoring here, or every tool id we may use is taken."""
+
+
+class MonitoringCollector:
+    name = "monitoring"
+
+    def __init__(self, registry: Registry, root: SourceRoot) -> None:
+        self._registry = registry
+        self._root = root
+        self._tool_id: Optional[int] = None
+
+    def start(self) -> None:
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is None:
+            raise MonitoringUnavailable("sys.monitoring needs Python 3.12 or newer")
+        with _tool_lock:
+            for tool_id in CANDIDATE_TOOL_IDS:
+                if monitoring.get_tool(tool_id) is None:
+                    try:
+                        monitoring.use_tool_id(tool_id, TOOL_NAME)
+                    except ValueError:  # taken between the check and the claim
+                        continue
+                    self._tool_id = tool_id
+                    break
+            else:
+                owners = ", ".join(f"{i}: {monitoring.get_tool(i)}" for i in CANDIDATE_TOOL_IDS)
+                raise MonitoringUnavailable(f"sys.monitoring tool ids are all taken ({owners})")
+        monitoring.register_callback(self._tool_id, monitoring.events.PY_START, self._on_py_start)
+        monitoring.set_events(self._tool_id, monitoring.events.PY_START)
+
+    def stop(self) -> None:
+        tool_id, self._tool_id = self._tool_id, None
+        if tool_id is None:
+            return
+        monitoring = sys.monitoring  # type: ignore[attr-defined]
+        with _tool_lock:
+            monitoring.set_events(tool_id, 0)
+            monitoring.register_callback(tool_id, monitoring.events.PY_START, None)
+            monitoring.free_tool_id(tool_id)
+
+    def _on_py_start(self, code: CodeType, instruction_offset: int) -> Any:
+        try:
+            hit = self._root.classify(code.co_filename)
+            if hit is not None and not self._registry.knows(hit[0]):
+                # Frame 1 is the frame of `code` itself; its caller is who ran it.
+                frame = sys._getframe(1)
+                parent = frames.describe(frames.importer_frame(frame.f_back), self._root)[0]
+                self._registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
+        except Exception as exc:
+            messages.warn("internal-error", f"import tracing hit an internal error ({exc!r}); please report this.")
+        return sys.monitoring.DISABLE  # type: ignore[attr-defined]

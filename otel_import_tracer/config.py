@@ -1,0 +1,133 @@
+"""Configuration from the environment: one documented constant per variable.
+
+Precedence is argument > environment > default: ``Config.from_environ`` reads the
+environment, and tests or callers build a ``Config`` directly to override it.
+A bad value never raises: it produces one warning naming the variable and the
+accepted values, and the default is used instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Mapping, Optional, Tuple
+
+from otel_import_tracer import messages
+
+ENABLE_IMPORT_TRACING = "ENABLE_IMPORT_TRACING"
+"""``true`` (any case) turns tracing on; ``false`` or unset leaves it off."""
+
+IMPORT_TRACING_ROOT = "IMPORT_TRACING_ROOT"
+"""Directory whose ``.py`` files are tracked. Default ``/app/src``."""
+
+IMPORT_TRACING_COLLECTOR = "IMPORT_TRACING_COLLECTOR"
+"""How loads are observed: ``auto``, ``importhook``, ``monitoring`` or ``settrace``."""
+
+IMPORT_TRACING_SPANS = "IMPORT_TRACING_SPANS"
+"""``true`` (default) adds one child span per module import: the import waterfall."""
+
+IMPORT_TRACING_REPORT = "IMPORT_TRACING_REPORT"
+"""Path of the JSON report; ``{pid}`` is replaced by the process id. Unset: no report."""
+
+IMPORT_TRACING_SHUTDOWN_TIMEOUT = "IMPORT_TRACING_SHUTDOWN_TIMEOUT"
+"""Seconds ``stop_tracing()`` waits at most for telemetry export. Default 3."""
+
+DEFAULT_ROOT = "/app/src"
+DEFAULT_SHUTDOWN_TIMEOUT = 3.0
+COLLECTOR_CHOICES: Tuple[str, ...] = ("auto", "importhook", "monitoring", "settrace")
+
+_TRUE = "true"
+_FALSE = "false"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything the tracer needs to know, decided once."""
+
+    enabled: bool = False
+    root: str = DEFAULT_ROOT
+    collector: str = "auto"
+    spans: bool = True
+    report: Optional[str] = None
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+
+    def __post_init__(self) -> None:
+        # A trailing slash or a relative path would break prefix matching of file names.
+        object.__setattr__(self, "root", os.path.abspath(self.root))
+
+    @classmethod
+    def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> "Config":
+        """Read the configuration; warn once per bad value and use its default."""
+        env = os.environ if environ is None else environ
+        return cls(
+            enabled=_read_bool(env, ENABLE_IMPORT_TRACING, default=False),
+            root=env.get(IMPORT_TRACING_ROOT) or DEFAULT_ROOT,
+            collector=_read_choice(env, IMPORT_TRACING_COLLECTOR, COLLECTOR_CHOICES),
+            spans=_read_bool(env, IMPORT_TRACING_SPANS, default=True),
+            report=env.get(IMPORT_TRACING_REPORT) or None,
+            shutdown_timeout=_read_seconds(
+                env, IMPORT_TRACING_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT
+            ),
+        )
+
+    def report_path(self, pid: Optional[int] = None) -> Optional[str]:
+        """The report path with ``{pid}`` filled in, so workers and replicas do not collide."""
+        if not self.report:
+            return None
+        return self.report.replace("{pid}", str(os.getpid() if pid is None else pid))
+
+
+def is_enabled(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Cheap check of ``ENABLE_IMPORT_TRACING`` alone, for the launcher and the lifespan."""
+    env = os.environ if environ is None else environ
+    return _read_bool(env, ENABLE_IMPORT_TRACING, default=False)
+
+
+def _read_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value == _TRUE:
+        return True
+    if value == _FALSE:
+        return False
+    messages.warn(
+        f"bad-{name.lower()}",
+        f"{name}={raw!r} is not understood; use 'true' or 'false' (any case). "
+        f"Using the default, {str(default).lower()}.",
+    )
+    return default
+
+
+def _read_choice(env: Mapping[str, str], name: str, choices: Tuple[str, ...]) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return choices[0]
+    value = raw.strip().lower()
+    if value in choices:
+        return value
+    messages.warn(
+        f"bad-{name.lower()}",
+        f"{name}={raw!r} is not understood; use one of {', '.join(choices)}. "
+        f"Using {choices[0]}.",
+    )
+    return choices[0]
+
+
+def _read_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if 0 <= value < float("inf"):  # also rejects NaN
+        return value
+    messages.warn(
+        f"bad-{name.lower()}",
+        f"{name}={raw!r} is not understood; use a number of seconds, 0 or more. "
+        f"Using {default:g}.",
+    )
+    return default

@@ -1,0 +1,50 @@
+"""The one channel through which the tracer talks to the user: the process's stderr.
+
+Not the ``logging`` module: an application's ``dictConfig`` (with the default
+``disable_existing_loggers=True``) or a root level of WARNING would silence us, and
+the shutdown lines must reach the container log whatever logging the app set up.
+Each warning has a slug and is written once per process.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Iterable, Set
+
+PREFIX = "otel-import-tracer"
+
+_lock = threading.Lock()
+_warned: Set[str] = set()
+
+
+def write_lines(lines: Iterable[str]) -> None:
+    """Write whole lines to stderr in one call, so threads do not interleave them."""
+    text = "".join(f"{line}\n" for line in lines)
+    stream = sys.stderr or sys.__stderr__
+    if stream is None:  # pythonw, or stderr closed: nowhere to write
+        return
+    with _lock:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe at shutdown: never raise into the app
+            pass
+
+
+def info(message: str) -> None:
+    write_lines([f"{PREFIX}: {message}"])
+
+
+def warn(slug: str, message: str) -> None:
+    """Warn once per slug; the slug is printed so users can search for it."""
+    with _lock:
+        if slug in _warned:
+            return
+        _warned.add(slug)
+    write_lines([f"{PREFIX}: warning: {message} [{slug}]"])
+
+
+def reset_for_tests() -> None:
+    with _lock:
+        _warned.clear()

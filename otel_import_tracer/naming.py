@@ -1,0 +1,74 @@
+"""Path <-> module name under a root.
+
+``/app/src/models/domain.py`` -> ``src.models.domain`` and
+``/app/src/models/__init__.py`` -> ``src.models``: names are derived from the path
+relative to the root's parent, not from ``__name__`` (which is ``__main__`` for a
+script and can be anything for a file loaded by hand).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Tuple
+
+SOURCE_SUFFIX = ".py"
+
+
+def module_name_for(path: str, root: str) -> str:
+    """The module name of ``path``, a ``.py`` file under ``root``."""
+    relative = os.path.relpath(path, os.path.dirname(root))
+    stem = relative[: -len(SOURCE_SUFFIX)] if relative.endswith(SOURCE_SUFFIX) else relative
+    parts = stem.split(os.sep)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+def path_for(module_name: str, root: str) -> Tuple[str, str]:
+    """The two files a module name can come from: ``pkg/mod.py`` and ``pkg/mod/__init__.py``."""
+    base = os.path.join(os.path.dirname(root), *module_name.split("."))
+    return base + SOURCE_SUFFIX, os.path.join(base, "__init__" + SOURCE_SUFFIX)
+
+
+class SourceRoot:
+    """Decides whether a file name belongs to the root, caching the answer per file name.
+
+    The cache makes the check a single dict lookup on the hot paths (the settrace
+    callback, the monitoring callback, the import hook). File names seen through a
+    symlinked or real path of the root are reported under the configured root.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.package = os.path.basename(self.root)
+        prefixes = [self.root + os.sep]
+        real = os.path.realpath(self.root) + os.sep
+        if real != prefixes[0]:
+            prefixes.append(real)
+        self._prefixes = tuple(prefixes)
+        self._cache: Dict[str, Optional[Tuple[str, str]]] = {}
+
+    def classify(self, filename: Optional[str]) -> Optional[Tuple[str, str]]:
+        """``(path, module name)`` if ``filename`` is a ``.py`` file under the root, else None."""
+        if not filename:
+            return None
+        try:
+            return self._cache[filename]
+        except KeyError:
+            pass
+        result = self._classify_uncached(filename)
+        self._cache[filename] = result
+        return result
+
+    def _classify_uncached(self, filename: str) -> Optional[Tuple[str, str]]:
+        if not filename.endswith(SOURCE_SUFFIX):
+            return None
+        path = os.path.normpath(filename) if os.path.isabs(filename) else os.path.abspath(filename)
+        for prefix in self._prefixes:
+            if path.startswith(prefix):
+                path = os.path.join(self.root, path[len(prefix) :])
+                return path, module_name_for(path, self.root)
+        return None
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.root)

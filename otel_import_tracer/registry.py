@@ -1,0 +1,302 @@
+"""The thread-safe record of module loads and failed imports.
+
+Collectors write here and know nothing else; telemetry, the shutdown log lines and
+the report read from here. One record per file: the first observer wins, and an
+import observed by the import hook always starts before the module's code runs,
+so the record with timings is the one kept.
+
+Times are wall-clock nanoseconds since the epoch (what OpenTelemetry wants),
+derived from ``perf_counter_ns`` so durations are monotonic and precise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+import time
+import types
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+
+from otel_import_tracer.naming import SourceRoot
+
+# How a load was observed; the report and the telemetry carry it.
+SOURCE_IMPORT = "import"  # the import hook saw the module being executed by an import
+SOURCE_PRELOADED = "preloaded"  # already in sys.modules when tracing started
+SOURCE_EXECUTED = "executed"  # a collector saw code of the file run outside an import we saw
+SOURCE_SYS_MODULES = "sys.modules"  # found in sys.modules later, not seen by any hook
+
+
+@dataclasses.dataclass
+class ModuleLoad:
+    """One loaded file. ``end_ns`` stays None while the module executes, or when unknown."""
+
+    name: str
+    file: str
+    start_ns: int
+    parent: Optional[str]
+    thread: str
+    source: str
+    lazy: bool = False
+    end_ns: Optional[int] = None
+
+    @property
+    def preloaded(self) -> bool:
+        return self.source == SOURCE_PRELOADED
+
+    @property
+    def duration_ns(self) -> Optional[int]:
+        return None if self.end_ns is None else self.end_ns - self.start_ns
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedImport:
+    """An import, issued by code under the root, that raised."""
+
+    name: str
+    importer: Optional[str]
+    importer_file: Optional[str]
+    line: Optional[int]
+    exception_type: str
+    message: str
+    time_ns: int
+    thread: str
+    lazy: bool
+
+
+class Listener:
+    """Told about each finished load and each failure, outside the registry lock."""
+
+    def on_load(self, load: ModuleLoad) -> None:  # pragma: no cover - interface
+        pass
+
+    def on_failure(self, failure: FailedImport) -> None:  # pragma: no cover - interface
+        pass
+
+
+class Clock:
+    """Wall-clock nanoseconds with monotonic, high-resolution steps."""
+
+    def __init__(self) -> None:
+        self._wall0 = time.time_ns()
+        self._perf0 = time.perf_counter_ns()
+
+    def now_ns(self) -> int:
+        return self._wall0 + (time.perf_counter_ns() - self._perf0)
+
+
+class Registry:
+    """Loads by file, failures in order, and the two moments that matter."""
+
+    # Failures repeat (a handler retrying an optional import on every request): keep a bound.
+    MAX_FAILURES = 1000
+
+    def __init__(self, root: SourceRoot, clock: Optional[Clock] = None) -> None:
+        self.root = root
+        self.clock = clock or Clock()
+        self.started_ns = self.clock.now_ns()
+        self.startup_complete_ns: Optional[int] = None
+        self._lock = threading.Lock()
+        self._loads: Dict[str, ModuleLoad] = {}
+        self._failures: List[FailedImport] = []
+        self._failure_keys: Set[Tuple[str, Optional[str], Optional[int], str]] = set()
+        self._listeners: List[Listener] = []
+
+    def now_ns(self) -> int:
+        return self.clock.now_ns()
+
+    # -- writing (collectors) -------------------------------------------------------------
+
+    def begin_load(
+        self, path: str, name: str, parent: Optional[str], thread: str, source: str
+    ) -> Optional[ModuleLoad]:
+        """Record a load starting now; None if the file is already recorded."""
+        start = self.clock.now_ns()
+        with self._lock:
+            if path in self._loads:
+                return None
+            load = ModuleLoad(
+                name=name,
+                file=path,
+                start_ns=start,
+                parent=parent,
+                thread=thread,
+                source=source,
+                lazy=self.startup_complete_ns is not None,
+            )
+            self._loads[path] = load
+        return load
+
+    def end_load(self, load: ModuleLoad) -> None:
+        """Close a load begun with ``begin_load`` and tell the listeners."""
+        end = self.clock.now_ns()
+        with self._lock:
+            load.end_ns = end
+            listeners = tuple(self._listeners)
+        for listener in listeners:
+            listener.on_load(load)
+
+    def note_executed(self, path: str, name: str, parent: Optional[str], thread: str) -> None:
+        """A collector saw code of ``path`` run; record it unless already known."""
+        load = self.begin_load(path, name, parent, thread, SOURCE_EXECUTED)
+        if load is not None:
+            self._notify_load(load)
+
+    def add_failure(
+        self,
+        name: str,
+        importer: Optional[str],
+        importer_file: Optional[str],
+        line: Optional[int],
+        exc_type: str,
+        message: str,
+        thread: str,
+    ) -> None:
+        now = self.clock.now_ns()
+        key = (name, importer_file, line, exc_type)
+        with self._lock:
+            failure = FailedImport(
+                name=name,
+                importer=importer,
+                importer_file=importer_file,
+                line=line,
+                exception_type=exc_type,
+                message=message,
+                time_ns=now,
+                thread=thread,
+                lazy=self.startup_complete_ns is not None,
+            )
+            # Each distinct failure is kept once; listeners still hear every occurrence,
+            # so the span of every request that hit it shows it.
+            if key not in self._failure_keys and len(self._failures) < self.MAX_FAILURES:
+                self._failure_keys.add(key)
+                self._failures.append(failure)
+            listeners = tuple(self._listeners)
+        for listener in listeners:
+            listener.on_failure(failure)
+
+    def sweep(self, modules: Optional[Mapping[str, object]] = None, preloaded: bool = False) -> int:
+        """Record every module under the root found in ``sys.modules``; returns how many were new.
+
+        This is what makes the record complete whatever the hooks missed: modules imported
+        before tracing started, or through a finder placed ahead of ours.
+        """
+        found = _root_files_in(modules if modules is not None else sys.modules, self.root)
+        if not found:
+            return 0
+        now = self.clock.now_ns()
+        source = SOURCE_PRELOADED if preloaded else SOURCE_SYS_MODULES
+        new: List[ModuleLoad] = []
+        with self._lock:
+            for path, name in found:
+                if path not in self._loads:
+                    load = ModuleLoad(
+                        name=name,
+                        file=path,
+                        start_ns=self.started_ns if preloaded else now,
+                        parent=None,
+                        thread="",
+                        source=source,
+                        lazy=self.startup_complete_ns is not None,
+                    )
+                    self._loads[path] = load
+                    new.append(load)
+            listeners = tuple(self._listeners)
+        for load in new:
+            for listener in listeners:
+                listener.on_load(load)
+        return len(new)
+
+    def mark_startup_complete(self) -> bool:
+        """Everything loaded from now on is lazy. Returns False if it was already marked."""
+        with self._lock:
+            if self.startup_complete_ns is not None:
+                return False
+            self.startup_complete_ns = self.clock.now_ns()
+            return True
+
+    def subscribe(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def knows(self, path: str) -> bool:
+        """Whether ``path`` is recorded; lock-free, for the collectors' fast path."""
+        return path in self._loads
+
+    # -- reading (telemetry, logs, report) ------------------------------------------------
+
+    def loads(self) -> List[ModuleLoad]:
+        """All loads, in the order they started."""
+        with self._lock:
+            loads = list(self._loads.values())
+        loads.sort(key=lambda load: (load.start_ns, load.file))
+        return loads
+
+    def failures(self) -> List[FailedImport]:
+        with self._lock:
+            return list(self._failures)
+
+    def files(self) -> Set[str]:
+        with self._lock:
+            return set(self._loads)
+
+    def modules(self) -> Set[str]:
+        with self._lock:
+            return {load.name for load in self._loads.values()}
+
+    def _notify_load(self, load: ModuleLoad) -> None:
+        with self._lock:
+            listeners = tuple(self._listeners)
+        for listener in listeners:
+            listener.on_load(load)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's lock may have been held by another thread at fork time.
+        self._lock = threading.Lock()
+
+
+def _root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tuple[str, str]]:
+    found = []
+    for module in list(modules.values()):
+        hit = root.classify(_file_of(module))
+        if hit is not None:
+            found.append(hit)
+    return found
+
+
+def _file_of(module: object) -> Optional[str]:
+    """``module.__file__`` without running any ``__getattr__``/``__getattribute__``.
+
+    A lazily loaded module (``importlib.util.LazyLoader``) executes on first attribute
+    access; reading its ``__dict__`` directly keeps a sweep from changing the app.
+    """
+    if not isinstance(module, types.ModuleType):
+        return None
+    try:
+        namespace = object.__getattribute__(module, "__dict__")
+    except Exception:
+        return None
+    filename = namespace.get("__file__")
+    return filename if isinstance(filename, str) else None
+
+
+def fork_safe(registry: Registry) -> None:
+    """Give a forked child a fresh lock (``os.register_at_fork`` keeps only a weak reference)."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    import weakref
+
+    ref = weakref.ref(registry)
+
+    def _reinit() -> None:
+        current = ref()
+        if current is not None:
+            current._after_fork_in_child()
+
+    os.register_at_fork(after_in_child=_reinit)

@@ -1,0 +1,49 @@
+"""Names of the spans, span events and attributes this package emits.
+
+Everything that leaves the process (OTLP, the JSON report, the README's TraceQL,
+the Grafana dashboard) takes its names from here, so a rename is one edit and
+the tests catch any copy that drifted.
+
+Attribute names follow the OpenTelemetry semantic conventions where one exists
+(``code.file.path``, ``code.line.number``, ``thread.name``, ``exception.*``);
+names without a convention live under ``python.module.*`` (one module) and
+``python.import_tracing.*`` (the whole tracing session).
+"""
+
+from __future__ import annotations
+
+# Spans.
+SPAN_STARTUP = "app.startup"
+"""From the start of collection to the end of the application's startup."""
+
+SPAN_IMPORT_PREFIX = "import "
+"""Waterfall spans are named ``import <module>``, like ``SELECT <table>`` for databases."""
+
+SPAN_LAZY_IMPORT = "module.lazy_import"
+"""A short span of its own for a lazy import (or failure) when no span is current."""
+
+# Span events.
+EVENT_MODULE_LOADED = "module.loaded"
+EVENT_IMPORT_FAILED = "module.import_failed"
+
+# Attributes of one module load (events and waterfall spans).
+ATTR_MODULE_NAME = "python.module.name"
+ATTR_FILE_PATH = "code.file.path"
+ATTR_LINE_NUMBER = "code.line.number"
+ATTR_MODULE_PARENT = "python.module.parent"
+ATTR_IMPORT_DURATION_MS = "python.module.import_duration_ms"
+ATTR_THREAD_NAME = "thread.name"
+ATTR_PRELOADED = "python.module.preloaded"
+ATTR_LAZY = "python.module.lazy"
+ATTR_EXCEPTION_TYPE = "exception.type"
+ATTR_EXCEPTION_MESSAGE = "exception.message"
+
+# Attributes of the app.startup span.
+ATTR_TRACING_ROOT = "python.import_tracing.root"
+ATTR_TRACING_COLLECTOR = "python.import_tracing.collector"
+ATTR_MODULE_COUNT = "python.import_tracing.module_count"
+ATTR_PRELOADED_COUNT = "python.import_tracing.preloaded_count"
+ATTR_FAILED_IMPORT_COUNT = "python.import_tracing.failed_import_count"
+
+# The tracer (instrumentation scope) name.
+INSTRUMENTATION_SCOPE = "otel_import_tracer"

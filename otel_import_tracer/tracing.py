@@ -1,0 +1,154 @@
+"""Start, mark startup complete, stop: the lifecycle of one tracing session.
+
+The public functions are idempotent and thread-safe. With tracing disabled they do
+nothing at all: no hook is installed and OpenTelemetry is not imported.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from typing import Any, List, Optional, Set
+
+from otel_import_tracer import logs, messages
+from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
+from otel_import_tracer.config import IMPORT_TRACING_ROOT, Config
+from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.registry import Registry, fork_safe
+
+
+class TracingSession:
+    """One run of the tracer: collectors feeding a registry, read by telemetry, logs and report."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.root = SourceRoot(config.root)
+        self.registry = Registry(self.root)
+        self.collector = "none"
+        self.running = False
+        self._collectors: List[Collector] = []
+        self._telemetry: Any = None
+
+    def start(self) -> bool:
+        if not self.root.exists():
+            messages.warn(
+                "missing-root",
+                f"{IMPORT_TRACING_ROOT}={self.config.root!r} is not a directory, so there is nothing "
+                "to trace and no hook was installed. Set it to the directory holding your "
+                "application's modules (default /app/src).",
+            )
+            return False
+        choice = choose(self.config.collector)
+        self.collector, self._collectors = start_collectors(choice, self.registry, self.root)
+        self.registry.sweep(preloaded=True)
+        fork_safe(self.registry)
+        self.running = True
+        self._telemetry = _start_telemetry(self)
+        return True
+
+    def startup_complete(self) -> None:
+        """The application finished starting: later loads are lazy; the startup span can go out."""
+        if not self.running:
+            return
+        self.registry.sweep()
+        if not self.registry.mark_startup_complete():
+            return
+        if self._telemetry is not None:
+            self._telemetry.startup_complete()
+
+    def stop(self) -> None:
+        if not self.running:
+            return
+        self.running = False
+        stop_collectors(self._collectors)
+        self._collectors = []
+        self.registry.sweep()
+        messages.write_lines(
+            logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules())
+        )
+        if self._telemetry is not None:
+            self._telemetry.shutdown(self.config.shutdown_timeout)
+
+
+def _start_telemetry(session: TracingSession) -> Any:
+    """Telemetry is optional: if it cannot start, collection and the log lines still work."""
+    try:
+        from otel_import_tracer.telemetry import Telemetry
+    except ImportError:
+        return None
+    try:
+        telemetry = Telemetry(session.config, session.registry, session.collector)
+        telemetry.start()
+        return telemetry
+    except Exception as exc:
+        messages.warn("telemetry-failed", f"OpenTelemetry export could not start ({exc!r}); loads are still logged.")
+        return None
+
+
+_lock = threading.RLock()
+_session: Optional[TracingSession] = None
+_atexit_registered = False
+
+
+def start_tracing(config: Optional[Config] = None) -> bool:
+    """Start tracing if ``ENABLE_IMPORT_TRACING`` is true (or ``config.enabled``).
+
+    Returns whether tracing is running. Calling it again while running does nothing.
+    """
+    global _session, _atexit_registered
+    if config is None:
+        config = Config.from_environ()
+    if not config.enabled:
+        return False
+    with _lock:
+        if _session is not None and _session.running:
+            return True
+        session = TracingSession(config)
+        if not session.start():
+            return False
+        _session = session
+        if not _atexit_registered:
+            # Without a lifespan (a script, a worker), the lines still come out at exit.
+            atexit.register(stop_tracing)
+            _atexit_registered = True
+        return True
+
+
+def mark_startup_complete() -> None:
+    """Tell the tracer the application has finished starting (the lifespan does this)."""
+    with _lock:
+        session = _session
+    if session is not None:
+        session.startup_complete()
+
+
+def stop_tracing() -> None:
+    """Stop collecting, write the shutdown lines, the report and flush telemetry (bounded wait)."""
+    with _lock:
+        session = _session
+        if session is None or not session.running:
+            return
+        session.stop()
+
+
+def get_loaded_files() -> Set[str]:
+    """Absolute paths of the root's ``.py`` files loaded so far (a copy)."""
+    session = _current()
+    return session.registry.files() if session is not None else set()
+
+
+def get_loaded_modules() -> Set[str]:
+    """Names of the root's modules loaded so far (a copy)."""
+    session = _current()
+    return session.registry.modules() if session is not None else set()
+
+
+def current_session() -> Optional[TracingSession]:
+    return _session
+
+
+def _current() -> Optional[TracingSession]:
+    session = _session
+    if session is not None and session.running:
+        session.registry.sweep()
+    return session
