@@ -53,12 +53,16 @@ class TracingSession:
         self.registry.sweep()
         if not self.registry.mark_startup_complete():
             return
+        # Written before the app serves, so a kill at any later moment leaves a valid report.
+        self.write_report()
         if self._telemetry is not None:
             self._telemetry.startup_complete()
 
     def stop(self) -> None:
         if not self.running:
             return
+        # Without a lifespan (a script, a worker), the whole run is the startup.
+        self.startup_complete()
         self.running = False
         stop_collectors(self._collectors)
         self._collectors = []
@@ -66,8 +70,18 @@ class TracingSession:
         messages.write_lines(
             logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules())
         )
+        self.write_report()
         if self._telemetry is not None:
             self._telemetry.shutdown(self.config.shutdown_timeout)
+
+    def write_report(self) -> None:
+        """Write the JSON report if one is configured (atomically; never raises)."""
+        if not self.config.report:
+            return
+        from otel_import_tracer.report import write_session_report
+
+        trace_id = self._telemetry.startup_trace_id() if self._telemetry is not None else None
+        write_session_report(self, trace_id=trace_id)
 
 
 def _start_telemetry(session: TracingSession) -> Any:
@@ -77,7 +91,7 @@ def _start_telemetry(session: TracingSession) -> Any:
     except ImportError:
         return None
     try:
-        telemetry = Telemetry(session.config, session.registry, session.collector)
+        telemetry = Telemetry(session.config, session.registry, session.collector, on_trace_id=session.write_report)
         telemetry.start()
         return telemetry
     except Exception as exc:

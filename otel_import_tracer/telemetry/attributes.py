@@ -1,0 +1,51 @@
+"""Span and event attributes of one load or failure.
+
+No OpenTelemetry import here: the import hook's listener builds attributes in the
+importing thread, where importing anything new must be avoided.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from otel_import_tracer import semconv
+from otel_import_tracer.registry import FailedImport, ModuleLoad
+
+_NS_PER_MS = 1_000_000
+
+
+def load_attributes(load: ModuleLoad) -> Dict[str, Any]:
+    """Attributes of one module load; unknown values are left out rather than faked."""
+    attributes: Dict[str, Any] = {
+        semconv.ATTR_MODULE_NAME: load.name,
+        semconv.ATTR_FILE_PATH: load.file,
+        semconv.ATTR_PRELOADED: load.preloaded,
+    }
+    if load.parent:
+        attributes[semconv.ATTR_MODULE_PARENT] = load.parent
+    if load.thread:
+        attributes[semconv.ATTR_THREAD_NAME] = load.thread
+    if load.duration_ns is not None:
+        attributes[semconv.ATTR_IMPORT_DURATION_MS] = load.duration_ns / _NS_PER_MS
+    if load.lazy:
+        attributes[semconv.ATTR_LAZY] = True
+    return attributes
+
+
+def failure_attributes(failure: FailedImport) -> Dict[str, Any]:
+    attributes: Dict[str, Any] = {
+        semconv.ATTR_MODULE_NAME: failure.name,
+        semconv.ATTR_EXCEPTION_TYPE: failure.exception_type,
+        semconv.ATTR_EXCEPTION_MESSAGE: failure.message,
+    }
+    if failure.importer_file:
+        attributes[semconv.ATTR_FILE_PATH] = failure.importer_file
+    if failure.line is not None:
+        attributes[semconv.ATTR_LINE_NUMBER] = failure.line
+    if failure.importer:
+        attributes[semconv.ATTR_MODULE_PARENT] = failure.importer
+    if failure.thread:
+        attributes[semconv.ATTR_THREAD_NAME] = failure.thread
+    if failure.lazy:
+        attributes[semconv.ATTR_LAZY] = True
+    return attributes

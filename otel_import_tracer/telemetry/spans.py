@@ -1,0 +1,81 @@
+"""Registry records -> spans and span events, following the telemetry contract of DESIGN.md."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from otel_import_tracer import semconv
+from otel_import_tracer.registry import FailedImport, ModuleLoad
+from otel_import_tracer.telemetry.attributes import failure_attributes, load_attributes
+
+
+def emit_startup(
+    tracer: Any,
+    start_ns: int,
+    end_ns: int,
+    loads: Sequence[ModuleLoad],
+    failures: Sequence[FailedImport],
+    span_attributes: Dict[str, Any],
+) -> Any:
+    """The ``app.startup`` span with one event per load and per failure, in time order, ended."""
+    span = tracer.start_span(
+        semconv.SPAN_STARTUP, kind=SpanKind.INTERNAL, start_time=start_ns, attributes=span_attributes
+    )
+    events = [(load.start_ns, semconv.EVENT_MODULE_LOADED, load_attributes(load)) for load in loads]
+    events += [(f.time_ns, semconv.EVENT_IMPORT_FAILED, failure_attributes(f)) for f in failures]
+    events.sort(key=lambda event: event[0])
+    for timestamp, name, attributes in events:
+        span.add_event(name, attributes, timestamp=timestamp)
+    span.end(end_time=max(end_ns, start_ns))
+    return span
+
+
+def emit_waterfall(
+    tracer: Any, startup_span: Any, loads: Sequence[ModuleLoad], every: int, flush: Callable[[], None]
+) -> int:
+    """One ``import <module>`` span per timed load, nested under the import that was running
+    it (same thread, enclosing times), else under ``app.startup``. ``flush`` runs every
+    ``every`` spans so no queue of any size overflows. Returns the number of spans."""
+    root_context = trace.set_span_in_context(startup_span)
+    by_name: Dict[str, ModuleLoad] = {load.name: load for load in loads}
+    spans: Dict[str, Any] = {}
+    count = 0
+    for load in sorted(loads, key=lambda item: item.start_ns):  # parents start before children
+        if load.end_ns is None:
+            continue
+        parent_span = _enclosing_span(load, by_name, spans)
+        context = trace.set_span_in_context(parent_span) if parent_span is not None else root_context
+        span = tracer.start_span(
+            semconv.SPAN_IMPORT_PREFIX + load.name,
+            context=context,
+            kind=SpanKind.INTERNAL,
+            start_time=load.start_ns,
+            attributes=load_attributes(load),
+        )
+        span.end(end_time=load.end_ns)
+        spans[load.name] = span
+        count += 1
+        if count % every == 0:
+            flush()
+    return count
+
+
+def _enclosing_span(load: ModuleLoad, by_name: Dict[str, ModuleLoad], spans: Dict[str, Any]) -> Optional[Any]:
+    parent = by_name.get(load.parent) if load.parent else None
+    if parent is None or parent.end_ns is None or parent.thread != load.thread:
+        return None
+    if parent.start_ns <= load.start_ns and load.end_ns is not None and load.end_ns <= parent.end_ns:
+        return spans.get(parent.name)
+    return None
+
+
+def emit_own_span(tracer: Any, event_name: str, attributes: Dict[str, Any], start_ns: int, end_ns: int) -> None:
+    """A short span of its own, for a lazy import (or failure) made when no span was current."""
+    span = tracer.start_span(
+        semconv.SPAN_LAZY_IMPORT, kind=SpanKind.INTERNAL, start_time=start_ns, attributes=attributes
+    )
+    span.add_event(event_name, attributes, timestamp=start_ns)
+    span.end(end_time=max(end_ns, start_ns))

@@ -1,0 +1,145 @@
+"""Run real services in subprocesses: start, wait until they answer, call them, stop them.
+
+Output goes to a file, not a pipe, so a chatty server can never block on a full pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_DIR = REPO / "deploy" / "demo"
+DEMO_ROOT = DEMO_DIR / "src"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """The test process's environment without anything that would change a child's tracing."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "IMPORT_TRACING_", "ENABLE_IMPORT_TRACING", "UVICORN_"))
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class ServiceProcess:
+    """A server started from ``argv``; ``stop()`` returns everything it printed."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path, port: int) -> None:
+        self.argv = list(argv)
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._log = tempfile.NamedTemporaryFile(prefix="service-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            self.argv, env=dict(env), cwd=str(cwd), stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def output(self) -> str:
+        return Path(self._log.name).read_text(errors="replace")
+
+    def wait_ready(self, path: str = "/health", timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited early ({self.proc.returncode}):\n{self.output()}")
+            try:
+                self.get(path, timeout=2)
+                return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.05)
+        raise AssertionError(f"server not ready after {timeout}s:\n{self.output()}")
+
+    def wait_for_output(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            output = self.output()
+            if text in output:
+                return output
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} never appeared:\n{self.output()}")
+
+    def get(self, path: str, timeout: float = 10.0) -> Tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.base_url + path, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> str:
+        """Send ``sig`` (SIGTERM like ``docker stop``), wait for exit, return the output."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"server ignored {sig} for {timeout}s:\n{self.output()}")
+        return self.output()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+        try:
+            os.unlink(self._log.name)
+        except OSError:
+            pass
+
+    def __enter__(self) -> "ServiceProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_demo(
+    env: Optional[Mapping[str, str]] = None,
+    launcher: Sequence[str] = (sys.executable, "-m", "otel_import_tracer", "run"),
+    app: str = "src.main:app",
+    extra_args: Sequence[str] = (),
+) -> ServiceProcess:
+    """The demo service under real uvicorn through ``launcher``, tracing on unless ``env`` says otherwise."""
+    port = free_port()
+    full_env = clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(DEMO_ROOT)})
+    full_env.update(env or {})
+    argv = [*launcher, app, "--host", "127.0.0.1", "--port", str(port), *extra_args]
+    return ServiceProcess(argv, full_env, DEMO_DIR, port)
+
+
+def shutdown_lines(output: str) -> Tuple[List[str], List[str], Dict[str, int]]:
+    """The LOADED_SRC_FILE and LOADED_MODULE values, in printed order, and the two totals."""
+    files: List[str] = []
+    modules: List[str] = []
+    totals: Dict[str, int] = {}
+    for line in output.splitlines():
+        if line.startswith("LOADED_SRC_FILE: "):
+            files.append(line[len("LOADED_SRC_FILE: ") :])
+        elif line.startswith("LOADED_MODULE: "):
+            modules.append(line[len("LOADED_MODULE: ") :])
+        elif line.startswith("Total unique ") and " files loaded: " in line:
+            totals["files"] = int(line.rsplit(": ", 1)[1])
+        elif line.startswith("Total unique ") and " modules loaded: " in line:
+            totals["modules"] = int(line.rsplit(": ", 1)[1])
+    return files, modules, totals
