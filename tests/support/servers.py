@@ -114,15 +114,31 @@ class ServiceProcess:
         self.close()
 
 
+LAUNCHER = (sys.executable, "-m", "otel_import_tracer", "run")
+UVICORN = (sys.executable, "-m", "uvicorn")
+
+
+def console_script(name: str) -> str:
+    """A console script installed beside the running interpreter (the venv's bin/)."""
+    return str(Path(sys.executable).parent / name)
+
+
 def start_demo(
     env: Optional[Mapping[str, str]] = None,
-    launcher: Sequence[str] = (sys.executable, "-m", "otel_import_tracer", "run"),
+    launcher: Sequence[str] = LAUNCHER,
     app: str = "src.main:app",
     extra_args: Sequence[str] = (),
 ) -> ServiceProcess:
     """The demo service under real uvicorn through ``launcher``, tracing on unless ``env`` says otherwise."""
     port = free_port()
-    full_env = clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(DEMO_ROOT)})
+    full_env = clean_env(
+        {
+            "ENABLE_IMPORT_TRACING": "true",
+            "IMPORT_TRACING_ROOT": str(DEMO_ROOT),
+            # The suite runs once per collector; the child uses the same one.
+            "IMPORT_TRACING_COLLECTOR": os.environ.get("IMPORT_TRACING_TEST_COLLECTOR", "auto"),
+        }
+    )
     full_env.update(env or {})
     argv = [*launcher, app, "--host", "127.0.0.1", "--port", str(port), *extra_args]
     return ServiceProcess(argv, full_env, DEMO_DIR, port)

@@ -13,6 +13,10 @@ def configure_logging() -> None:
             "disable_existing_loggers": True,
             "formatters": {"plain": {"format": "%(levelname)s: %(name)s: %(message)s"}},
             "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "loggers": {
+                "src": {"level": "INFO"},
+                "uvicorn": {"level": "INFO", "handlers": ["console"], "propagate": False},
+            },
             "root": {"level": "WARNING", "handlers": ["console"]},
         }
     )

@@ -1,0 +1,84 @@
+"""Every test leaves the interpreter's hooks as it found them, and tracing stopped."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from otel_import_tracer import messages, tracing
+from otel_import_tracer.config import Config
+
+# The suite runs once per collector: IMPORT_TRACING_TEST_COLLECTOR picks it (CI sets it).
+TEST_COLLECTOR = os.environ.get("IMPORT_TRACING_TEST_COLLECTOR", "auto")
+
+
+def _hooks() -> tuple:
+    monitoring = getattr(sys, "monitoring", None)
+    tools = tuple(monitoring.get_tool(i) for i in range(6)) if monitoring else ()
+    thread_hook = threading.gettrace() if hasattr(threading, "gettrace") else getattr(threading, "_trace_hook", None)
+    return (sys.gettrace(), thread_hook, tuple(sys.meta_path), tools)
+
+
+@pytest.fixture(autouse=True)
+def clean_hooks() -> Iterator[None]:
+    before = _hooks()
+    messages.reset_for_tests()
+    yield
+    tracing.stop_tracing()
+    assert _hooks() == before, "a test left a trace function, meta path finder or monitoring tool behind"
+
+
+@pytest.fixture
+def collector() -> str:
+    return TEST_COLLECTOR
+
+
+class SourceTree:
+    """A temporary root ``<tmp>/<package>/`` importable as ``<package>``; cleans sys.modules after."""
+
+    def __init__(self, parent: Path, package: str) -> None:
+        self.parent = parent
+        self.package = package
+        self.root = parent / package
+        self.root.mkdir()
+        (self.root / "__init__.py").write_text("")
+
+    def write(self, relative: str, source: str = "") -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for directory in path.relative_to(self.root).parents:
+            init = self.root / directory / "__init__.py"
+            if not init.exists():
+                init.write_text("")
+        path.write_text(source)
+        return path
+
+    def config(self, collector: str = TEST_COLLECTOR, **overrides: object) -> Config:
+        return Config(enabled=True, root=str(self.root), collector=collector, **overrides)  # type: ignore[arg-type]
+
+    def loaded_in_sys_modules(self) -> List[str]:
+        prefix = str(self.root) + os.sep
+        return sorted(
+            module.__file__
+            for module in list(sys.modules.values())
+            if isinstance(getattr(module, "__file__", None), str) and module.__file__.startswith(prefix)
+        )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[SourceTree]:
+    from tests.support.genapp import unique_package_name
+
+    source = SourceTree(tmp_path, unique_package_name("app"))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield source
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n == source.package or n.startswith(source.package + ".")]:
+            del sys.modules[name]

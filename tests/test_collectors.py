@@ -1,0 +1,323 @@
+"""What each collector records, in-process, against real imports of real files."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import threading
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+from otel_import_tracer import env, tracing
+from otel_import_tracer.registry import SOURCE_EXECUTED, SOURCE_IMPORT, SOURCE_PRELOADED
+from otel_import_tracer.tracing import TracingSession
+from tests.conftest import SourceTree
+from tests.support.genapp import write_package
+
+ALL_COLLECTORS = ["importhook", "settrace", pytest.param("monitoring", marks=pytest.mark.skipif(
+    not env.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+"))]
+EXECUTION_COLLECTORS = ["settrace", pytest.param("monitoring", marks=pytest.mark.skipif(
+    not env.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+"))]
+
+
+def start(tree: SourceTree, collector: str, **overrides: Any) -> TracingSession:
+    session = TracingSession(tree.config(collector=collector, **overrides))
+    assert session.start()
+    return session
+
+
+def by_name(session: TracingSession) -> dict:
+    return {load.name: load for load in session.registry.loads()}
+
+
+def test_records_each_import_with_importer_thread_and_duration(tree: SourceTree, collector: str) -> None:
+    tree.write("models/domain.py", "import time\ntime.sleep(0.02)\nX = 1\n")
+    tree.write("services.py", f"from {tree.package}.models import domain\n")
+    tree.write("main.py", f"from {tree.package} import services\n")
+    session = start(tree, collector)
+    try:
+        importlib.import_module(f"{tree.package}.main")
+    finally:
+        session.stop()
+    loads = by_name(session)
+    p = tree.package
+    assert set(loads) == {p, f"{p}.main", f"{p}.services", f"{p}.models", f"{p}.models.domain"}
+    domain = loads[f"{p}.models.domain"]
+    assert domain.source == SOURCE_IMPORT and not domain.preloaded and not domain.lazy
+    assert domain.file == str(tree.root / "models" / "domain.py")
+    assert domain.parent == f"{p}.services"
+    assert domain.thread == threading.current_thread().name
+    assert domain.duration_ns is not None and domain.duration_ns >= 15_000_000
+    # The importer's load encloses the imported module's load.
+    services = loads[f"{p}.services"]
+    assert services.start_ns <= domain.start_ns and domain.end_ns <= services.end_ns  # type: ignore[operator]
+    assert loads[f"{p}.main"].parent == __name__  # imported by this test module
+
+
+def test_modules_loaded_before_start_are_recorded_as_preloaded(tree: SourceTree, collector: str) -> None:
+    tree.write("early.py", "")
+    importlib.import_module(f"{tree.package}.early")
+    session = start(tree, collector)
+    tree.write("late.py", "")
+    try:
+        importlib.import_module(f"{tree.package}.late")
+    finally:
+        session.stop()
+    loads = by_name(session)
+    assert loads[f"{tree.package}.early"].source == SOURCE_PRELOADED
+    assert loads[f"{tree.package}.early"].preloaded
+    assert loads[f"{tree.package}.late"].source == SOURCE_IMPORT
+
+
+def test_thread_imports_computed_names_and_lazy_imports(tree: SourceTree, collector: str) -> None:
+    tree.write("plugins/alpha.py", "")
+    tree.write("plugins/beta.py", "")
+    tree.write("worker_dep.py", "")
+    tree.write("lazy.py", "")
+    session = start(tree, collector)
+    try:
+        name = "alpha"  # a name computed at runtime, as from settings
+        importlib.import_module(f"{tree.package}.plugins." + name)
+        worker = threading.Thread(
+            target=importlib.import_module, args=(f"{tree.package}.worker_dep",), name="warmup-thread"
+        )
+        worker.start()
+        worker.join()
+        session.startup_complete()
+        importlib.import_module(f"{tree.package}.lazy")
+    finally:
+        session.stop()
+    loads = by_name(session)
+    p = tree.package
+    assert f"{p}.plugins.alpha" in loads and f"{p}.plugins.beta" not in loads
+    assert loads[f"{p}.worker_dep"].thread == "warmup-thread"
+    assert loads[f"{p}.lazy"].lazy and not loads[f"{p}.plugins.alpha"].lazy
+
+
+def test_recorded_set_equals_ground_truth(tree: SourceTree, collector: str) -> None:
+    names = write_package(tree.root, 40, name="pkg", within=tree.package)
+    session = start(tree, collector)
+    try:
+        importlib.import_module(f"{tree.package}.pkg.mod39")
+        importlib.import_module(f"{tree.package}.pkg.mod5")
+        ground_truth = set(tree.loaded_in_sys_modules())
+    finally:
+        session.stop()
+    assert session.registry.files() == ground_truth
+    assert len(ground_truth) == 1 + len(names)  # the tree's own __init__ plus the package
+    assert tracing.get_loaded_files() == set()  # this session was not the global one
+
+
+@pytest.mark.parametrize("collector_name", EXECUTION_COLLECTORS)
+def test_code_run_without_an_import_is_recorded_by_execution_collectors(tree: SourceTree, collector_name: str) -> None:
+    script = tree.write("scripts/oneoff.py", "def main():\n    return 42\nRESULT = main()\n")
+    session = start(tree, collector_name)
+    try:
+        namespace: dict = {"__name__": "__oneoff__"}
+        exec(compile(script.read_text(), str(script), "exec"), namespace)
+    finally:
+        session.stop()
+    load = session.registry.loads()[-1]
+    assert (load.file, load.source, load.name) == (str(script), SOURCE_EXECUTED, f"{tree.package}.scripts.oneoff")
+    assert load.parent == __name__
+
+
+def test_missing_module_is_a_failed_import_but_a_probe_is_not(tree: SourceTree, collector: str) -> None:
+    tree.write(
+        "integrations.py",
+        "import importlib.util\n"
+        "HAS_PROBE = importlib.util.find_spec('probe_only_not_installed') is not None\n"
+        "try:\n"
+        "    import fancy_client_not_installed\n"
+        "except ImportError:\n"
+        "    fancy_client_not_installed = None\n",
+    )
+    session = start(tree, collector)
+    try:
+        importlib.import_module(f"{tree.package}.integrations")
+    finally:
+        session.stop()
+    (failure,) = session.registry.failures()
+    assert failure.name == "fancy_client_not_installed"
+    assert failure.exception_type == "ModuleNotFoundError"
+    assert failure.message == "No module named 'fancy_client_not_installed'"
+    assert failure.importer == f"{tree.package}.integrations"
+    assert failure.importer_file == str(tree.root / "integrations.py")
+    assert failure.line == 4
+
+
+def test_module_whose_code_raises_is_a_failed_import_and_the_error_is_unchanged(
+    tree: SourceTree, collector: str
+) -> None:
+    tree.write("broken.py", "raise RuntimeError('config missing')\n")
+    tree.write("uses_broken.py", f"from {tree.package} import broken\n")
+    session = start(tree, collector)
+    try:
+        with pytest.raises(RuntimeError, match="config missing"):
+            importlib.import_module(f"{tree.package}.uses_broken")
+    finally:
+        session.stop()
+    failures = {failure.name: failure for failure in session.registry.failures()}
+    broken = failures[f"{tree.package}.broken"]
+    assert (broken.exception_type, broken.message, broken.importer) == (
+        "RuntimeError", "config missing", f"{tree.package}.uses_broken")
+    assert str(tree.root / "broken.py") in session.registry.files()  # its code ran: it loaded
+
+
+def test_third_party_package_failing_inside_is_reported_against_our_import(
+    tree: SourceTree, tmp_path: Path, collector: str
+) -> None:
+    site = tmp_path / "site"
+    (site / "thirdparty_broken").mkdir(parents=True)
+    (site / "thirdparty_broken" / "__init__.py").write_text("from thirdparty_broken import _native\n")
+    (site / "thirdparty_ok").mkdir()
+    # A library probing its own optional dependency is not our failure.
+    (site / "thirdparty_ok" / "__init__.py").write_text(
+        "try:\n    import speedups_not_installed\nexcept ImportError:\n    pass\n")
+    tree.write("report.py", "import thirdparty_ok\ntry:\n    import thirdparty_broken\nexcept ImportError:\n    pass\n")
+    sys.path.insert(0, str(site))
+    session = start(tree, collector)
+    try:
+        importlib.import_module(f"{tree.package}.report")
+    finally:
+        session.stop()
+        sys.path.remove(str(site))
+        for name in ("thirdparty_broken", "thirdparty_ok"):
+            sys.modules.pop(name, None)
+    (failure,) = session.registry.failures()
+    assert failure.name == "thirdparty_broken"
+    assert failure.exception_type == "ImportError"
+    assert "_native" in failure.message
+    assert (failure.importer, failure.line) == (f"{tree.package}.report", 3)
+
+
+def test_sixteen_threads_importing_hundreds_of_modules_record_each_once(tree: SourceTree, collector: str) -> None:
+    packages = [write_package(tree.root, 40, name=f"p{index}", fan_in=3, within=tree.package) for index in range(8)]
+    all_names = [name for names in packages for name in names]
+    session = start(tree, collector)
+    errors: List[BaseException] = []
+    barrier = threading.Barrier(16)
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            # Two threads per package, importing it from opposite ends, so they collide.
+            names = packages[index % 8]
+            for name in (names if index < 8 else reversed(names)):
+                importlib.import_module(name)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"importer-{i}") for i in range(16)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads), "deadlock: importer threads still running"
+    finally:
+        session.stop()
+    assert not errors
+    loads = session.registry.loads()
+    names = [load.name for load in loads]
+    assert len(names) == len(set(names))
+    assert set(names) == {tree.package} | set(all_names)
+    assert len(names) == 1 + 8 * 41
+    assert {load.thread for load in loads if load.source == SOURCE_IMPORT} <= {f"importer-{i}" for i in range(16)}
+
+
+def test_settrace_chains_to_an_existing_trace_function(tree: SourceTree, capsys: pytest.CaptureFixture[str]) -> None:
+    calls: List[str] = []
+
+    def existing(frame: Any, event: str, arg: Any) -> Any:
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+        return None
+
+    def probe() -> int:
+        return 1
+
+    tree.write("mod.py", "def f():\n    return 2\nf()\n")
+    previous = sys.gettrace()
+    sys.settrace(existing)
+    try:
+        session = start(tree, "settrace")
+        try:
+            probe()
+            importlib.import_module(f"{tree.package}.mod")
+        finally:
+            session.stop()
+        assert sys.gettrace() is existing  # restored, not clobbered
+        probe()
+    finally:
+        sys.settrace(previous)
+    assert calls.count("probe") == 2 and "f" in calls
+    assert f"{tree.package}.mod" in by_name(session)
+    assert "already installed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("collector_name", ["importhook", pytest.param("monitoring", marks=pytest.mark.skipif(
+    not env.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+"))])
+def test_cheap_collectors_leave_the_trace_function_alone(tree: SourceTree, collector_name: str) -> None:
+    before = sys.gettrace()
+    session = start(tree, collector_name)
+    try:
+        assert sys.gettrace() is before
+    finally:
+        session.stop()
+
+
+def test_an_error_inside_the_hook_never_reaches_the_app(
+    tree: SourceTree, collector: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree.write("a.py", "VALUE = 1\n")
+    tree.write("b.py", "VALUE = 2\n")
+    session = start(tree, collector)
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise MemoryError("simulated bug in the tracer")
+
+    monkeypatch.setattr(session.registry, "begin_load", explode)
+    monkeypatch.setattr(session.registry, "note_executed", explode)
+    try:
+        assert importlib.import_module(f"{tree.package}.a").VALUE == 1
+        assert importlib.import_module(f"{tree.package}.b").VALUE == 2
+    finally:
+        monkeypatch.undo()
+        session.stop()
+    err = capsys.readouterr().err
+    assert err.count("internal error") == 1 and "simulated bug" in err
+    assert {f"{tree.package}.a", f"{tree.package}.b"} <= set(by_name(session))  # the stop sweep found them
+
+
+@pytest.mark.skipif(not env.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
+def test_monitoring_falls_back_when_every_tool_id_is_taken(tree: SourceTree, capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_import_tracer.collectors.monitoring import CANDIDATE_TOOL_IDS
+
+    for tool_id in CANDIDATE_TOOL_IDS:
+        sys.monitoring.use_tool_id(tool_id, f"other-tool-{tool_id}")
+    tree.write("m.py", "")
+    try:
+        session = start(tree, "monitoring")
+        importlib.import_module(f"{tree.package}.m")
+        session.stop()
+    finally:
+        for tool_id in CANDIDATE_TOOL_IDS:
+            sys.monitoring.free_tool_id(tool_id)
+    assert session.collector == "importhook"
+    assert f"{tree.package}.m" in by_name(session)
+    err = capsys.readouterr().err
+    assert "tool ids are all taken" in err and "other-tool-3" in err and "falling back" in err
+
+
+@pytest.mark.skipif(env.HAS_MONITORING, reason="only before Python 3.12")
+def test_monitoring_requested_before_312_falls_back_with_a_warning(
+    tree: SourceTree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = start(tree, "monitoring")
+    session.stop()
+    assert session.collector == "importhook"
+    assert "needs Python 3.12" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""The demo service under real uvicorn, as a user runs it: the log lines match its import graph."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from otel_import_tracer.naming import path_for
+
+from tests.support import demo_graph
+from tests.support.servers import (
+    DEMO_DIR,
+    DEMO_ROOT,
+    UVICORN,
+    clean_env,
+    console_script,
+    free_port,
+    shutdown_lines,
+    start_demo,
+)
+
+
+def _module_file(name: str) -> str:
+    module_path, package_init = path_for(name, str(DEMO_ROOT))
+    return package_init if os.path.exists(package_init) else module_path
+
+
+def _assert_lines_match(output: str, expected: frozenset) -> None:
+    files, modules, totals = shutdown_lines(output)
+    assert modules == sorted(expected), f"unexpected: {set(modules) ^ set(expected)}"
+    assert files == sorted(_module_file(name) for name in expected)
+    assert totals == {"files": len(expected), "modules": len(expected)}
+    assert not set(modules) & demo_graph.NEVER
+
+
+def test_launcher_records_startup_plugin_thread_and_lazy_imports() -> None:
+    with start_demo() as service:
+        service.wait_ready()
+        assert service.get("/reports/1.pdf")[0] == 200
+        assert service.get("/export")[0] == 200
+        output = service.stop()
+    assert "Application startup complete." in output
+    _assert_lines_match(output, demo_graph.STARTUP | demo_graph.LAZY_BY_ENDPOINT["/reports/1.pdf"])
+    for required in (demo_graph.PLUGIN, demo_graph.THREAD_MODULE, "src.reports.pdf"):
+        assert f"LOADED_MODULE: {required}\n" in output
+    # The lines come after uvicorn's shutdown began and before the app's own shutdown step.
+    assert output.index("Shutting down") < output.index("Stopping runtime file tracing...")
+    assert output.index("Stopping runtime file tracing...") < output.index("Shutting down orders-demo")
+
+
+def test_plain_uvicorn_with_only_the_lifespan_still_records_everything() -> None:
+    # No launcher: the app is imported before the lifespan starts tracing, so the startup
+    # modules are found in sys.modules (preloaded) and nothing is missing.
+    with start_demo(launcher=UVICORN) as service:
+        service.wait_ready()
+        assert service.get("/reports/1.xlsx")[0] == 200
+        output = service.stop()
+    _assert_lines_match(output, demo_graph.STARTUP | demo_graph.LAZY_BY_ENDPOINT["/reports/1.xlsx"])
+
+
+def test_console_script_turns_reload_off_with_a_reason() -> None:
+    with start_demo(launcher=(console_script("otel-import-tracer"), "run"), extra_args=["--reload"]) as service:
+        service.wait_ready()
+        output = service.stop()
+    assert "--reload is turned off because ENABLE_IMPORT_TRACING=true" in output
+    assert "Started reloader process" not in output
+    _assert_lines_match(output, demo_graph.STARTUP)
+
+
+def test_tracing_off_behaves_like_plain_uvicorn() -> None:
+    with start_demo(env={"ENABLE_IMPORT_TRACING": "false"}) as service:
+        service.wait_ready()
+        assert service.get("/orders/1")[0] == 200
+        output = service.stop()
+    assert "Application startup complete." in output
+    assert "LOADED_" not in output and "otel-import-tracer" not in output
+
+
+def test_demo_command_exercises_every_endpoint_and_exits_cleanly() -> None:
+    port = free_port()
+    result = subprocess.run(
+        [console_script("otel-import-tracer"), "demo", "--exercise", "--port", str(port)],
+        env=clean_env(), cwd=str(DEMO_DIR.parent), capture_output=True, text=True, timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    lazy = demo_graph.LAZY_BY_ENDPOINT["/reports/1.pdf"] | {"src.reports.spreadsheet"}
+    _assert_lines_match(output, demo_graph.STARTUP | lazy)
+    assert "GET /reports/1.pdf -> 200" in output
+    assert "no trace exporter is configured" in output  # said once, with how to turn it on

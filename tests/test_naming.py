@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from otel_import_tracer.naming import SourceRoot, module_name_for, path_for
+
+
+def test_module_names_follow_the_path_under_the_roots_parent() -> None:
+    assert module_name_for("/app/src/models/domain.py", "/app/src") == "src.models.domain"
+    assert module_name_for("/app/src/models/__init__.py", "/app/src") == "src.models"
+    assert module_name_for("/app/src/__init__.py", "/app/src") == "src"
+    assert module_name_for("/app/src/main.py", "/app/src") == "src.main"
+
+
+def test_path_for_gives_both_candidates() -> None:
+    assert path_for("src.models", "/app/src") == ("/app/src/models.py", "/app/src/models/__init__.py")
+
+
+def test_classify_accepts_only_python_files_under_the_root(tmp_path: Path) -> None:
+    root = SourceRoot(str(tmp_path / "src"))
+    inside = str(tmp_path / "src" / "a" / "b.py")
+    assert root.classify(inside) == (inside, "src.a.b")
+    assert root.classify(str(tmp_path / "srcx" / "b.py")) is None  # a sibling sharing the prefix
+    assert root.classify(str(tmp_path / "src" / "data.json")) is None
+    assert root.classify("<frozen importlib._bootstrap>") is None
+    assert root.classify("<string>") is None
+    assert root.classify(None) is None
+    assert root.classify(str(tmp_path / "src" / ".." / "src" / "c.py")) == (str(tmp_path / "src" / "c.py"), "src.c")
+
+
+def test_files_seen_through_the_real_path_of_a_symlinked_root_are_reported_under_the_root(tmp_path: Path) -> None:
+    real = tmp_path / "code" / "src"
+    real.mkdir(parents=True)
+    link = tmp_path / "app" / "src"
+    link.parent.mkdir()
+    os.symlink(real, link)
+    root = SourceRoot(str(link))
+    assert root.classify(str(real / "m.py")) == (str(link / "m.py"), "src.m")
+    assert root.classify(str(link / "m.py")) == (str(link / "m.py"), "src.m")

@@ -1,0 +1,166 @@
+"""The public lifecycle: start, stop, accessors, the shutdown lines, tracing off."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from otel_import_tracer import get_loaded_files, get_loaded_modules, start_tracing, stop_tracing
+from otel_import_tracer.config import Config
+from tests.conftest import SourceTree
+from tests.support.servers import clean_env, shutdown_lines
+
+
+def test_shutdown_lines_are_exact_sorted_and_follow_the_root(tree: SourceTree, collector: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tree.write("zeta.py", "")
+    tree.write("alpha/beta.py", "")
+    assert start_tracing(tree.config(collector))
+    importlib.import_module(f"{tree.package}.zeta")
+    importlib.import_module(f"{tree.package}.alpha.beta")
+    stop_tracing()
+    p, root = tree.package, tree.root
+    lines = capsys.readouterr().err.splitlines()
+    start = lines.index("Stopping runtime file tracing...")
+    assert lines[start : start + 11] == [
+        "Stopping runtime file tracing...",
+        f"Total unique {root}/*.py files loaded: 4",
+        f"LOADED_SRC_FILE: {root}/__init__.py",
+        f"LOADED_SRC_FILE: {root}/alpha/__init__.py",
+        f"LOADED_SRC_FILE: {root}/alpha/beta.py",
+        f"LOADED_SRC_FILE: {root}/zeta.py",
+        f"Total unique {p}.* modules loaded: 4",
+        f"LOADED_MODULE: {p}",
+        f"LOADED_MODULE: {p}.alpha",
+        f"LOADED_MODULE: {p}.alpha.beta",
+        f"LOADED_MODULE: {p}.zeta",
+    ]
+
+
+def test_accessors_return_copies(tree: SourceTree, collector: str) -> None:
+    tree.write("m.py", "")
+    start_tracing(tree.config(collector))
+    importlib.import_module(f"{tree.package}.m")
+    files, modules = get_loaded_files(), get_loaded_modules()
+    files.clear()
+    modules.clear()
+    assert str(tree.root / "m.py") in get_loaded_files()
+    assert f"{tree.package}.m" in get_loaded_modules()
+    stop_tracing()
+    assert f"{tree.package}.m" in get_loaded_modules()  # still readable after stop
+
+
+def test_start_twice_and_stop_twice_are_harmless(tree: SourceTree, collector: str, capsys: pytest.CaptureFixture[str]) -> None:
+    finders = len(sys.meta_path)
+    assert start_tracing(tree.config(collector))
+    assert start_tracing(tree.config(collector))
+    assert len(sys.meta_path) == finders + 1
+    stop_tracing()
+    stop_tracing()
+    assert capsys.readouterr().err.count("Stopping runtime file tracing...") == 1
+
+
+def test_stop_without_start_does_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    stop_tracing()
+    assert capsys.readouterr().err == ""
+
+
+def test_concurrent_start_and_stop_from_many_threads(tree: SourceTree, collector: str) -> None:
+    config = tree.config(collector)
+    barrier = threading.Barrier(8)
+
+    def churn(index: int) -> None:
+        barrier.wait(timeout=10)
+        for _ in range(20):
+            start_tracing(config) if index % 2 == 0 else stop_tracing()
+
+    threads = [threading.Thread(target=churn, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    stop_tracing()  # the autouse fixture then checks that no hook is left behind
+
+
+def test_disabled_tracing_installs_nothing(tree: SourceTree) -> None:
+    meta_path, trace = list(sys.meta_path), sys.gettrace()
+    assert not start_tracing(Config(enabled=False, root=str(tree.root)))
+    assert sys.meta_path == meta_path and sys.gettrace() is trace
+
+
+def test_missing_root_warns_once_and_hooks_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = Config(enabled=True, root=str(tmp_path / "nope"))
+    meta_path = list(sys.meta_path)
+    assert not start_tracing(config)
+    assert not start_tracing(config)
+    assert sys.meta_path == meta_path
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1
+    assert "IMPORT_TRACING_ROOT" in err and str(tmp_path / "nope") in err and "not a directory" in err
+
+
+def _run_python(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=clean_env(env), capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_tracing_off_imports_no_opentelemetry_and_sets_no_hook(tmp_path: Path) -> None:
+    result = _run_python(
+        """
+        import sys
+        trace, finders = sys.gettrace(), list(sys.meta_path)
+        from otel_import_tracer import start_tracing, traced_lifespan, stop_tracing
+        assert start_tracing() is False
+        stop_tracing()
+        assert sys.gettrace() is trace and sys.meta_path == finders
+        print(sorted(name for name in sys.modules if name.startswith("opentelemetry")))
+        """,
+        {"ENABLE_IMPORT_TRACING": "false", "IMPORT_TRACING_ROOT": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert result.stderr == ""
+
+
+def test_tracing_on_keeps_opentelemetry_off_the_critical_path(tmp_path: Path) -> None:
+    result = _run_python(
+        """
+        import sys
+        from otel_import_tracer import start_tracing
+        assert start_tracing() is True
+        print(sorted(name for name in sys.modules if name.startswith("opentelemetry")))
+        """,
+        {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "job.py").write_text("RESULT = 1\n")
+    result = _run_python(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from otel_import_tracer import start_tracing
+        start_tracing()
+        import src.job
+        """,
+        {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)},
+    )
+    assert result.returncode == 0, result.stderr
+    files, modules, totals = shutdown_lines(result.stderr)
+    assert modules == ["src", "src.job"]
+    assert files == [str(root / "__init__.py"), str(root / "job.py")]
+    assert totals == {"files": 2, "modules": 2}
