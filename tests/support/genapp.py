@@ -52,3 +52,42 @@ def module_file(root_parent: Path, module: str) -> str:
     if (base / "__init__.py").exists():
         return str(base / "__init__.py")
     return os.fspath(base.with_suffix(".py"))
+
+
+def write_wide_app(parent: Path, n_modules: int, per_package: int = 100, package: str = "src") -> List[str]:
+    """A FastAPI app ``<package>.main:app`` importing ``n_modules`` modules, three levels deep at
+    most (deep import chains would hit the recursion limit, real apps are wide, not deep).
+    Returns every module name the app loads at startup."""
+    root = parent / package
+    gen = root / "gen"
+    gen.mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    names = [package, f"{package}.main", f"{package}.gen"]
+    subpackages = []
+    for start in range(0, n_modules, per_package):
+        sub = f"g{start // per_package}"
+        subpackages.append(sub)
+        (gen / sub).mkdir()
+        modules = [f"m{index}" for index in range(start, min(start + per_package, n_modules))]
+        (gen / sub / "__init__.py").write_text(
+            "".join(f"from {package}.gen.{sub} import {module}\n" for module in modules)
+        )
+        for module in modules:
+            # Each module also uses the first module of the app: a cached import, not a load.
+            (gen / sub / f"{module}.py").write_text(
+                f"from {package}.gen.g0 import m0 as first\n\nNAME = {module!r}\n\n\ndef f():\n    return NAME\n"
+                if module != "m0" else "NAME = 'm0'\n"
+            )
+            names.append(f"{package}.gen.{sub}.{module}")
+        names.append(f"{package}.gen.{sub}")
+    (gen / "__init__.py").write_text("".join(f"from {package}.gen import {sub}\n" for sub in subpackages))
+    (root / "main.py").write_text(
+        "from fastapi import FastAPI\n\n"
+        "from otel_import_tracer import traced_lifespan\n"
+        f"from {package} import gen\n\n"
+        "app = FastAPI(lifespan=traced_lifespan())\n\n\n"
+        "@app.get('/health')\n"
+        "def health():\n"
+        "    return {'status': 'ok'}\n"
+    )
+    return names

@@ -1,0 +1,221 @@
+"""Import traces over real OTLP (gRPC and HTTP) from real uvicorn processes to a real receiver."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+
+from otel_import_tracer import semconv
+from tests.support import demo_graph
+from tests.support.genapp import write_wide_app
+from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan, SilentServer, closed_port
+from tests.support.servers import (
+    LAUNCHER,
+    ServiceProcess,
+    clean_env,
+    console_script,
+    free_port,
+    shutdown_lines,
+    start_demo,
+)
+
+PROTOCOLS = ["grpc", "http/protobuf"]
+LOAD_ATTRIBUTES = {
+    semconv.ATTR_MODULE_NAME,
+    semconv.ATTR_FILE_PATH,
+    semconv.ATTR_MODULE_PARENT,
+    semconv.ATTR_IMPORT_DURATION_MS,
+    semconv.ATTR_THREAD_NAME,
+    semconv.ATTR_PRELOADED,
+}
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as otlp:
+        yield otlp
+
+
+def _events(span: ReceivedSpan, name: str) -> List:
+    return [event for event in span.events if event.name == name]
+
+
+def _loaded_names(span: ReceivedSpan) -> List[str]:
+    return [e.attributes[semconv.ATTR_MODULE_NAME] for e in _events(span, semconv.EVENT_MODULE_LOADED)]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_demo_startup_trace_events_waterfall_and_lazy_imports(receiver: OtlpReceiver, protocol: str) -> None:
+    with start_demo(env=receiver.env(protocol)) as service:
+        service.wait_ready()
+        service.wait_for_output("startup trace")
+        first_request_ns = time.time_ns()
+        assert service.get("/reports/1.pdf")[0] == 200
+        output = service.stop()
+    _, modules, _ = shutdown_lines(output)
+
+    (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    assert startup.protocol == ("grpc" if protocol == "grpc" else "http")
+    assert startup.dropped_events_count == 0
+    assert startup.parent_span_id == ""
+    assert startup.end_ns <= first_request_ns  # closed when startup completed, not at shutdown
+    startup_names = _loaded_names(startup)
+    assert sorted(startup_names) == sorted(demo_graph.STARTUP)  # one event per module, no repeats
+    assert startup.attributes[semconv.ATTR_MODULE_COUNT] == len(demo_graph.STARTUP)
+    assert startup.attributes[semconv.ATTR_PRELOADED_COUNT] == 0  # the launcher started before the app import
+    assert startup.attributes[semconv.ATTR_FAILED_IMPORT_COUNT] == 1
+    assert startup.attributes[semconv.ATTR_TRACING_COLLECTOR] in ("importhook", "monitoring", "settrace")
+    events = {e.attributes[semconv.ATTR_MODULE_NAME]: e for e in _events(startup, semconv.EVENT_MODULE_LOADED)}
+    for name, event in events.items():
+        assert LOAD_ATTRIBUTES <= set(event.attributes), name
+        assert startup.start_ns <= event.time_ns <= startup.end_ns
+    assert events[demo_graph.THREAD_MODULE].attributes[semconv.ATTR_THREAD_NAME] == demo_graph.THREAD_NAME
+    assert events[demo_graph.PLUGIN].attributes[semconv.ATTR_MODULE_PARENT] == "src.services.plugins"
+    assert events["src.models.domain"].attributes[semconv.ATTR_MODULE_PARENT] == "src.models"
+    assert events["src.main"].attributes[semconv.ATTR_IMPORT_DURATION_MS] > 0
+
+    (failed,) = _events(startup, semconv.EVENT_IMPORT_FAILED)
+    assert failed.attributes[semconv.ATTR_MODULE_NAME] == demo_graph.FAILED_OPTIONAL
+    assert failed.attributes[semconv.ATTR_MODULE_PARENT] == demo_graph.FAILED_OPTIONAL_IMPORTER
+    assert failed.attributes[semconv.ATTR_FILE_PATH].endswith("src/integrations/cache.py")
+    assert failed.attributes[semconv.ATTR_EXCEPTION_TYPE] == "ModuleNotFoundError"
+    assert "fastcache_client" in failed.attributes[semconv.ATTR_EXCEPTION_MESSAGE]
+
+    # The waterfall: one span per module import, nested by importer, inside app.startup.
+    imports = {s.name[len(semconv.SPAN_IMPORT_PREFIX):]: s for s in receiver.spans()
+               if s.name.startswith(semconv.SPAN_IMPORT_PREFIX)}
+    assert set(imports) == demo_graph.STARTUP
+    by_id: Dict[str, ReceivedSpan] = {s.span_id: s for s in [startup, *imports.values()]}
+    for name, span in imports.items():
+        assert span.trace_id == startup.trace_id
+        parent = by_id[span.parent_span_id]
+        assert parent.start_ns <= span.start_ns and span.end_ns <= parent.end_ns, name
+        if parent is not startup:
+            assert parent.attributes[semconv.ATTR_MODULE_NAME] == span.attributes[semconv.ATTR_MODULE_PARENT]
+    assert imports["src.main"].parent_span_id == startup.span_id
+    assert by_id[imports["src.models.domain"].parent_span_id].name == "import src.models"
+    assert by_id[imports["src.routers.orders"].parent_span_id].name == "import src.main"
+
+    # Lazy imports after startup: no span was current (no instrumentation), so a span of their own.
+    lazy = receiver.wait_for_spans(semconv.SPAN_LAZY_IMPORT, count=2)
+    lazy_names = sorted(name for span in lazy for name in _loaded_names(span))
+    assert lazy_names == sorted(demo_graph.LAZY_BY_ENDPOINT["/reports/1.pdf"])
+    assert all(event.attributes[semconv.ATTR_LAZY] is True for span in lazy for event in span.events)
+    # Every module in the log lines was delivered as exactly one module.loaded event.
+    assert sorted(startup_names + lazy_names) == modules
+
+
+def test_opentelemetry_instrument_puts_lazy_imports_on_the_request_span(receiver: OtlpReceiver) -> None:
+    env = {**receiver.env("grpc"), "OTEL_SERVICE_NAME": "orders-demo"}
+    launcher = (console_script("opentelemetry-instrument"), console_script("uvicorn"))
+    with start_demo(env=env, launcher=launcher) as service:
+        service.wait_ready()
+        service.wait_for_output("startup trace")
+        assert service.get("/reports/1.xlsx")[0] == 200
+        output = service.stop()
+    assert "via the application's TracerProvider" in output
+    (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    assert startup.resource["service.name"] == "orders-demo"
+    # The instrumentor entry point started collection before the app was imported.
+    assert startup.attributes[semconv.ATTR_PRELOADED_COUNT] == 0
+    assert sorted(_loaded_names(startup)) == sorted(demo_graph.STARTUP)
+    (request,) = receiver.wait_for_spans(lambda s: s.name == "GET /reports/{order_id}.xlsx")
+    lazy = _events(request, semconv.EVENT_MODULE_LOADED)
+    assert sorted(e.attributes[semconv.ATTR_MODULE_NAME] for e in lazy) == sorted(
+        demo_graph.LAZY_BY_ENDPOINT["/reports/1.xlsx"])
+    assert all(e.attributes[semconv.ATTR_LAZY] is True for e in lazy)
+    assert not receiver.spans(semconv.SPAN_LAZY_IMPORT)
+    assert startup.trace_id != request.trace_id  # app.startup is never the current span while serving
+
+
+def _start_generated(tmp_path: Path, n_modules: int, env: Dict[str, str]) -> ServiceProcess:
+    write_wide_app(tmp_path, n_modules)
+    port = free_port()
+    full_env = clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path / "src"), **env})
+    argv = [*LAUNCHER, "src.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    return ServiceProcess(argv, full_env, tmp_path, port)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_five_thousand_modules_all_arrive(tmp_path: Path, receiver: OtlpReceiver, protocol: str) -> None:
+    with _start_generated(tmp_path, 5000, receiver.env(protocol)) as service:
+        service.wait_ready(timeout=120)
+        service.wait_for_output("startup trace", timeout=120)
+        output = service.stop()
+    _, modules, totals = shutdown_lines(output)
+    assert totals["modules"] == len(modules) > 5000
+    (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    assert startup.dropped_events_count == 0
+    assert sorted(_loaded_names(startup)) == modules
+    imports = receiver.wait_for_spans(lambda s: s.name.startswith(semconv.SPAN_IMPORT_PREFIX), count=len(modules))
+    assert sorted(s.attributes[semconv.ATTR_MODULE_NAME] for s in imports) == modules
+
+
+def test_an_application_provider_is_reused_and_keeps_its_own_limits(tmp_path: Path, receiver: OtlpReceiver) -> None:
+    env = {"APP_OTLP_ENDPOINT": receiver.grpc_endpoint}
+    service = _start_generated(tmp_path, 300, env)
+    shutil.copy(Path(__file__).parent / "apps" / "own_provider_main.py", tmp_path / "src" / "main.py")
+    with service:
+        service.wait_ready()
+        service.wait_for_output("startup trace")
+        output = service.stop()
+    assert "via the application's TracerProvider" in output
+    (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    assert startup.resource["service.name"] == "app-with-own-provider"
+    assert startup.dropped_events_count == 0 and len(_loaded_names(startup)) > 300
+    (own,) = receiver.wait_for_spans("app.own-span")
+    assert (len(own.events), own.dropped_events_count) == (128, 72)  # the app's span: its limit, untouched
+
+
+@pytest.mark.parametrize("fault", ["refused", "silent"])
+def test_unreachable_collector_neither_blocks_startup_nor_shutdown(tmp_path: Path, fault: str) -> None:
+    with SilentServer() as silent:
+        endpoint = silent.endpoint if fault == "silent" else f"http://127.0.0.1:{closed_port()}"
+        env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+               "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "2", "IMPORT_TRACING_REPORT": str(tmp_path / "report.json")}
+        with start_demo(env=env) as service:
+            service.wait_ready()
+            for _ in range(20):
+                assert service.get("/orders")[0] == 200
+            assert service.get("/reports/1.pdf")[0] == 200
+            stopping = time.monotonic()
+            output = service.stop()
+            shutdown_seconds = time.monotonic() - stopping
+    _, modules, _ = shutdown_lines(output)
+    assert set(modules) == demo_graph.STARTUP | demo_graph.LAZY_BY_ENDPOINT["/reports/1.pdf"]
+    # Bounded by IMPORT_TRACING_SHUTDOWN_TIMEOUT=2, plus uvicorn's own shutdown; generous for slow machines.
+    assert shutdown_seconds < 12, output
+    assert json.loads((tmp_path / "report.json").read_text())  # the report is still written
+
+
+def test_sigkill_after_startup_loses_nothing(receiver: OtlpReceiver, tmp_path: Path) -> None:
+    report = tmp_path / "report-{pid}.json"
+    env = {**receiver.env("grpc"), "IMPORT_TRACING_REPORT": str(report)}
+    with start_demo(env=env) as service:
+        service.wait_ready()
+        service.wait_for_output("startup trace")
+        service.stop(sig=signal.SIGKILL)
+        pid = service.proc.pid
+    (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    assert sorted(_loaded_names(startup)) == sorted(demo_graph.STARTUP)
+    document = json.loads(Path(str(report).replace("{pid}", str(pid))).read_text())
+    assert document  # written atomically when startup completed
+
+
+def test_sdk_disabled_exports_nothing_and_says_so(receiver: OtlpReceiver) -> None:
+    env = {**receiver.env("grpc"), "OTEL_SDK_DISABLED": "true"}
+    with start_demo(env=env) as service:
+        service.wait_ready()
+        assert service.get("/reports/1.pdf")[0] == 200
+        output = service.stop()
+    assert "OTEL_SDK_DISABLED=true: import traces are not exported" in output
+    _, modules, _ = shutdown_lines(output)
+    assert set(modules) >= demo_graph.STARTUP
+    time.sleep(0.5)
+    assert receiver.request_count() == 0

@@ -1,0 +1,124 @@
+"""Span shape from registry records (in-memory exporter) and exporter choice from OTEL_* variables."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_import_tracer import semconv
+from otel_import_tracer.registry import SOURCE_IMPORT, SOURCE_PRELOADED, FailedImport, ModuleLoad
+from otel_import_tracer.telemetry import setup, spans
+
+MS = 1_000_000
+
+
+def load(name: str, start: int, end: Optional[int], parent: Optional[str] = None, thread: str = "MainThread",
+         source: str = SOURCE_IMPORT) -> ModuleLoad:
+    return ModuleLoad(name=name, file=f"/app/{name.replace('.', '/')}.py", start_ns=start * MS, parent=parent,
+                      thread=thread, source=source, end_ns=None if end is None else end * MS)
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def tracer(exporter: InMemorySpanExporter):  # type: ignore[no-untyped-def]
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return setup._unlimited_events(provider.get_tracer(semconv.INSTRUMENTATION_SCOPE))
+
+
+def test_startup_span_carries_every_event_in_time_order_beyond_the_default_limit(tracer, exporter) -> None:  # type: ignore[no-untyped-def]
+    loads = [load(f"src.m{i}", 10 + i, 11 + i) for i in range(300)]
+    failure = FailedImport("missing", "src.m5", "/app/src/m5.py", 3, "ModuleNotFoundError",
+                           "No module named 'missing'", 15 * MS + 1, "MainThread", False)
+    spans.emit_startup(tracer, 5 * MS, 400 * MS, loads, [failure], {semconv.ATTR_MODULE_COUNT: 300})
+    (startup,) = exporter.get_finished_spans()
+    assert startup.name == semconv.SPAN_STARTUP
+    assert (startup.start_time, startup.end_time) == (5 * MS, 400 * MS)
+    assert startup.dropped_events == 0 and len(startup.events) == 301
+    timestamps = [event.timestamp for event in startup.events]
+    assert timestamps == sorted(timestamps)
+    failed = [event for event in startup.events if event.name == semconv.EVENT_IMPORT_FAILED]
+    assert failed[0].attributes[semconv.ATTR_LINE_NUMBER] == 3
+
+
+def test_unlimited_events_leave_the_applications_tracers_alone(tracer) -> None:  # type: ignore[no-untyped-def]
+    app_provider = TracerProvider()
+    ours = setup._unlimited_events(app_provider.get_tracer(semconv.INSTRUMENTATION_SCOPE))
+    theirs = app_provider.get_tracer("the.app")
+    assert ours._span_limits.max_events is None
+    assert theirs._span_limits.max_events == 128
+
+
+def test_waterfall_nests_by_importer_only_when_times_and_thread_agree(tracer, exporter) -> None:  # type: ignore[no-untyped-def]
+    startup = tracer.start_span(semconv.SPAN_STARTUP, start_time=0)
+    loads = [
+        load("src.main", 1, 100, parent="uvicorn.importer"),
+        load("src.models", 2, 20, parent="src.main"),
+        load("src.models.domain", 3, 10, parent="src.models"),
+        load("src.worker_dep", 50, 60, parent="src.main", thread="worker"),  # another thread: not nested
+        load("src.plugin", 150, 160, parent="src.main"),  # after its importer's import ended
+        load("src.preloaded", 0, None, source=SOURCE_PRELOADED),  # no timing: no span
+    ]
+    flushes: List[int] = []
+    count = spans.emit_waterfall(tracer, startup, loads, every=2, flush=lambda: flushes.append(1))
+    startup.end(end_time=200 * MS)
+    assert count == 5 and len(flushes) == 2
+    finished = {s.name: s for s in exporter.get_finished_spans()}
+    parent_of: Dict[str, str] = {}
+    ids = {s.context.span_id: s.name for s in finished.values()}
+    for name, span in finished.items():
+        if span.parent is not None:
+            parent_of[name] = ids[span.parent.span_id]
+    assert parent_of == {
+        "import src.main": "app.startup",
+        "import src.models": "import src.main",
+        "import src.models.domain": "import src.models",
+        "import src.worker_dep": "app.startup",
+        "import src.plugin": "app.startup",
+    }
+    domain = finished["import src.models.domain"]
+    assert (domain.start_time, domain.end_time) == (3 * MS, 10 * MS)
+    assert domain.attributes[semconv.ATTR_IMPORT_DURATION_MS] == 7.0
+
+
+def test_own_span_for_a_lazy_import_holds_the_event(tracer, exporter) -> None:  # type: ignore[no-untyped-def]
+    spans.emit_own_span(tracer, semconv.EVENT_MODULE_LOADED, {semconv.ATTR_MODULE_NAME: "src.lazy"}, 5 * MS, 9 * MS)
+    (span,) = exporter.get_finished_spans()
+    assert span.name == semconv.SPAN_LAZY_IMPORT
+    assert (span.start_time, span.end_time) == (5 * MS, 9 * MS)
+    assert [(e.name, e.timestamp) for e in span.events] == [(semconv.EVENT_MODULE_LOADED, 5 * MS)]
+
+
+@pytest.mark.parametrize(
+    "env, expected, message",
+    [
+        ({}, [], "no trace exporter is configured"),
+        ({"OTEL_TRACES_EXPORTER": "none"}, [], None),
+        ({"OTEL_TRACES_EXPORTER": "console"}, ["console"], None),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, ["otlp (grpc)"], None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317"}, ["otlp (grpc)"], None),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, ["otlp (http/protobuf)"], None),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+          "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, ["otlp (http/protobuf)"], None),
+        ({"OTEL_TRACES_EXPORTER": "otlp,console"}, ["otlp (grpc)", "console"], None),
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, [], "does not know"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, [], "not supported"),
+    ],
+)
+def test_exporters_follow_the_standard_variables(
+    env: Dict[str, str], expected: List[str], message: Optional[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert [name for name, _ in setup._exporters(env)] == expected
+    err = capsys.readouterr().err
+    if message is None:
+        assert err == ""
+    else:
+        assert message in err and err.count("\n") <= 2
