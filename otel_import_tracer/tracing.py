@@ -7,6 +7,8 @@ nothing at all: no hook is installed and OpenTelemetry is not imported.
 from __future__ import annotations
 
 import atexit
+import os
+import signal
 import threading
 from typing import Any, List, Optional, Set
 
@@ -44,6 +46,7 @@ class TracingSession:
         fork_safe(self.registry)
         self.running = True
         self._telemetry = _start_telemetry(self)
+        _sigterm.install()
         return True
 
     def startup_complete(self) -> None:
@@ -64,6 +67,7 @@ class TracingSession:
         # Without a lifespan (a script, a worker), the whole run is the startup.
         self.startup_complete()
         self.running = False
+        _sigterm.uninstall()
         stop_collectors(self._collectors)
         self._collectors = []
         self.registry.sweep()
@@ -99,6 +103,29 @@ def _start_telemetry(session: TracingSession) -> Any:
         return None
 
 
+class _SigtermHandler:
+    """Stop tracing (lines, report, flush) on SIGTERM, then die of SIGTERM as before.
+
+    Installed only over the default action, from the main thread. uvicorn hands the
+    signal back to it after its graceful shutdown (``capture_signals``), and a process
+    without uvicorn gets the same: without it, SIGTERM kills before ``atexit`` runs.
+    """
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, self._handle)
+
+    def uninstall(self) -> None:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == self._handle:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        stop_tracing()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_sigterm = _SigtermHandler()
 _lock = threading.RLock()
 _session: Optional[TracingSession] = None
 _atexit_registered = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -21,7 +22,7 @@ def _hooks() -> tuple:
     monitoring = getattr(sys, "monitoring", None)
     tools = tuple(monitoring.get_tool(i) for i in range(6)) if monitoring else ()
     thread_hook = threading.gettrace() if hasattr(threading, "gettrace") else getattr(threading, "_trace_hook", None)
-    return (sys.gettrace(), thread_hook, tuple(sys.meta_path), tools)
+    return (sys.gettrace(), thread_hook, tuple(sys.meta_path), tools, signal.getsignal(signal.SIGTERM))
 
 
 @pytest.fixture(autouse=True)

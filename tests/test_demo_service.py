@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 from otel_import_tracer.naming import path_for
@@ -11,7 +12,9 @@ from tests.support import demo_graph
 from tests.support.servers import (
     DEMO_DIR,
     DEMO_ROOT,
+    LAUNCHER,
     UVICORN,
+    ServiceProcess,
     clean_env,
     console_script,
     free_port,
@@ -88,3 +91,20 @@ def test_demo_command_exercises_every_endpoint_and_exits_cleanly() -> None:
     _assert_lines_match(output, demo_graph.STARTUP | lazy)
     assert "GET /reports/1.pdf -> 200" in output
     assert "no trace exporter is configured" in output  # said once, with how to turn it on
+
+
+def test_launcher_without_a_lifespan_still_prints_the_lines_on_sigterm(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # uvicorn hands SIGTERM back to the previous handler after its graceful shutdown, which
+    # would kill the process before atexit: the tracer's handler writes the lines first.
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "__init__.py").write_text("")
+    (tmp_path / "src" / "main.py").write_text(
+        "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get('/health')\ndef health():\n    return {}\n")
+    port = free_port()
+    env = clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path / "src")})
+    argv = [*LAUNCHER, "src.main:app", "--port", str(port)]
+    with ServiceProcess(argv, env, tmp_path, port) as service:
+        service.wait_ready()
+        output = service.stop()
+        assert service.proc.returncode == -signal.SIGTERM  # as plain uvicorn >= 0.29 exits
+    assert shutdown_lines(output)[1] == ["src", "src.main"]

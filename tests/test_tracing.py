@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import subprocess
 import sys
 import textwrap
@@ -164,3 +165,28 @@ def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Pa
     assert modules == ["src", "src.job"]
     assert files == [str(root / "__init__.py"), str(root / "job.py")]
     assert totals == {"files": 2, "modules": 2}
+
+
+def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "worker.py").write_text("import time\n")
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            sys.path.insert(0, {str(tmp_path)!r})
+            from otel_import_tracer import start_tracing
+            start_tracing()
+            import src.worker
+            print("ready", flush=True)
+            time.sleep(60)
+            """)],
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    process.terminate()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGTERM  # the exit a supervisor expects
+    assert shutdown_lines(stderr)[1] == ["src", "src.worker"]
