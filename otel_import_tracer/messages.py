@@ -14,7 +14,8 @@ from typing import Iterable, Set
 
 PREFIX = "otel-import-tracer"
 
-_lock = threading.Lock()
+# Reentrant: the SIGTERM handler may write while the main thread it interrupted holds it.
+_lock = threading.RLock()
 _warned: Set[str] = set()
 
 

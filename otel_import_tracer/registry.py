@@ -97,7 +97,9 @@ class Registry:
         self.clock = clock or Clock()
         self.started_ns = self.clock.now_ns()
         self.startup_complete_ns: Optional[int] = None
-        self._lock = threading.Lock()
+        # Reentrant: the SIGTERM handler stops tracing in the main thread, possibly between two
+        # bytecodes of a section holding it; a plain lock would deadlock there.
+        self._lock = threading.RLock()
         self._loads: Dict[str, ModuleLoad] = {}
         self._failures: List[FailedImport] = []
         self._failure_keys: Set[Tuple[str, Optional[str], Optional[int], str]] = set()
@@ -258,7 +260,7 @@ class Registry:
 
     def _after_fork_in_child(self) -> None:
         # The parent's lock may have been held by another thread at fork time.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
 
 def _root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tuple[str, str]]:

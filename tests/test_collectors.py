@@ -321,3 +321,36 @@ def test_monitoring_requested_before_312_falls_back_with_a_warning(
     session.stop()
     assert session.collector == "importhook"
     assert "needs Python 3.12" in capsys.readouterr().err
+
+
+def test_settrace_never_turns_on_line_tracing(tree: SourceTree) -> None:
+    tree.write("probe.py", "import sys\n\ndef local_tracer():\n    return sys._getframe().f_trace\n")
+    session = start(tree, "settrace")
+    try:
+        module = importlib.import_module(f"{tree.package}.probe")
+        assert module.local_tracer() is None  # no local trace function: no line events
+    finally:
+        session.stop()
+    assert f"{tree.package}.probe" in by_name(session)
+
+
+@pytest.mark.skipif(not env.HAS_SETTRACE_ALL_THREADS, reason="threading.settrace_all_threads needs Python 3.12+")
+def test_settrace_reaches_threads_that_were_already_running(tree: SourceTree) -> None:
+    script = tree.write("jobs/nightly.py", "def run():\n    return 1\nrun()\n")
+    go, done = threading.Event(), threading.Event()
+
+    def already_running() -> None:
+        go.wait(timeout=30)
+        exec(compile(script.read_text(), str(script), "exec"), {"__name__": "nightly"})
+        done.set()
+
+    thread = threading.Thread(target=already_running, name="old-thread")
+    thread.start()
+    session = start(tree, "settrace")
+    try:
+        go.set()
+        assert done.wait(timeout=30)
+    finally:
+        session.stop()
+        thread.join()
+    assert by_name(session)[f"{tree.package}.jobs.nightly"].thread == "old-thread"
