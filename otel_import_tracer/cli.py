@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.version import __version__
+
+PROG = "otel-import-tracer"
+EXIT_UNUSED = 1  # --fail-if-unused found never-loaded files
+EXIT_ERROR = 2  # bad usage or bad input
+_PROBLEMS_SHOWN = 20
+
+_AUDIT_EPILOG = """examples:
+  docker logs app | otel-import-tracer audit --root ./src
+  otel-import-tracer audit reports/*.json --root ./src --exclude 'legacy/*' --fail-if-unused
+  otel-import-tracer audit a.json b.log --path-map /srv/app/code=./src --format json
+
+exit status: 0 done, 1 --fail-if-unused found never-loaded files, 2 bad usage or input.
+"""
 
 _RUN_HELP = """\
 usage: otel-import-tracer run APP [uvicorn options]
@@ -34,7 +48,57 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="call every endpoint once the service is up, then shut it down (prints the shutdown lines)",
     )
+    _add_audit_parser(commands)
+    _add_report_parser(commands)
     return parser
+
+
+def _add_audit_parser(commands: Any) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="list the files under the root that never loaded, over any number of reports and logs",
+        description="Merge JSON reports and container logs (LOADED_SRC_FILE lines), walk every .py file\n"
+        "under the root, and print the files that never loaded, by package. Loaded is not used:\n"
+        "a module that was imported may still hold dead code.",
+        epilog=_AUDIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit.add_argument("inputs", nargs="*", metavar="INPUT", help="JSON reports or logs; '-' or none reads standard input")
+    _add_root_options(audit)
+    audit.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    audit.add_argument("--fail-if-unused", action="store_true", help="exit with status 1 if any file never loaded (for CI)")
+    audit.add_argument("--skip-bad", action="store_true", help="warn about bad inputs and lines, and audit the good ones")
+
+
+def _add_report_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="render one JSON report as a self-contained HTML page",
+        description="Render a report: startup waterfall, slowest, failed and lazy imports, never-loaded files.",
+    )
+    report.add_argument("report", metavar="REPORT", help="a JSON report (IMPORT_TRACING_REPORT)")
+    report.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
+    _add_root_options(report)
+
+
+def _add_root_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", metavar="DIR", help="the local directory of the code (default: the root recorded in the inputs)")
+    parser.add_argument(
+        "--path-map",
+        action="append",
+        default=[],
+        type=_path_map,
+        metavar="RECORDED=LOCAL",
+        help="map a directory recorded in the inputs to a local one (the recorded root maps to --root by itself)",
+    )
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching GLOB, relative to the root (e.g. 'legacy/*'); repeatable")
+
+
+def _path_map(text: str) -> Tuple[str, str]:
+    recorded, sep, local = text.partition("=")
+    if not sep or not recorded or not local:
+        raise argparse.ArgumentTypeError(f"{text!r} should be RECORDED=LOCAL, e.g. /app/src=./src")
+    return recorded, local
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -53,5 +117,85 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from otel_import_tracer.demo import run_demo
 
         return run_demo(options.host, options.port, options.exercise)
+    if options.command in ("audit", "report"):
+        return _run_guarded(options)
     parser.print_help(sys.stderr)
     return 2
+
+
+def _run_guarded(options: argparse.Namespace) -> int:
+    """Run ``audit`` or ``report``; a bad input ends in one line on stderr and status 2, never a traceback."""
+    from otel_import_tracer.report import InputError
+
+    try:
+        return _audit(options) if options.command == "audit" else _report(options)
+    except InputError as error:
+        return _fail(str(error))
+    except BrokenPipeError:  # `... | head`: the reader left, nothing more to say
+        return 0
+
+
+def _audit(options: argparse.Namespace) -> int:
+    from otel_import_tracer import audit
+
+    paths = options.inputs or [audit.STDIN]
+    if audit.STDIN in paths and (sys.stdin is None or sys.stdin.isatty()):
+        return _fail("no input: pass report files or logs, or pipe a log in (docker logs app | otel-import-tracer audit --root ./src)")
+    inputs, problems = audit.read_inputs(paths, sys.stdin, options.skip_bad)
+    _print_problems(problems, options.skip_bad)
+    if problems and not options.skip_bad:
+        return _fail("bad input (above); fix it, or pass --skip-bad to audit the rest")
+    if not inputs:
+        return _fail("no usable input left to audit")
+    root, problem = _choose_root(options.root, audit.recorded_roots(inputs))
+    if root is None:
+        return _fail(problem)
+    result = audit.audit(inputs, root, options.exclude, options.path_map)
+    if not result.files:
+        return _fail(f"no .py files under {result.root} (after --exclude): check --root")
+    sys.stdout.write(audit.format_json(result) if options.format == "json" else audit.format_text(result))
+    return EXIT_UNUSED if options.fail_if_unused and result.never_loaded else 0
+
+
+def _report(options: argparse.Namespace) -> int:
+    from otel_import_tracer import audit, html_report
+    from otel_import_tracer.report import read_report
+
+    report = read_report(options.report)
+    if options.root and not os.path.isdir(options.root):
+        return _fail(f"--root {options.root}: not a directory")
+    root = options.root or report.root
+    result, note = None, ""
+    if os.path.isdir(root):
+        result = audit.audit([report], root, options.exclude, options.path_map)
+    else:
+        note = f"The root {root} is not on this machine: pass --root DIR (the local copy of the code) to list the never-loaded files."
+    try:
+        html_report.write(report, options.html, result, note)
+    except OSError as exc:
+        return _fail(f"cannot write {options.html}: {exc.strerror or exc}")
+    sys.stderr.write(f"{PROG}: wrote {options.html} ({len(report.modules)} modules)\n")
+    return 0
+
+
+def _choose_root(given: Optional[str], recorded: List[str]) -> Tuple[Optional[str], str]:
+    """``--root``, else the one root the inputs recorded if it exists here; or why there is none."""
+    if given:
+        return (given, "") if os.path.isdir(given) else (None, f"--root {given}: not a directory")
+    if len(recorded) == 1 and os.path.isdir(recorded[0]):
+        return recorded[0], ""
+    where = ", ".join(recorded) or "no root"
+    return None, f"pass --root DIR, the local directory of the code (the inputs recorded {where}, not found here)"
+
+
+def _print_problems(problems: Sequence[Any], skipped: bool) -> None:
+    kind, suffix = ("warning", " (skipped)") if skipped else ("error", "")
+    lines = [f"{PROG}: {kind}: {problem}{suffix}\n" for problem in problems[:_PROBLEMS_SHOWN]]
+    if len(problems) > _PROBLEMS_SHOWN:
+        lines.append(f"{PROG}: {kind}: ... and {len(problems) - _PROBLEMS_SHOWN} more\n")
+    sys.stderr.write("".join(lines))
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    return EXIT_ERROR

@@ -1,6 +1,7 @@
-"""The one channel through which the tracer talks to the user: the process's stderr.
+"""How the tracer talks to the user: straight to the process's stdout and stderr.
 
-Not the ``logging`` module: an application's ``dictConfig`` (with the default
+The shutdown lines go to stdout, so ``docker logs app | otel-import-tracer audit`` sees
+them (a pipe takes only stdout); warnings and notes go to stderr. Not the ``logging`` module: an application's ``dictConfig`` (with the default
 ``disable_existing_loggers=True``) or a root level of WARNING would silence us, and
 the shutdown lines must reach the container log whatever logging the app set up.
 Each warning has a slug and is written once per process.
@@ -19,10 +20,10 @@ _lock = threading.RLock()
 _warned: Set[str] = set()
 
 
-def write_lines(lines: Iterable[str]) -> None:
-    """Write whole lines to stderr in one call, so threads do not interleave them."""
+def write_lines(lines: Iterable[str], stdout: bool = False) -> None:
+    """Write whole lines in one call, so threads do not interleave them (stderr by default)."""
     text = "".join(f"{line}\n" for line in lines)
-    stream = sys.stderr or sys.__stderr__
+    stream = (sys.stdout or sys.__stdout__) if stdout else (sys.stderr or sys.__stderr__)
     if stream is None:  # pythonw, or stderr closed: nowhere to write
         return
     with _lock:

@@ -10,7 +10,7 @@ import atexit
 import os
 import signal
 import threading
-from typing import Any, List, Optional, Set
+from typing import Any, Callable, List, Optional, Set
 
 from otel_import_tracer import logs, messages
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
@@ -40,9 +40,14 @@ class TracingSession:
                 "application's modules (default /app/src).",
             )
             return False
-        choice = choose(self.config.collector)
-        self.collector, self._collectors = start_collectors(choice, self.registry, self.root)
-        self.registry.sweep(preloaded=True)
+        try:
+            choice = choose(self.config.collector)
+            self.collector, self._collectors = start_collectors(choice, self.registry, self.root)
+            self.registry.sweep(preloaded=True)
+        except Exception as exc:
+            stop_collectors(self._collectors)
+            messages.warn("start-failed", f"import tracing could not start ({exc!r}) and is off; please report this.")
+            return False
         fork_safe(self.registry)
         self.running = True
         self._telemetry = _start_telemetry(self)
@@ -53,30 +58,34 @@ class TracingSession:
         """The application finished starting: later loads are lazy; the startup span can go out."""
         if not self.running:
             return
-        self.registry.sweep()
-        if not self.registry.mark_startup_complete():
-            return
-        # Written before the app serves, so a kill at any later moment leaves a valid report.
-        self.write_report()
-        if self._telemetry is not None:
-            self._telemetry.startup_complete()
+        _guard("sweep", self.registry.sweep)
+        if self.registry.mark_startup_complete():
+            self._after_startup()
 
     def stop(self) -> None:
+        """Collectors off, then the lines first (they matter most), then report and telemetry."""
         if not self.running:
             return
-        # Without a lifespan (a script, a worker), the whole run is the startup.
-        self.startup_complete()
         self.running = False
         _sigterm.uninstall()
         stop_collectors(self._collectors)
         self._collectors = []
-        self.registry.sweep()
+        _guard("sweep", self.registry.sweep)
         messages.write_lines(
-            logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules())
+            logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules()), stdout=True
         )
-        self.write_report()
+        # Without a lifespan (a script, a worker), the whole run is the startup.
+        if self.registry.mark_startup_complete():
+            self._after_startup()
+        _guard("report", self.write_report)
         if self._telemetry is not None:
-            self._telemetry.shutdown(self.config.shutdown_timeout)
+            _guard("telemetry", self._telemetry.shutdown, self.config.shutdown_timeout)
+
+    def _after_startup(self) -> None:
+        # Written before the app serves, so a kill at any later moment leaves a valid report.
+        _guard("report", self.write_report)
+        if self._telemetry is not None:
+            _guard("telemetry", self._telemetry.startup_complete)
 
     def write_report(self) -> None:
         """Write the JSON report if one is configured (atomically; never raises)."""
@@ -86,6 +95,14 @@ class TracingSession:
 
         trace_id = self._telemetry.startup_trace_id() if self._telemetry is not None else None
         write_session_report(self, trace_id=trace_id)
+
+
+def _guard(what: str, step: Callable[..., Any], *args: Any) -> None:
+    """Run one step of the tracer's own work; a failure is reported, never raised into the app."""
+    try:
+        step(*args)
+    except Exception as exc:
+        messages.warn(f"{what}-failed", f"import tracing: the {what} step failed ({exc!r}); the application is unaffected.")
 
 
 def _start_telemetry(session: TracingSession) -> Any:

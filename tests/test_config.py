@@ -16,6 +16,9 @@ from otel_import_tracer.config import (
     Config,
 )
 
+# Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
+pytestmark = pytest.mark.collector_independent
+
 
 def test_defaults_when_nothing_is_set(capsys: pytest.CaptureFixture[str]) -> None:
     config = Config.from_environ({})

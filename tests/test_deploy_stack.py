@@ -27,6 +27,9 @@ import yaml
 from otel_import_tracer import semconv
 from otel_import_tracer.config import DEFAULT_ROOT, ENABLE_IMPORT_TRACING
 
+# Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
+pytestmark = pytest.mark.collector_independent
+
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 COMPOSE_FILE = REPO / "docker-compose.otel.yml"

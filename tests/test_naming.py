@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import pytest
+
 import os
 from pathlib import Path
 
 from otel_import_tracer.naming import SourceRoot, module_name_for, path_for
+
+# Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
+pytestmark = pytest.mark.collector_independent
 
 
 def test_module_names_follow_the_path_under_the_roots_parent() -> None:

@@ -15,6 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.support.otlp_receiver import OtlpReceiver, SilentServer, closed_port
 
+# Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
+pytestmark = pytest.mark.collector_independent
+
 ATTRIBUTES = {
     "str": "text",
     "flag": True,

@@ -13,6 +13,9 @@ from otel_import_tracer import semconv
 from otel_import_tracer.registry import SOURCE_IMPORT, SOURCE_PRELOADED, FailedImport, ModuleLoad
 from otel_import_tracer.telemetry import setup, spans
 
+# Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
+pytestmark = pytest.mark.collector_independent
+
 MS = 1_000_000
 
 

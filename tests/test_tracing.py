@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from otel_import_tracer import get_loaded_files, get_loaded_modules, start_tracing, stop_tracing
+from otel_import_tracer import (
+    get_loaded_files,
+    get_loaded_modules,
+    mark_startup_complete,
+    start_tracing,
+    stop_tracing,
+)
 from otel_import_tracer.config import Config
 from tests.conftest import SourceTree
 from tests.support.servers import clean_env, shutdown_lines
@@ -26,7 +32,7 @@ def test_shutdown_lines_are_exact_sorted_and_follow_the_root(tree: SourceTree, c
     importlib.import_module(f"{tree.package}.alpha.beta")
     stop_tracing()
     p, root = tree.package, tree.root
-    lines = capsys.readouterr().err.splitlines()
+    lines = capsys.readouterr().out.splitlines()  # stdout: `docker logs app | audit` pipes only stdout
     start = lines.index("Stopping runtime file tracing...")
     assert lines[start : start + 11] == [
         "Stopping runtime file tracing...",
@@ -63,12 +69,31 @@ def test_start_twice_and_stop_twice_are_harmless(tree: SourceTree, collector: st
     assert len(sys.meta_path) == finders + 1
     stop_tracing()
     stop_tracing()
-    assert capsys.readouterr().err.count("Stopping runtime file tracing...") == 1
+    assert capsys.readouterr().out.count("Stopping runtime file tracing...") == 1
+
+
+def test_a_failing_step_of_the_tracer_never_breaks_the_app(
+    tree: SourceTree, collector: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from otel_import_tracer.tracing import TracingSession
+
+    def broken(self: TracingSession) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(TracingSession, "write_report", broken)
+    tree.write("m.py", "")
+    start_tracing(tree.config(collector, report=str(tree.parent / "r.json")))
+    mark_startup_complete()
+    importlib.import_module(f"{tree.package}.m")
+    stop_tracing()
+    captured = capsys.readouterr()
+    assert f"LOADED_MODULE: {tree.package}.m" in captured.out
+    assert captured.err.count("the report step failed (OSError('disk full'))") == 1
 
 
 def test_stop_without_start_does_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     stop_tracing()
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr() == ("", "")
 
 
 def test_concurrent_start_and_stop_from_many_threads(tree: SourceTree, collector: str) -> None:
@@ -142,7 +167,7 @@ def test_tracing_on_keeps_opentelemetry_off_the_critical_path(tmp_path: Path) ->
         {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.splitlines()[0] == "[]"
 
 
 def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Path) -> None:
@@ -161,7 +186,7 @@ def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Pa
         {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)},
     )
     assert result.returncode == 0, result.stderr
-    files, modules, totals = shutdown_lines(result.stderr)
+    files, modules, totals = shutdown_lines(result.stdout)
     assert modules == ["src", "src.job"]
     assert files == [str(root / "__init__.py"), str(root / "job.py")]
     assert totals == {"files": 2, "modules": 2}
@@ -187,6 +212,6 @@ def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> N
     )
     assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     process.terminate()
-    _, stderr = process.communicate(timeout=60)
+    stdout, _ = process.communicate(timeout=60)
     assert process.returncode == -signal.SIGTERM  # the exit a supervisor expects
-    assert shutdown_lines(stderr)[1] == ["src", "src.worker"]
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]

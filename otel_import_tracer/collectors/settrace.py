@@ -64,6 +64,7 @@ class SettraceCollector:
         self._threads: Optional[_Tracer] = None
         self._previous_thread_hook: Optional[TraceFunction] = None
         self._all_threads = False
+        self._owner = 0
 
     def start(self) -> None:
         previous = sys.gettrace()
@@ -76,6 +77,7 @@ class SettraceCollector:
         self._previous_thread_hook = _thread_hook()
         self._main = _Tracer(self._registry, self._root, previous)
         self._threads = _Tracer(self._registry, self._root, self._previous_thread_hook)
+        self._owner = threading.get_ident()
         self._all_threads = env.HAS_SETTRACE_ALL_THREADS and previous is None and self._previous_thread_hook is None
         if self._all_threads:
             # Nothing to chain to anywhere: reach the threads already running too.
@@ -91,18 +93,21 @@ class SettraceCollector:
         # Threads we cannot reach keep our function until they end: the flag makes it pass through.
         self._main.active = False
         self._threads.active = False
-        if sys.gettrace() is not self._main:
+        if self._all_threads:
+            if _thread_hook() is self._main:
+                threading.settrace_all_threads(None)  # type: ignore[attr-defined]
+            return
+        if _thread_hook() is self._threads:
+            threading.settrace(self._previous_thread_hook)  # type: ignore[arg-type]
+        if threading.get_ident() != self._owner:
+            return  # sys.settrace acts on the calling thread only; the starting thread passes through
+        if sys.gettrace() is self._main:
+            sys.settrace(self._main.previous)
+        else:
             messages.warn(
                 "settrace-replaced",
                 "another tool replaced the import tracing trace function; it was left in place.",
             )
-            return
-        if self._all_threads:
-            threading.settrace_all_threads(None)  # type: ignore[attr-defined]
-            return
-        if _thread_hook() is self._threads:
-            threading.settrace(self._previous_thread_hook)  # type: ignore[arg-type]
-        sys.settrace(self._main.previous)
 
 
 def _thread_hook() -> Optional[TraceFunction]:

@@ -1,0 +1,435 @@
+"""Never-loaded files: what many processes loaded (reports, container logs) against every ``.py`` under the root.
+
+As coverage.py combines per-process data files with path remapping, the audit merges any
+number of reports and logs, maps the paths they recorded (``/app/src`` in the container)
+onto the local root (``./src``), and diffs that against a walk of the root. Loaded is not
+used: a module that was imported may still hold dead code (coveragepy#643).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import os
+import re
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX
+from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for, path_for
+from otel_import_tracer.report import InputError, Merge, Report, parse_report
+
+AUDIT_SCHEMA = "otel-import-tracer/audit"
+AUDIT_SCHEMA_VERSION = 1
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+# "Total unique /app/src/*.py files loaded: 12" opens a block of LOADED_SRC_FILE lines.
+_FILES_TOTAL = re.compile(r"Total unique (?P<root>.+)/\*\.py files loaded: (?P<count>\d+)")
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_SKIPPED_DIRS = ("__pycache__",)
+
+
+# -- inputs -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LogInput:
+    """What one container log says loaded: files and module names, and the root it printed."""
+
+    path: str
+    files: List[str] = dataclasses.field(default_factory=list)
+    modules: List[str] = dataclasses.field(default_factory=list)
+    roots: List[str] = dataclasses.field(default_factory=list)
+
+
+Input = Union[Report, LogInput]
+
+
+def load_input(path: str, raw: bytes, problems: Optional[List[InputError]] = None) -> Input:
+    """A report (``.json``, or JSON content) or a log. Bad log lines go to ``problems`` when given, else raise."""
+    if path.endswith(".json") or _looks_like_report(raw):
+        return parse_report(raw, path)
+    return parse_log(raw.decode("utf-8", errors="replace").splitlines(), path, problems)
+
+
+def read_input(path: str, stdin: Any = None, problems: Optional[List[InputError]] = None) -> Input:
+    """``load_input`` for a file name, or standard input for ``-``."""
+    if path == STDIN:
+        return load_input(STDIN_NAME, stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read(), problems)
+    try:
+        with open(path, "rb") as stream:
+            raw = stream.read()
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    return load_input(path, raw, problems)
+
+
+def _looks_like_report(raw: bytes) -> bool:
+    """JSON that is not a log of one JSON object per line (a truncated report counts as a report)."""
+    text = raw.lstrip()
+    if not text.startswith(b"{"):
+        return False
+    first_line = text.split(b"\n", 1)[0]
+    try:
+        head = json.loads(first_line)
+    except ValueError:
+        return True
+    return isinstance(head, dict) and "schema" in head
+
+
+def parse_log(lines: Iterable[str], path: str, problems: Optional[List[InputError]] = None) -> LogInput:
+    """The ``LOADED_SRC_FILE:``/``LOADED_MODULE:`` lines of a log, wherever they sit in a line."""
+    reader = _LogReader(path, problems)
+    for number, line in enumerate(lines, 1):
+        reader.feed(number, line)
+    return reader.finish()
+
+
+_NO_LINES = (
+    f"no {FILE_PREFIX.strip()} or {MODULE_PREFIX.strip()} lines: the tracer prints them on stdout when the "
+    "service stops (SIGTERM, e.g. `docker stop`) with ENABLE_IMPORT_TRACING=true; pipe the log of a "
+    "stopped container: docker logs app | otel-import-tracer audit --root ./src"
+)
+
+
+class _LogReader:
+    """Line by line: the loaded files and modules, and a check that no announced file line is missing."""
+
+    def __init__(self, path: str, problems: Optional[List[InputError]]) -> None:
+        self.result = LogInput(path)
+        self.problems = problems
+        self.block: Optional[List[int]] = None  # [line, files announced, file lines seen]
+
+    def feed(self, number: int, line: str) -> None:
+        if FILE_PREFIX in line:
+            self._file(number, _value_after(line, FILE_PREFIX))
+        elif MODULE_PREFIX in line:
+            self._module(number, _value_after(line, MODULE_PREFIX))
+        else:
+            self._other(number, line)
+
+    def finish(self) -> LogInput:
+        self._close_block()
+        if not self.result.files and not self.result.modules:
+            raise InputError(self.result.path, None, _NO_LINES)
+        return self.result
+
+    def _file(self, number: int, value: str) -> None:
+        if not (value.endswith(SOURCE_SUFFIX) and value.startswith("/")):
+            self._bad(number, f"{FILE_PREFIX.strip()} should be followed by an absolute .py path, not {value[:60]!r} (a cut line?)")
+            return
+        self.result.files.append(value)
+        if self.block is not None:
+            self.block[2] += 1
+
+    def _module(self, number: int, value: str) -> None:
+        if _MODULE_NAME.fullmatch(value):
+            self.result.modules.append(value)
+        else:
+            self._bad(number, f"{MODULE_PREFIX.strip()} should be followed by a module name, not {value[:60]!r} (a cut line?)")
+
+    def _other(self, number: int, line: str) -> None:
+        total = _FILES_TOTAL.search(line)
+        if total is None and "modules loaded: " not in line:
+            return
+        self._close_block()
+        if total is not None:
+            self.result.roots.append(total.group("root"))
+            self.block = [number, int(total.group("count")), 0]
+
+    def _close_block(self) -> None:
+        block, self.block = self.block, None
+        if block is not None and block[1] != block[2]:
+            self._bad(block[0], f"announces {block[1]} files but {block[2]} {FILE_PREFIX.strip()} lines follow (a cut or interleaved log)")
+
+    def _bad(self, number: int, message: str) -> None:
+        error = InputError(self.result.path, number, message)
+        if self.problems is None:
+            raise error
+        self.problems.append(error)
+
+
+def _value_after(line: str, prefix: str) -> str:
+    return line[line.index(prefix) + len(prefix) :].strip()
+
+
+def read_inputs(paths: Sequence[str], stdin: Any, skip_bad: bool) -> Tuple[List[Input], List[InputError]]:
+    """Every input that could be read, and the problems found. Without ``skip_bad`` a bad input is dropped whole."""
+    inputs: List[Input] = []
+    problems: List[InputError] = []
+    for path in paths:
+        found: List[InputError] = []
+        try:
+            loaded = read_input(path, stdin, found)
+        except InputError as error:
+            problems.append(error)
+            continue
+        problems.extend(found)
+        if skip_bad or not found:
+            inputs.append(loaded)
+    return inputs, problems
+
+
+# -- mapping recorded paths onto the local root -----------------------------------------
+
+
+class PathMapper:
+    """Recorded file (container path) -> the same file under the local root, or None."""
+
+    def __init__(self, root: str, path_maps: Sequence[Tuple[str, str]] = ()) -> None:
+        self.root = os.path.abspath(root)
+        self.package = os.path.basename(self.root)
+        # Longest prefix first, so /app/src/vendor=... wins over /app/src=...
+        self._maps = sorted(((_strip_sep(old), os.path.abspath(new)) for old, new in path_maps), key=lambda item: -len(item[0]))
+        # The same files recur in every report of a fleet: map each once.
+        self._cache: Dict[Tuple[str, Optional[str], Optional[str]], Optional[str]] = {}
+
+    def relocate(self, file: str, module: Optional[str], recorded_root: Optional[str]) -> Optional[str]:
+        """By explicit map, by the input's recorded root, as is, or by the module name."""
+        key = (file, module, recorded_root)
+        try:
+            return self._cache[key]
+        except KeyError:
+            local = self._cache[key] = self._relocate(file, module, recorded_root)
+            return local
+
+    def _relocate(self, file: str, module: Optional[str], recorded_root: Optional[str]) -> Optional[str]:
+        for old, new in self._maps:
+            if file.startswith(old + "/"):
+                return self._inside(os.path.join(new, *file[len(old) + 1 :].split("/")))
+        if recorded_root and file.startswith(_strip_sep(recorded_root) + "/"):
+            rest = file[len(_strip_sep(recorded_root)) + 1 :]
+            return self._inside(os.path.join(self.root, *rest.split("/")))
+        if self._inside(file):
+            return os.path.normpath(file)
+        guess = self._by_ancestor(file)
+        if guess is None and module:
+            guess = self.file_for_module(module)
+        return guess
+
+    def file_for_module(self, module: str) -> Optional[str]:
+        """The local file of a module name whose first part names the recorded root."""
+        local_name = ".".join([self.package] + module.split(".")[1:])
+        for candidate in path_for(local_name, self.root):
+            if os.path.isfile(candidate):
+                return candidate
+        return None
+
+    def _by_ancestor(self, file: str) -> Optional[str]:
+        """``/somewhere/src/x.py`` with local root ``./src``: the shortest ancestor named like the root."""
+        parts = file.split("/")
+        for index, part in enumerate(parts[:-1]):
+            if part == self.package:
+                return self._inside(os.path.join(self.root, *parts[index + 1 :]))
+        return None
+
+    def _inside(self, path: str) -> Optional[str]:
+        path = os.path.normpath(path)
+        return path if path.startswith(self.root + os.sep) else None
+
+
+def _strip_sep(path: str) -> str:
+    return path.rstrip("/") or "/"
+
+
+def merge_inputs(inputs: Sequence[Input], mapper: PathMapper) -> Tuple[Merge, List[str]]:
+    """Loaded files under the local root over all inputs, and the recorded files that map nowhere."""
+    merged = Merge()
+    outside: List[str] = []
+    for item in inputs:
+        if isinstance(item, Report):
+            root = item.root
+            outside.extend(merged.add_report(item, lambda file, module: mapper.relocate(file, module, root)))
+        else:
+            outside.extend(_add_log(merged, item, mapper))
+    return merged, sorted(set(outside))
+
+
+def _add_log(merged: Merge, log: LogInput, mapper: PathMapper) -> List[str]:
+    merged.inputs += 1
+    recorded_root = log.roots[0] if len(set(log.roots)) == 1 else None
+    found: Dict[str, str] = {}
+    outside = []
+    for file in log.files:
+        local = mapper.relocate(file, None, recorded_root)
+        if local is None:
+            outside.append(file)
+        else:
+            found[local] = module_name_for(local, mapper.root)
+    for module in log.modules:
+        local = mapper.file_for_module(module)
+        if local is not None:
+            found[local] = module_name_for(local, mapper.root)
+    for local, module in found.items():  # once per log, however many lines named it
+        merged.add(local, module)
+    return outside
+
+
+# -- the codebase -----------------------------------------------------------------------
+
+
+def inventory(root: str, excludes: Sequence[str] = ()) -> Dict[str, str]:
+    """Every ``.py`` file under ``root`` not excluded, with its module name."""
+    root = os.path.abspath(root)
+    files: Dict[str, str] = {}
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS and not d.startswith("."))
+        for name in names:
+            path = os.path.join(directory, name)
+            if name.endswith(SOURCE_SUFFIX) and not is_excluded(path, root, excludes):
+                files[path] = module_name_for(path, root)
+    return files
+
+
+def is_excluded(path: str, root: str, excludes: Sequence[str]) -> bool:
+    """Globs match the path relative to the root (``legacy/*``), or the absolute path."""
+    relative = os.path.relpath(path, root).replace(os.sep, "/")
+    return any(fnmatch.fnmatchcase(relative, glob) or fnmatch.fnmatchcase(path, glob) for glob in excludes)
+
+
+# -- the audit --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class AuditResult:
+    """The inventory of the root against what the inputs loaded there."""
+
+    root: str
+    files: Dict[str, str]  # every file of the inventory -> module
+    merged: Merge
+    outside_root: List[str]  # recorded files that map to nothing under the root
+    missing_locally: List[str]  # mapped under the root, but no such file here (code changed?)
+    reports: int
+    logs: int
+
+    @property
+    def never_loaded(self) -> List[str]:
+        return sorted(file for file in self.files if file not in self.merged.files)
+
+    @property
+    def loaded_count(self) -> int:
+        return len(self.files) - len(self.never_loaded)
+
+    @property
+    def loaded_percent(self) -> float:
+        return round(100.0 * self.loaded_count / len(self.files), 1) if self.files else 0.0
+
+
+def audit(inputs: Sequence[Input], root: str, excludes: Sequence[str] = (), path_maps: Sequence[Tuple[str, str]] = ()) -> AuditResult:
+    """Merge the inputs onto ``root`` and compare with its files."""
+    mapper = PathMapper(root, path_maps)
+    files = inventory(mapper.root, excludes)
+    merged, outside = merge_inputs(inputs, mapper)
+    missing = sorted(
+        file for file in merged.files if file not in files and not is_excluded(file, mapper.root, excludes) and not os.path.isfile(file)
+    )
+    reports = sum(isinstance(item, Report) for item in inputs)
+    return AuditResult(mapper.root, files, merged, outside, missing, reports, len(inputs) - reports)
+
+
+def recorded_roots(inputs: Sequence[Input]) -> List[str]:
+    """The roots the inputs say they were taken under, to default ``--root``."""
+    roots = set()
+    for item in inputs:
+        roots.update([item.root] if isinstance(item, Report) else item.roots)
+    return sorted(roots)
+
+
+def package_of(file: str, root: str) -> str:
+    """The dotted name of the directory holding ``file``: files are grouped by it."""
+    relative = os.path.relpath(os.path.dirname(file), os.path.dirname(root))
+    return ".".join(relative.split(os.sep))
+
+
+def never_loaded_by_package(result: AuditResult) -> List[Tuple[str, int, List[str]]]:
+    """``(package, files in the package, never-loaded files)`` for each package with any."""
+    sizes: Dict[str, int] = {}
+    for file in result.files:
+        package = package_of(file, result.root)
+        sizes[package] = sizes.get(package, 0) + 1
+    groups: Dict[str, List[str]] = {}
+    for file in result.never_loaded:
+        groups.setdefault(package_of(file, result.root), []).append(file)
+    return [(package, sizes[package], groups[package]) for package in sorted(groups)]
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def format_text(result: AuditResult) -> str:
+    """The never-loaded files by package, then totals."""
+    base = os.path.dirname(result.root)
+    lines = [f"Never-loaded files under {result.root} ({_inputs_phrase(result)}):", ""]
+    for package, size, files in never_loaded_by_package(result):
+        lines.append(f"{package}  ({len(files)} of {size} files never loaded)")
+        width = max(len(os.path.relpath(file, base)) for file in files)
+        for file in files:
+            lines.append(f"  {os.path.relpath(file, base):<{width}}  {result.files[file]}")
+        lines.append("")
+    if not result.never_loaded:
+        lines += ["(none: every file loaded at least once)", ""]
+    lines.append(
+        f"Total: {len(result.files)} files, {result.loaded_count} loaded ({result.loaded_percent}%), "
+        f"{len(result.never_loaded)} never loaded."
+    )
+    lines.extend(_caveats(result))
+    lines.append("Loaded means imported at least once in these runs, not that its code is used.")
+    return "\n".join(lines) + "\n"
+
+
+def _inputs_phrase(result: AuditResult) -> str:
+    return f"{_plural(result.reports, 'report')}, {_plural(result.logs, 'log')}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _caveats(result: AuditResult) -> List[str]:
+    lines = []
+    if result.outside_root:
+        lines.append(
+            f"Could not place {_plural(len(result.outside_root), 'loaded file')} under {result.root} "
+            f"(e.g. {result.outside_root[0]}): check --root, or add --path-map RECORDED=LOCAL."
+        )
+    if result.missing_locally:
+        lines.append(
+            f"Not found here: {_plural(len(result.missing_locally), 'loaded file')} "
+            f"(e.g. {result.missing_locally[0]}); the code changed since these runs?"
+        )
+    return lines
+
+
+def to_json(result: AuditResult) -> Dict[str, Any]:
+    """The audit as a JSON document (``--format json``)."""
+    never = result.never_loaded
+    return {
+        "schema": AUDIT_SCHEMA,
+        "schema_version": AUDIT_SCHEMA_VERSION,
+        "root": result.root,
+        "inputs": {"reports": result.reports, "logs": result.logs},
+        "totals": {
+            "files": len(result.files),
+            "loaded": result.loaded_count,
+            "never_loaded": len(never),
+            "loaded_percent": result.loaded_percent,
+        },
+        "never_loaded": [
+            {"package": package, "files_in_package": size, "files": [{"file": f, "module": result.files[f]} for f in files]}
+            for package, size, files in never_loaded_by_package(result)
+        ],
+        "never_loaded_files": never,
+        "never_loaded_modules": sorted(result.files[file] for file in never),
+        "loaded": [
+            {"file": file, "module": merged.module, "processes": merged.processes, "lazy_in": merged.lazy, "preloaded_in": merged.preloaded}
+            for file, merged in sorted(result.merged.files.items())
+            if file in result.files
+        ],
+        "outside_root": result.outside_root,
+        "missing_locally": result.missing_locally,
+    }
+
+
+def format_json(result: AuditResult) -> str:
+    return json.dumps(to_json(result), indent=2) + "\n"

@@ -1,0 +1,290 @@
+"""One self-contained HTML page for a report: startup waterfall, slowest, failed and lazy imports, never-loaded files.
+
+Inline CSS and a few lines of inline JavaScript only: no fonts, scripts or images from the
+network, so the page opens the same on an air-gapped laptop and as a CI artifact.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from otel_import_tracer.audit import AuditResult, never_loaded_by_package
+from otel_import_tracer.report import Report
+from otel_import_tracer.version import __version__
+
+SLOWEST_SHOWN = 20
+MAIN_THREAD = "MainThread"
+_MIN_BAR_PERCENT = 0.15  # so a 10 µs import is still a visible sliver
+
+Entry = Dict[str, Any]
+
+
+def render(report: Report, audit: Optional[AuditResult] = None, audit_note: str = "") -> str:
+    """The whole page. ``audit``: the never-loaded files; ``audit_note``: why they are missing."""
+    data = report.data
+    startup = [entry for entry in report.modules if not entry["lazy"]]
+    lazy = [entry for entry in report.modules if entry["lazy"]]
+    title = f"Imports of {data['service'] or 'unknown service'} (pid {data['pid']} on {data['host']})"
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        _summary(report, startup, lazy),
+        _section("Startup waterfall", _waterfall(startup, data["startup_complete_ms"]), "waterfall"),
+        _section("Slowest imports", _slowest(report.modules), "slowest"),
+        _section("Failed imports", _failed(report.failed_imports), "failed"),
+        _section("Lazy imports (after startup)", _lazy(lazy), "lazy"),
+        _section("Never-loaded files", _never_loaded(audit, audit_note), "never-loaded"),
+        f"<footer>otel-import-tracer {_e(__version__)} · {_e(report.path)}</footer>",
+    ]
+    return _PAGE.format(title=_e(title), style=_STYLE, script=_SCRIPT, body="\n".join(body))
+
+
+def write(report: Report, path: str, audit: Optional[AuditResult] = None, audit_note: str = "") -> None:
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(render(report, audit, audit_note))
+
+
+# -- sections ---------------------------------------------------------------------------
+
+
+def _summary(report: Report, startup: List[Entry], lazy: List[Entry]) -> str:
+    data = report.data
+    complete = data["startup_complete_ms"]
+    facts = [
+        ("Service", data["service"] or "(not set: OTEL_SERVICE_NAME)"),
+        ("Host / pid", f"{data['host']} / {data['pid']}"),
+        ("Python", data["python"]),
+        ("Root", data["root"]),
+        ("Collector", data["collector"]),
+        ("Trace id of app.startup", data["trace_id"] or "(none: no trace was exported)"),
+        ("Started", data["started_at"]),
+        ("Startup took", "(not complete)" if complete is None else _ms(complete)),
+        ("Modules", f"{len(startup)} at startup ({sum(e['preloaded'] for e in startup)} preloaded), {len(lazy)} lazy"),
+        ("Failed imports", str(len(report.failed_imports))),
+        ("Report status", data["status"]),
+    ]
+    rows = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in facts)
+    return f'<dl class="summary">{rows}</dl>'
+
+
+def _waterfall(startup: List[Entry], complete_ms: Optional[float]) -> str:
+    if not startup:
+        return "<p>No module loaded during startup.</p>"
+    scale = max([complete_ms or 0.0] + [_end(entry) for entry in startup]) or 1.0
+    rows = [_waterfall_row(entry, depth, scale) for entry, depth in tree_order(startup)]
+    marker = "" if complete_ms is None else _complete_marker(complete_ms, scale)
+    return (
+        '<p class="legend"><span class="key main"></span>main thread <span class="key thread"></span>other threads '
+        '<span class="key preloaded"></span>preloaded (before tracing began) — hover a bar for details. '
+        '<input id="filter" type="search" placeholder="filter modules…"></p>'
+        f'<div class="waterfall" data-scale-ms="{scale:.3f}">{_axis(scale)}{marker}{"".join(rows)}</div>'
+    )
+
+
+def tree_order(entries: Sequence[Entry]) -> List[Tuple[Entry, int]]:
+    """Entries depth-first under their importers (children by start time), with their depth."""
+    by_name = {entry["name"]: entry for entry in entries}
+    children: Dict[Optional[str], List[Entry]] = {}
+    for entry in entries:
+        parent = entry["importer"] if entry["importer"] in by_name and entry["importer"] != entry["name"] else None
+        children.setdefault(parent, []).append(entry)
+    ordered: List[Tuple[Entry, int]] = []
+    stack = [(entry, 0) for entry in reversed(_by_start(children.get(None, [])))]
+    seen = set()
+    while stack:
+        entry, depth = stack.pop()
+        if entry["name"] in seen:  # an importer cycle in hand-edited data must not loop
+            continue
+        seen.add(entry["name"])
+        ordered.append((entry, depth))
+        stack.extend((child, depth + 1) for child in reversed(_by_start(children.get(entry["name"], []))))
+    ordered.extend((entry, 0) for entry in _by_start(entries) if entry["name"] not in seen)
+    return ordered
+
+
+def _waterfall_row(entry: Entry, depth: int, scale: float) -> str:
+    left = 100.0 * entry["offset_ms"] / scale
+    width = max(100.0 * (entry["duration_ms"] or 0.0) / scale, _MIN_BAR_PERCENT)
+    kind = "preloaded" if entry["preloaded"] else ("main" if entry["thread"] == MAIN_THREAD else "thread")
+    duration = "preloaded" if entry["duration_ms"] is None else _ms(entry["duration_ms"])
+    tip = (
+        f"{entry['name']}\n{entry['file']}\nimported by {entry['importer'] or '?'} in thread "
+        f"{entry['thread'] or '?'}\nat +{_ms(entry['offset_ms'])}, took {duration}"
+    )
+    return (
+        f'<div class="row" data-module="{_e(entry["name"])}" data-depth="{depth}">'
+        f'<div class="label" style="padding-left:{depth * 14 + 4}px" title="{_e(entry["file"])}">{_e(entry["name"])}</div>'
+        f'<div class="track"><div class="bar {kind}" style="left:{min(left, 100.0):.3f}%;width:{width:.3f}%" '
+        f'title="{_e(tip)}"></div></div><div class="ms">{_e(duration)}</div></div>'
+    )
+
+
+def _axis(scale: float) -> str:
+    step = _nice_step(scale / 5)
+    ticks = []
+    value = 0.0
+    while value <= scale:
+        ticks.append(f'<span class="tick" style="left:{100.0 * value / scale:.3f}%">{value:g} ms</span>')
+        value += step
+    return f'<div class="row axis"><div class="label">module</div><div class="track">{"".join(ticks)}</div><div class="ms">took</div></div>'
+
+
+def _complete_marker(complete_ms: float, scale: float) -> str:
+    # An overlay spanning exactly the tracks, so the line sits at the same scale as the bars.
+    return (
+        f'<div class="overlay"><div class="complete" style="left:{100.0 * complete_ms / scale:.3f}%" '
+        f'title="startup complete at +{_ms(complete_ms)}"></div></div>'
+    )
+
+
+def _nice_step(raw: float) -> float:
+    """1, 2 or 5 times a power of ten, at least ``raw``."""
+    magnitude = 10.0 ** _floor_log10(raw)
+    for factor in (1, 2, 5, 10):
+        if factor * magnitude >= raw:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+def _floor_log10(value: float) -> int:
+    power = 0
+    while value >= 10:
+        value, power = value / 10, power + 1
+    while 0 < value < 1:
+        value, power = value * 10, power - 1
+    return power
+
+
+def _slowest(entries: Sequence[Entry]) -> str:
+    timed = [entry for entry in entries if entry["duration_ms"] is not None]
+    if not timed:
+        return "<p>No timed imports.</p>"
+    own = self_times(timed)
+    top = sorted(timed, key=lambda entry: -entry["duration_ms"])[:SLOWEST_SHOWN]
+    rows = [
+        [entry["name"], _ms(entry["duration_ms"]), _ms(own[entry["name"]]), entry["importer"] or "", entry["thread"], "lazy" if entry["lazy"] else "startup"]
+        for entry in top
+    ]
+    return _table(["module", "took (with its imports)", "self", "imported by", "thread", "when"], rows, "slowest")
+
+
+def self_times(entries: Sequence[Entry]) -> Dict[str, float]:
+    """Each module's duration minus the durations of the modules it imported."""
+    own = {entry["name"]: entry["duration_ms"] or 0.0 for entry in entries}
+    for entry in entries:
+        parent = entry["importer"]
+        if parent in own and parent != entry["name"]:
+            own[parent] -= entry["duration_ms"] or 0.0
+    return {name: max(value, 0.0) for name, value in own.items()}
+
+
+def _failed(failures: Sequence[Entry]) -> str:
+    if not failures:
+        return "<p>No import failed.</p>"
+    rows = [
+        [f["name"], f["exception_type"], f["message"], _where(f), f["thread"], "lazy" if f["lazy"] else "startup"]
+        for f in failures
+    ]
+    return _table(["import of", "exception", "message", "in", "thread", "when"], rows, "failed")
+
+
+def _where(failure: Entry) -> str:
+    where = failure["importer_file"] or failure["importer"] or "?"
+    return where if failure["line"] is None else f"{where}:{failure['line']}"
+
+
+def _lazy(lazy: Sequence[Entry]) -> str:
+    if not lazy:
+        return "<p>No lazy import: every module loaded during startup (or the report was written before any request).</p>"
+    rows = [[e["name"], f"+{_ms(e['offset_ms'])}", _ms(e["duration_ms"]) if e["duration_ms"] is not None else "", e["importer"] or "", e["thread"]] for e in _by_start(lazy)]
+    return _table(["module", "at", "took", "imported by", "thread"], rows, "lazy")
+
+
+def _never_loaded(audit: Optional[AuditResult], note: str) -> str:
+    if audit is None:
+        return f"<p>{_e(note or 'Not computed.')}</p>"
+    base = os.path.dirname(audit.root)
+    parts = [
+        f'<p class="totals">{len(audit.files)} files under {_e(audit.root)}: {audit.loaded_count} loaded '
+        f"({audit.loaded_percent}%), {len(audit.never_loaded)} never loaded in this process. "
+        "Loaded is not used: a loaded module may still hold dead code.</p>"
+    ]
+    for package, size, files in never_loaded_by_package(audit):
+        items = "".join(f"<li><code>{_e(os.path.relpath(f, base))}</code> {_e(audit.files[f])}</li>" for f in files)
+        parts.append(f'<h3>{_e(package)} <small>({len(files)} of {size})</small></h3><ul class="never">{items}</ul>')
+    return "".join(parts)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _section(title: str, content: str, anchor: str) -> str:
+    return f'<section id="{anchor}"><h2>{_e(title)}</h2>{content}</section>'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], name: str) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    return f'<table class="{name}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _by_start(entries: Sequence[Entry]) -> List[Entry]:
+    return sorted(entries, key=lambda entry: (entry["offset_ms"], entry["name"]))
+
+
+def _end(entry: Entry) -> float:
+    return entry["offset_ms"] + (entry["duration_ms"] or 0.0)
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f} ms" if value >= 10 else f"{value:.2f} ms"
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{style}</style></head>
+<body>
+{body}
+<script>{script}</script>
+</body></html>
+"""
+
+_STYLE = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d2430;background:#fff}
+h1{font-size:20px;margin:0 0 12px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #dde}
+h3{font-size:14px;margin:12px 0 4px}small{color:#667}
+dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
+dt{color:#556}dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
+.waterfall{position:relative;border:1px solid #dde;padding:2px 0}
+.row{display:flex;align-items:center;height:18px;font:12px ui-monospace,monospace}
+.row:hover{background:#f2f5fb}
+.label{width:32%;flex:none;overflow:hidden;white-space:nowrap;text-overflow:ellipsis}
+.track{position:relative;flex:1;height:100%}
+.ms{width:84px;flex:none;text-align:right;padding-right:6px;color:#556}
+.bar{position:absolute;top:3px;height:12px;border-radius:2px;min-width:2px}
+.bar.main{background:#3b73d9}.bar.thread{background:#a259d9}.bar.preloaded{background:#9aa3ad}
+.axis{border-bottom:1px solid #dde;color:#667;height:20px}
+.tick{position:absolute;top:2px;border-left:1px solid #ccd;padding-left:2px;font-size:11px}
+.overlay{position:absolute;top:0;bottom:0;left:32%;right:84px;pointer-events:none}
+.complete{position:absolute;top:0;bottom:0;border-left:2px dashed #e0663d}
+.key{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px;border-radius:2px}
+.key.main{background:#3b73d9}.key.thread{background:#a259d9}.key.preloaded{background:#9aa3ad}
+#filter{margin-left:16px;padding:2px 6px}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #dde;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f4f6fa}ul.never{margin:2px 0 8px}footer{margin-top:32px;color:#889;font-size:12px}
+"""
+
+# The filter hides waterfall rows whose module name does not contain the text typed.
+_SCRIPT = """
+(function(){var f=document.getElementById('filter');if(!f)return;
+f.addEventListener('input',function(){var q=f.value.toLowerCase();
+document.querySelectorAll('.waterfall .row[data-module]').forEach(function(r){
+r.style.display=r.getAttribute('data-module').toLowerCase().indexOf(q)<0?'none':'';});});})();
+"""

@@ -1,0 +1,483 @@
+"""The JSON report: build it from a session, write it atomically, read it back strictly, merge many.
+
+One report per process (``IMPORT_TRACING_REPORT``, ``{pid}`` filled in). It is written when
+startup completes and again at stop, each time to a temporary file renamed over the
+report, so a reader never sees half a document and a kill at any moment after startup
+leaves the last complete one. The layout puts one module per line, so the line numbers
+in error messages point at the entry at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import operator
+import os
+import platform
+import re
+import socket
+import tempfile
+import threading
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, NoReturn, Optional, Tuple, Union
+
+from otel_import_tracer import messages
+from otel_import_tracer.config import IMPORT_TRACING_REPORT
+from otel_import_tracer.version import __version__
+
+SCHEMA = "otel-import-tracer/report"
+SCHEMA_VERSION = 1
+"""Bumped on any change a reader of the previous version would misread."""
+
+STATUS_RUNNING = "running"  # written at startup completion; the process went on serving
+STATUS_STOPPED = "stopped"  # written at stop: lazy imports up to the end are included
+
+_LIST_KEYS = ("modules", "failed_imports")
+_NUMBER = (int, float)
+_NS_PER_MS = 1_000_000
+
+# Field name -> accepted types (None: the value may be null). Extra fields are allowed,
+# so a later writer can add some without bumping the version.
+_HEADER_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "service": (str, None),
+    "host": (str,),
+    "pid": (int,),
+    "python": (str,),
+    "root": (str,),
+    "collector": (str,),
+    "trace_id": (str, None),
+    "status": (str,),
+    "started_at": (str,),
+    "started_unix_ns": (int,),
+    "startup_complete_ms": (_NUMBER, None),
+    "modules": (list,),
+    "failed_imports": (list,),
+}
+_MODULE_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "name": (str,),
+    "file": (str,),
+    "offset_ms": (_NUMBER,),
+    "duration_ms": (_NUMBER, None),
+    "importer": (str, None),
+    "thread": (str,),
+    "preloaded": (bool,),
+    "lazy": (bool,),
+    "source": (str,),
+}
+_FAILURE_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "name": (str,),
+    "importer": (str, None),
+    "importer_file": (str, None),
+    "line": (int, None),
+    "exception_type": (str,),
+    "message": (str,),
+    "offset_ms": (_NUMBER,),
+    "thread": (str,),
+    "lazy": (bool,),
+}
+
+JsonPath = Tuple[Union[str, int], ...]
+
+
+class InputError(Exception):
+    """A bad input file: where it is bad (``line`` None when no line applies) and why."""
+
+    def __init__(self, path: str, line: Optional[int], message: str) -> None:
+        super().__init__(path, line, message)
+        self.path = path
+        self.line = line
+        self.message = message
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+# -- building and writing ---------------------------------------------------------------
+
+
+def build_document(session: Any, trace_id: Optional[str] = None) -> Dict[str, Any]:
+    """The report of a ``TracingSession`` as it stands now."""
+    registry = session.registry
+    origin = registry.started_ns
+    complete = registry.startup_complete_ns
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "tool_version": __version__,
+        "service": _service_name(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "root": session.root.root,
+        "collector": session.collector,
+        "trace_id": trace_id,
+        "status": STATUS_RUNNING if session.running else STATUS_STOPPED,
+        "started_at": _iso(origin),
+        "started_unix_ns": origin,
+        "startup_complete_ms": None if complete is None else _ms(complete - origin),
+        "written_at": _iso(registry.now_ns()),
+        "modules": [_module_entry(load, origin) for load in registry.loads()],
+        "failed_imports": [_failure_entry(failure, origin) for failure in registry.failures()],
+    }
+
+
+# Writers in several threads (startup, the export thread adding the trace id, stop): whoever
+# builds the document later also renames it later, so an older document never replaces a newer.
+# Reentrant, for a signal handler that writes while its thread was writing.
+_write_lock = threading.RLock()
+
+
+def _new_write_lock() -> None:
+    global _write_lock
+    _write_lock = threading.RLock()  # a forked child must not inherit a lock held by a parent's thread
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_write_lock)
+
+
+def write_session_report(session: Any, trace_id: Optional[str] = None) -> Optional[str]:
+    """Write the session's report to ``session.config.report_path()``; the path, or None. Never raises."""
+    path = session.config.report_path()
+    if not path:
+        return None
+    try:
+        with _write_lock:
+            write_document(build_document(session, trace_id), path)
+        return path
+    except Exception as exc:  # never break the host application over a report
+        messages.warn(
+            "report-failed",
+            f"the import report could not be written to {path!r} ({exc}); set "
+            f"{IMPORT_TRACING_REPORT} to a file in a writable directory.",
+        )
+        return None
+
+
+def write_document(document: Dict[str, Any], path: str) -> None:
+    """Write ``document`` to ``path`` atomically: a temporary file beside it, then a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(dumps(document))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+
+
+def dumps(document: Dict[str, Any]) -> str:
+    """JSON with one top-level field per line and one list entry (module, failure) per line."""
+    parts = []
+    for key, value in document.items():
+        if key in _LIST_KEYS and isinstance(value, list) and value:
+            entries = ",\n".join("    " + json.dumps(entry) for entry in value)
+            parts.append(f"  {json.dumps(key)}: [\n{entries}\n  ]")
+        else:
+            parts.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def _module_entry(load: Any, origin_ns: int) -> Dict[str, Any]:
+    duration = load.duration_ns
+    return {
+        "name": load.name,
+        "file": load.file,
+        "offset_ms": _ms(load.start_ns - origin_ns),
+        "duration_ms": None if duration is None else _ms(duration),
+        "importer": load.parent,
+        "thread": load.thread,
+        "preloaded": load.preloaded,
+        "lazy": load.lazy,
+        "source": load.source,
+    }
+
+
+def _failure_entry(failure: Any, origin_ns: int) -> Dict[str, Any]:
+    return {
+        "name": failure.name,
+        "importer": failure.importer,
+        "importer_file": failure.importer_file,
+        "line": failure.line,
+        "exception_type": failure.exception_type,
+        "message": failure.message,
+        "offset_ms": _ms(failure.time_ns - origin_ns),
+        "thread": failure.thread,
+        "lazy": failure.lazy,
+    }
+
+
+def _service_name() -> Optional[str]:
+    """``OTEL_SERVICE_NAME``, else ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES`` (the SDK's order)."""
+    name = os.environ.get("OTEL_SERVICE_NAME", "").strip()
+    if name:
+        return name
+    for pair in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, _, value = pair.partition("=")
+        if key.strip() == "service.name" and value.strip():
+            return value.strip()
+    return None
+
+
+def _ms(ns: int) -> float:
+    return round(ns / _NS_PER_MS, 3)
+
+
+def _iso(unix_ns: int) -> str:
+    moment = datetime.datetime.fromtimestamp(unix_ns / 1e9, tz=datetime.timezone.utc)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Report:
+    """A report read back and checked: its file name and its document."""
+
+    path: str
+    data: Dict[str, Any]
+
+    @property
+    def root(self) -> str:
+        return self.data["root"]
+
+    @property
+    def modules(self) -> List[Dict[str, Any]]:
+        return self.data["modules"]
+
+    @property
+    def failed_imports(self) -> List[Dict[str, Any]]:
+        return self.data["failed_imports"]
+
+
+def read_report(path: str) -> Report:
+    """Read and check the report at ``path``; raises ``InputError`` naming the file and line."""
+    try:
+        with open(path, "rb") as stream:
+            raw = stream.read()
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read the report: {exc.strerror or exc}") from None
+    return parse_report(raw, path)
+
+
+def parse_report(raw: bytes, path: str) -> Report:
+    """Check a report's bytes; ``path`` is only used in error messages."""
+    text = _decode(raw, path)
+    if not text or text.isspace():
+        raise InputError(path, 1, "the file is empty: the process may have been killed before its report was written")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(path, err.lineno, _json_problem(err, text)) from None
+    _check_report(data, text, path)
+    return Report(path, data)
+
+
+def _decode(raw: bytes, path: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise InputError(path, line, "not UTF-8 text: this is not a JSON report") from None
+
+
+def _json_problem(err: json.JSONDecodeError, text: str) -> str:
+    end = text.rstrip()
+    if err.pos >= len(end) or not end.endswith("}"):
+        return "the JSON ends early: the file is truncated (an incomplete copy, or a full disk)"
+    return f"not valid JSON: {err.msg} (column {err.colno})"
+
+
+def _check_report(data: Any, text: str, path: str) -> None:
+    def fail(at: JsonPath, message: str) -> NoReturn:
+        raise InputError(path, line_of(text, at), message)
+
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        fail((), f"not an otel-import-tracer report (no \"schema\": \"{SCHEMA}\" field)")
+    version = data.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        fail(("schema_version",), _version_problem(version))
+    _check_fields(data, _HEADER_FIELDS, (), fail)
+    for key, fields, shape in (("modules", _MODULE_FIELDS, _MODULE_SHAPE), ("failed_imports", _FAILURE_FIELDS, _FAILURE_SHAPE)):
+        entries = data[key]
+        if not shape.fits_all(entries):  # the fast check says no: find the entry and say why
+            for index, entry in enumerate(entries):
+                _check_fields(entry, fields, (key, index), fail)
+
+
+def _version_problem(version: Any) -> str:
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        return (
+            f"report schema version {version} is newer than this otel-import-tracer ({__version__}) "
+            f"reads (version {SCHEMA_VERSION}); upgrade otel-import-tracer"
+        )
+    return (
+        f"report schema version {version!r} is not supported (this otel-import-tracer reads "
+        f"version {SCHEMA_VERSION}); write the report again with a matching otel-import-tracer"
+    )
+
+
+def _check_fields(
+    entry: Any, fields: Dict[str, Tuple[Any, ...]], at: JsonPath, fail: Callable[[JsonPath, str], NoReturn]
+) -> None:
+    if not isinstance(entry, dict):
+        fail(at, f"{_where(at)} should be a JSON object")
+    for name, accepted in fields.items():
+        if name not in entry:
+            fail(at, f"{_where(at)} has no {name!r} field")
+        if not _accepts(entry[name], accepted):
+            fail(at + (name,), f"{_where(at + (name,))} should be {_describe(accepted)}, not {json.dumps(entry[name])[:40]}")
+
+
+class _Shape:
+    """A fast yes/no for a whole list of entries: all objects, every field present, every type allowed."""
+
+    def __init__(self, fields: Dict[str, Tuple[Any, ...]]) -> None:
+        self.keys = frozenset(fields)
+        self.types = tuple((name, _json_types(accepted)) for name, accepted in fields.items())
+
+    def fits_all(self, entries: List[Any]) -> bool:
+        # Reports hold many thousands of entries: whole-list passes that run in C, no Python call per entry.
+        if not set(map(type, entries)) <= {dict} or not all(map(self.keys.issubset, entries)):
+            return False
+        return all(set(map(type, map(operator.itemgetter(name), entries))) <= types for name, types in self.types)
+
+
+def _json_types(accepted: Tuple[Any, ...]) -> FrozenSet[type]:
+    exact = {str: (str,), int: (int,), _NUMBER: _NUMBER, bool: (bool,), list: (list,), None: (type(None),)}
+    return frozenset(kind for option in accepted for kind in exact[option])
+
+
+_MODULE_SHAPE = _Shape(_MODULE_FIELDS)
+_FAILURE_SHAPE = _Shape(_FAILURE_FIELDS)
+
+
+def _accepts(value: Any, accepted: Tuple[Any, ...]) -> bool:
+    if value is None:
+        return None in accepted
+    if isinstance(value, bool):  # bool is an int to Python, never to a reader of the report
+        return bool in accepted
+    return any(kind is not None and isinstance(value, kind) for kind in accepted)
+
+
+def _describe(accepted: Tuple[Any, ...]) -> str:
+    names = {str: "a string", int: "an integer", _NUMBER: "a number", bool: "true or false", list: "a list", None: "null"}
+    return " or ".join(names[kind] for kind in accepted)
+
+
+def _where(at: JsonPath) -> str:
+    if not at:
+        return "the report"
+    text = str(at[0])
+    for step in at[1:]:
+        text += f"[{step}]" if isinstance(step, int) else f".{step}"
+    return text
+
+
+# -- line numbers of values, for error messages -----------------------------------------
+
+_decoder = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def line_of(text: str, at: JsonPath) -> int:
+    """The line of the value at ``at`` (keys and indexes) in valid JSON ``text``, or of its deepest parent found."""
+    position = _skip_space(text, 0)
+    try:
+        for step in at:
+            found = _child(text, position, step)
+            if found is None:
+                break
+            position = found
+    except (ValueError, IndexError):  # cannot happen for text json.loads accepted; stay safe
+        pass
+    return text.count("\n", 0, position) + 1
+
+
+def _child(text: str, position: int, step: Union[str, int]) -> Optional[int]:
+    opener = text[position]
+    if (opener, type(step)) not in (("{", str), ("[", int)):
+        return None
+    closer = "}" if opener == "{" else "]"
+    position = _skip_space(text, position + 1)
+    index = 0
+    while text[position] != closer:
+        if opener == "{":
+            key, position = _decoder.raw_decode(text, position)
+            position = _skip_space(text, _skip_space(text, position) + 1)  # past the colon
+        else:
+            key, index = index, index + 1
+        if key == step:
+            return position
+        _, position = _decoder.raw_decode(text, position)
+        position = _skip_space(text, position)
+        if text[position] == ",":
+            position = _skip_space(text, position + 1)
+    return None
+
+
+def _skip_space(text: str, position: int) -> int:
+    match = _SPACE.match(text, position)
+    return match.end() if match else position
+
+
+# -- merging ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class MergedFile:
+    """One file over many processes: in how many it loaded, how many lazily or preloaded."""
+
+    module: str
+    processes: int = 0
+    lazy: int = 0
+    preloaded: int = 0
+
+
+class Merge:
+    """Loaded files over many reports (and log inputs), keyed by file name."""
+
+    def __init__(self) -> None:
+        self.files: Dict[str, MergedFile] = {}
+        self.inputs = 0
+
+    def add_report(self, report: Report, relocate: Optional[Callable[[str, str], Optional[str]]] = None) -> List[str]:
+        """Count a report's modules, placed by ``relocate(file, module)``; returns the files it could not place."""
+        self.inputs += 1
+        unplaced = []
+        for entry in report.modules:
+            file = entry["file"] if relocate is None else relocate(entry["file"], entry["name"])
+            if file is None:
+                unplaced.append(entry["file"])
+            else:
+                self.add(file, entry["name"], entry["lazy"], entry["preloaded"])
+        return unplaced
+
+    def add(self, file: str, module: str, lazy: bool = False, preloaded: bool = False) -> None:
+        merged = self.files.get(file)
+        if merged is None:
+            merged = self.files[file] = MergedFile(module)
+        merged.processes += 1
+        merged.lazy += lazy
+        merged.preloaded += preloaded
+
+
+def merge(reports: Iterable[Report]) -> Merge:
+    """Merge reports taken under the same root (``audit`` remaps roots that differ)."""
+    result = Merge()
+    for report in reports:
+        result.add_report(report)
+    return result

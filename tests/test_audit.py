@@ -1,0 +1,382 @@
+"""``otel-import-tracer audit``: never-loaded files over many reports and logs, remapped roots, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence
+
+import pytest
+
+from otel_import_tracer.audit import PathMapper, inventory, load_input, parse_log
+from otel_import_tracer.logs import shutdown_lines
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, dumps
+from tests.support import demo_graph
+from tests.support.servers import DEMO_ROOT, REPO, clean_env, start_demo
+
+CLI = [sys.executable, "-m", "otel_import_tracer", "audit"]
+
+
+def run_audit(*args: str, stdin: Optional[bytes] = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, cwd=str(REPO), env=clean_env(), timeout=60
+    )
+
+
+def never_loaded(result: subprocess.CompletedProcess) -> FrozenSet[str]:
+    assert result.returncode in (0, 1), result.stderr.decode()
+    return frozenset(json.loads(result.stdout)["never_loaded_modules"])
+
+
+def expected_never(requested: Iterable[str]) -> FrozenSet[str]:
+    """The demo's modules nothing imports, plus the lazy ones no request touched."""
+    touched = frozenset().union(*(demo_graph.LAZY_BY_ENDPOINT.get(path, frozenset()) for path in requested))
+    return demo_graph.ALL - demo_graph.STARTUP - touched
+
+
+# -- two real runs of the demo --------------------------------------------------------------
+
+RUN_REQUESTS = {"a": ("/reports/1.pdf", "/orders"), "b": ("/health", "/export")}
+
+
+class DemoRuns:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.reports: Dict[str, Path] = {}
+        self.logs: Dict[str, Path] = {}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> DemoRuns:
+    """The demo under real uvicorn, twice, with different requests: its reports and container logs."""
+    result = DemoRuns(tmp_path_factory.mktemp("demo-runs"))
+    for name, requests in RUN_REQUESTS.items():
+        pattern = result.directory / f"{name}-{{pid}}.json"
+        with start_demo(env={"IMPORT_TRACING_REPORT": str(pattern)}) as service:
+            service.wait_ready()
+            for path in requests:
+                assert service.get(path)[0] == 200, path
+            output = service.stop()
+            result.reports[name] = Path(str(pattern).replace("{pid}", str(service.proc.pid)))
+        result.logs[name] = result.directory / f"{name}.log"
+        result.logs[name].write_text(output)
+    return result
+
+
+@pytest.mark.slow
+def test_two_runs_merged_leave_exactly_the_unimported_and_untouched_lazy_modules(runs: DemoRuns) -> None:
+    result = run_audit(str(runs.reports["a"]), str(runs.reports["b"]), "--format", "json")
+    assert never_loaded(result) == expected_never(RUN_REQUESTS["a"] + RUN_REQUESTS["b"])
+    assert never_loaded(result) == demo_graph.NEVER | {"src.reports.spreadsheet"}
+    document = json.loads(result.stdout)
+    assert document["totals"]["files"] == len(demo_graph.ALL)
+    assert document["inputs"] == {"reports": 2, "logs": 0}
+    loaded = {entry["module"]: entry for entry in document["loaded"]}
+    assert loaded["src.main"]["processes"] == 2
+    assert (loaded["src.reports.pdf"]["processes"], loaded["src.reports.pdf"]["lazy_in"]) == (1, 1)
+
+
+@pytest.mark.slow
+def test_one_run_alone_lacks_the_other_runs_lazy_imports(runs: DemoRuns) -> None:
+    for name in RUN_REQUESTS:
+        assert never_loaded(run_audit(str(runs.reports[name]), "--format", "json")) == expected_never(RUN_REQUESTS[name])
+
+
+@pytest.mark.slow
+def test_container_logs_on_stdin_give_the_same_answer(runs: DemoRuns) -> None:
+    logs = runs.logs["a"].read_bytes() + runs.logs["b"].read_bytes()
+    result = run_audit("--root", str(DEMO_ROOT), "--format", "json", stdin=logs)
+    assert never_loaded(result) == expected_never(RUN_REQUESTS["a"] + RUN_REQUESTS["b"])
+
+
+@pytest.mark.slow
+def test_reports_and_logs_mix(runs: DemoRuns) -> None:
+    result = run_audit(str(runs.reports["a"]), str(runs.logs["b"]), "--format", "json")
+    assert never_loaded(result) == expected_never(RUN_REQUESTS["a"] + RUN_REQUESTS["b"])
+    assert json.loads(result.stdout)["inputs"] == {"reports": 1, "logs": 1}
+
+
+@pytest.mark.slow
+def test_text_output_groups_by_package_with_totals(runs: DemoRuns) -> None:
+    result = run_audit(str(runs.reports["a"]), str(runs.reports["b"]))
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "src.legacy  (2 of 2 files never loaded)" in out
+    assert "  src/legacy/__init__.py  src.legacy\n  src/legacy/billing.py   src.legacy.billing\n" in out
+    assert "src.reports  (1 of 3 files never loaded)" in out
+    assert "Total: 31 files, 26 loaded (83.9%), 5 never loaded." in out
+    assert "not that its code is used" in out
+
+
+@pytest.mark.slow
+def test_fail_if_unused_exits_1_and_excludes_can_clear_it(runs: DemoRuns) -> None:
+    both = [str(runs.reports["a"]), str(runs.reports["b"])]
+    assert run_audit(*both, "--fail-if-unused").returncode == 1
+    excludes = ["--exclude", "legacy/*", "--exclude", "*/xml_export.py", "--exclude", "utils/dates.py", "--exclude", "reports/spreadsheet.py"]
+    result = run_audit(*both, "--fail-if-unused", *excludes, "--format", "json")
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["totals"] == {"files": 26, "loaded": 26, "never_loaded": 0, "loaded_percent": 100.0}
+
+
+def containerize(report: Path, destination: Path, container_root: str = "/app/src") -> Path:
+    """The report as a container would have written it: every path under ``container_root``."""
+    text = report.read_text().replace(str(DEMO_ROOT), container_root)
+    destination.write_text(text)
+    return destination
+
+
+@pytest.mark.slow
+def test_reports_from_a_container_remap_onto_a_local_checkout(runs: DemoRuns, tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout" / "src"
+    shutil.copytree(DEMO_ROOT, checkout)
+    a = containerize(runs.reports["a"], tmp_path / "a.json")
+    b = containerize(runs.reports["b"], tmp_path / "b.json")
+    assert json.loads(a.read_text())["root"] == "/app/src"
+    result = run_audit(str(a), str(b), "--root", str(checkout), "--format", "json")
+    document = json.loads(result.stdout)
+    assert frozenset(document["never_loaded_modules"]) == expected_never(RUN_REQUESTS["a"] + RUN_REQUESTS["b"])
+    assert document["outside_root"] == [] and document["root"] == str(checkout)
+    assert all(f.startswith(str(checkout)) for f in document["never_loaded_files"])
+
+
+@pytest.mark.slow
+def test_logs_from_a_container_remap_with_a_path_map_to_a_differently_named_directory(runs: DemoRuns, tmp_path: Path) -> None:
+    checkout = tmp_path / "code"
+    shutil.copytree(DEMO_ROOT, checkout)
+    log = runs.logs["a"].read_text().replace(str(DEMO_ROOT), "/srv/service/src")
+    lines = [line for line in log.splitlines() if "LOADED_SRC_FILE: " in line]  # grep'd: no header, no modules
+    result = run_audit("--root", str(checkout), "--path-map", f"/srv/service/src={checkout}", "--format", "json", stdin="\n".join(lines).encode())
+    assert never_loaded(result) == {n.replace("src", "code", 1) for n in expected_never(RUN_REQUESTS["a"])}
+
+
+@pytest.mark.slow
+def test_without_root_the_recorded_root_must_exist_here(runs: DemoRuns, tmp_path: Path) -> None:
+    a = containerize(runs.reports["a"], tmp_path / "a.json", container_root="/nowhere/src")
+    result = run_audit(str(a))
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("otel-import-tracer: error: pass --root DIR")
+
+
+# -- log parsing ------------------------------------------------------------------------------
+
+
+def demo_log_lines(root: str = "/app/src", files: Sequence[str] = ("__init__.py", "main.py"), modules: Sequence[str] = ("src", "src.main")) -> List[str]:
+    return shutdown_lines(root, [f"{root}/{f}" for f in files], modules)
+
+
+def test_the_prefix_is_found_anywhere_in_a_line() -> None:
+    lines = [
+        "2024-05-01T10:00:00.123456789Z Stopping runtime file tracing...",
+        "app-1  | Total unique /app/src/*.py files loaded: 2",
+        "app-1  | LOADED_SRC_FILE: /app/src/__init__.py\r",
+        "[pod/app-7c9/app] INFO: LOADED_SRC_FILE: /app/src/main.py",
+        "app-1  | Total unique src.* modules loaded: 1",
+        "2024-05-01T10:00:00Z LOADED_MODULE: src.main",
+    ]
+    log = parse_log(lines, "app.log")
+    assert log.files == ["/app/src/__init__.py", "/app/src/main.py"]
+    assert log.modules == ["src.main"] and log.roots == ["/app/src"]
+
+
+def test_garbage_between_the_lines_is_ignored() -> None:
+    lines = ["\x00\x1b[31mgarbage\x1b[0m", "{\"json\": \"log\"}", *demo_log_lines(), "Traceback (most recent call last):", "LOADED_SOMETHING_ELSE: x"]
+    log = parse_log(lines, "app.log")
+    assert len(log.files) == 2 and len(log.modules) == 2
+
+
+def test_a_cut_line_names_the_file_and_line() -> None:
+    lines = demo_log_lines()
+    lines[3] = "LOADED_SRC_FILE: /app/src/ma"
+    with pytest.raises(InputError) as caught:
+        parse_log(lines, "app.log")
+    assert (caught.value.path, caught.value.line) == ("app.log", 4)
+    assert "absolute .py path" in caught.value.message
+
+
+def test_fewer_files_than_announced_is_a_cut_log() -> None:
+    lines = demo_log_lines()
+    del lines[2]
+    problems: List[InputError] = []
+    log = parse_log(lines, "app.log", problems)
+    assert [(p.line, "announces 2 files but 1" in p.message) for p in problems] == [(2, True)]
+    assert log.files == ["/app/src/main.py"]  # with a problems list, the good lines still count
+
+
+def test_a_log_without_any_loaded_line_says_how_to_get_them() -> None:
+    with pytest.raises(InputError, match="SIGTERM") as caught:
+        parse_log(["INFO: started", "INFO: stopped"], "app.log")
+    assert caught.value.line is None and str(caught.value).startswith("app.log: no LOADED_SRC_FILE")
+
+
+def test_reports_and_logs_are_told_apart_by_content() -> None:
+    assert load_input("x.log", "\n".join(demo_log_lines()).encode()).files
+    json_log = b'{"level": "info", "msg": "hi"}\n' + "\n".join(demo_log_lines()).encode()
+    assert load_input("x.log", json_log).files
+    with pytest.raises(InputError, match="truncated"):
+        load_input("x.json", b'{\n  "schema": "otel-import-tracer/rep')
+
+
+# -- remapping and inventory --------------------------------------------------------------------
+
+
+def test_path_mapper_places_recorded_paths_under_the_local_root(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    (root / "pkg").mkdir(parents=True)
+    for name in ("__init__.py", "pkg/__init__.py", "pkg/mod.py"):
+        (root / name).write_text("")
+    mapper = PathMapper(str(root), [("/opt/vendored", str(root / "pkg"))])
+    local = str(root / "pkg" / "mod.py")
+    assert mapper.relocate("/app/src/pkg/mod.py", None, "/app/src") == local
+    assert mapper.relocate("/app/src/pkg/mod.py", None, "/app/src/") == local
+    assert mapper.relocate(local, None, None) == local
+    assert mapper.relocate("/elsewhere/src/pkg/mod.py", None, None) == local  # the ancestor named like the root
+    assert mapper.relocate("/opt/vendored/mod.py", None, "/app/src") == local
+    assert mapper.relocate("/opt/code/pkg/mod.py", "src.pkg.mod", None) == local  # by module name
+    assert mapper.relocate("/opt/code/other.py", None, None) is None
+    assert mapper.file_for_module("src.pkg") == str(root / "pkg" / "__init__.py")
+    assert mapper.file_for_module("src") == str(root / "__init__.py")
+
+
+def test_inventory_skips_caches_hidden_directories_and_excludes(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    for name in ("__init__.py", "a.py", "notes.txt", "__pycache__/a.cpython-311.py", ".venv/lib.py", "legacy/old.py", "legacy/deep/older.py", "tests/test_a.py"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("")
+    files = inventory(str(root), excludes=["legacy/*", str(root / "tests") + "/*"])
+    assert files == {str(root / "__init__.py"): "src", str(root / "a.py"): "src.a"}
+
+
+# -- bad input at the command line ----------------------------------------------------------
+
+
+def small_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "pkg").mkdir(parents=True)
+    for name in ("__init__.py", "main.py", "pkg/__init__.py", "pkg/unused.py"):
+        (root / name).write_text("")
+    return root
+
+
+def small_report(root: Path, **changes: object) -> str:
+    document = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "service": "s",
+        "host": "h",
+        "pid": 1,
+        "python": "3.11.7",
+        "root": "/app/src",
+        "collector": "importhook",
+        "trace_id": None,
+        "status": "stopped",
+        "started_at": "2025-01-01T00:00:00.000000Z",
+        "started_unix_ns": 0,
+        "startup_complete_ms": 1.0,
+        "modules": [
+            {"name": n, "file": f, "offset_ms": 0.0, "duration_ms": 0.1, "importer": None, "thread": "MainThread", "preloaded": False, "lazy": False, "source": "import"}
+            for n, f in (("src", "/app/src/__init__.py"), ("src.main", "/app/src/main.py"))
+        ],
+        "failed_imports": [],
+    }
+    document.update(changes)
+    return dumps(document)
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    err = result.stderr.decode()
+    assert result.returncode == 2, (result.stdout, err)
+    assert "Traceback" not in err
+    assert err.startswith("otel-import-tracer: error: ")
+    for fragment in fragments:
+        assert fragment in err
+    return err
+
+
+@pytest.mark.parametrize(
+    "content, where, words",
+    [
+        ('{\n  "schema": "otel-import-tracer/report",\n  "schema_version": 1,\n  oops\n}\n', ":4:", "not valid JSON"),
+        ('{\n  "schema": "otel-import-tracer/report",\n  "schema_version": 1,\n  "modules": [\n    {"name": "src", "fi', ":5:", "truncated"),
+        ('{\n  "schema": "otel-import-tracer/report",\n  "schema_version": 7\n}\n', ":3:", "upgrade otel-import-tracer"),
+        ("", ":1:", "empty"),
+    ],
+    ids=["malformed", "truncated", "newer-schema", "empty"],
+)
+def test_a_bad_report_is_one_clear_line_and_status_2(tmp_path: Path, content: str, where: str, words: str) -> None:
+    root = small_tree(tmp_path)
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    good = tmp_path / "good.json"
+    good.write_text(small_report(root))
+    result = run_audit(str(good), str(bad), "--root", str(root))
+    err = assert_clean_error(result, f"{bad}{where}", words, "--skip-bad")
+    assert result.stdout == b""
+    assert str(good) not in err
+
+
+def test_skip_bad_counts_the_good_reports_and_warns_about_the_bad(tmp_path: Path) -> None:
+    root = small_tree(tmp_path)
+    bad = tmp_path / "bad.json"
+    bad.write_text(small_report(root, schema_version=2))
+    good = tmp_path / "good.json"
+    good.write_text(small_report(root))
+    result = run_audit(str(good), str(bad), "--root", str(root), "--skip-bad", "--format", "json")
+    assert result.returncode == 0
+    assert result.stderr.decode().startswith(f"otel-import-tracer: warning: {bad}:3: report schema version 2")
+    document = json.loads(result.stdout)
+    assert document["never_loaded_modules"] == ["src.pkg", "src.pkg.unused"]
+    assert document["inputs"] == {"reports": 1, "logs": 0}
+
+
+def test_a_log_with_garbage_and_a_cut_line_fails_or_is_skipped_line_by_line(tmp_path: Path) -> None:
+    root = small_tree(tmp_path)
+    lines = ["\x1b[0mnoise", *demo_log_lines(files=("__init__.py", "main.py", "pkg/__init__.py"), modules=()), "LOADED_SRC_FILE: /app/src/pkg/unu"]
+    log = "\n".join(lines).encode() + b"\n\xff\xfe binary tail\n"
+    err = assert_clean_error(run_audit("--root", str(root), stdin=log), "<stdin>:8:", "absolute .py path")
+    assert "Traceback" not in err
+    result = run_audit("--root", str(root), "--skip-bad", "--format", "json", stdin=log)
+    assert result.returncode == 0
+    assert "otel-import-tracer: warning: <stdin>:8:" in result.stderr.decode()
+    assert json.loads(result.stdout)["never_loaded_modules"] == ["src.pkg.unused"]
+
+
+def test_unreadable_inputs_and_nothing_usable_are_errors(tmp_path: Path) -> None:
+    root = small_tree(tmp_path)
+    assert_clean_error(run_audit(str(tmp_path / "missing.json"), "--root", str(root)), "missing.json: cannot read")
+    empty_log = tmp_path / "empty.log"
+    empty_log.write_text("INFO: nothing here\n")
+    result = run_audit(str(empty_log), "--root", str(root), "--skip-bad")
+    assert result.returncode == 2 and "no usable input" in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+    assert_clean_error(run_audit(str(tmp_path / "x"), "--root", str(tmp_path / "nope")), "cannot read")
+
+
+def test_a_root_with_no_python_files_and_a_wrong_root_are_errors(tmp_path: Path) -> None:
+    root = small_tree(tmp_path)
+    good = tmp_path / "good.json"
+    good.write_text(small_report(root))
+    assert_clean_error(run_audit(str(good), "--root", str(tmp_path / "nope")), "not a directory")
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(run_audit(str(good), "--root", str(tmp_path / "empty")), "no .py files")
+
+
+def test_loaded_files_outside_the_root_or_gone_are_pointed_out(tmp_path: Path) -> None:
+    root = small_tree(tmp_path)
+    grepped = b"LOADED_SRC_FILE: /opt/other/x.py\nLOADED_SRC_FILE: /app/src/main.py\n"
+    result = run_audit("--root", str(root), stdin=grepped)
+    assert result.returncode == 0
+    out = result.stdout.decode()
+    assert "Could not place 1 loaded file under" in out and "/opt/other/x.py" in out and "--path-map" in out
+    log = "\n".join(shutdown_lines("/app/src", ["/app/src/main.py", "/app/src/removed.py"], [])).encode()
+    result = run_audit("--root", str(root), "--format", "json", stdin=log)
+    assert json.loads(result.stdout)["missing_locally"] == [str(root / "removed.py")]
+
+
+def test_bad_usage_is_status_2(tmp_path: Path) -> None:
+    result = run_audit("--path-map", "nonsense", "--root", str(tmp_path))
+    assert result.returncode == 2 and b"RECORDED=LOCAL" in result.stderr
+    result = run_audit("--format", "xml")
+    assert result.returncode == 2 and b"Traceback" not in result.stderr

@@ -1,0 +1,292 @@
+"""``otel-import-tracer report REPORT --html``: the page's content, and a real headless browser rendering it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+
+from otel_import_tracer.audit import audit
+from otel_import_tracer.html_report import render, self_times, tree_order
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report
+from tests.support.servers import REPO, clean_env
+
+# Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
+pytestmark = pytest.mark.collector_independent
+
+MAIN_BAR_RGB = (0x3B, 0x73, 0xD9)  # .bar.main in html_report's stylesheet
+
+# (name, importer, offset ms, duration ms, thread, lazy)
+MODULES = [
+    ("src", "uvicorn.importer", 1.0, 0.1, "MainThread", False),
+    ("src.main", "uvicorn.importer", 1.2, 80.0, "MainThread", False),
+    ("src.config", "src.main", 2.0, 5.0, "MainThread", False),
+    ("src.config.settings", "src.config", 2.5, 4.0, "MainThread", False),
+    ("src.routers", "src.main", 8.0, 60.0, "MainThread", False),
+    ("src.routers.orders", "src.routers", 9.0, 30.0, "MainThread", False),
+    ("src.routers.health", "src.routers", 40.0, 25.0, "MainThread", False),
+    ("src.workers.loader", "src.workers", 85.0, 3.0, "cache-warmer", False),
+    ("src.reports.pdf", "src.routers.orders", 500.0, 12.0, "AnyIO worker thread", True),
+]
+PACKAGES = {"src", "src.config", "src.routers", "src.workers"}
+
+
+def make_report(tmp_path: Path, root: str = "/app/src", message: str = "No module named 'fastcache_client'") -> Report:
+    document = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "service": "orders",
+        "host": "app-7c9",
+        "pid": 42,
+        "python": "3.11.7",
+        "root": root,
+        "collector": "monitoring",
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        "status": "stopped",
+        "started_at": "2025-01-01T00:00:00.000000Z",
+        "started_unix_ns": 1735689600000000000,
+        "startup_complete_ms": 90.0,
+        "modules": [
+            {
+                "name": name,
+                "file": root + "/" + "/".join(name.split(".")[1:] + (["__init__"] if name in PACKAGES else [])) + ".py",
+                "offset_ms": offset,
+                "duration_ms": duration,
+                "importer": importer,
+                "thread": thread,
+                "preloaded": False,
+                "lazy": lazy,
+                "source": "import",
+            }
+            for name, importer, offset, duration, thread, lazy in MODULES
+        ]
+        + [
+            {"name": "src.early", "file": root + "/early.py", "offset_ms": 0.0, "duration_ms": None, "importer": None,
+             "thread": "", "preloaded": True, "lazy": False, "source": "preloaded"}
+        ],
+        "failed_imports": [
+            {"name": "fastcache_client", "importer": "src.config", "importer_file": root + "/config/__init__.py", "line": 8,
+             "exception_type": "ModuleNotFoundError", "message": message, "offset_ms": 2.2, "thread": "MainThread", "lazy": False}
+        ],
+    }
+    path = tmp_path / "report.json"
+    path.write_text(dumps(document))
+    return parse_report(path.read_bytes(), str(path))
+
+
+STARTUP_COUNT = sum(not lazy for *_, lazy in MODULES) + 1  # and the preloaded one
+
+
+def local_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "checkout" / "src"
+    for relative in ("__init__.py", "main.py", "config/__init__.py", "config/settings.py", "legacy/__init__.py", "legacy/billing.py"):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text("")
+    return root
+
+
+def bars(page: str) -> List[Tuple[str, str, float, float]]:
+    """(module, kind, left %, width %) of every waterfall bar."""
+    pattern = re.compile(
+        r'<div class="row" data-module="([^"]+)" data-depth="\d+">.*?<div class="bar (\w+)" style="left:([\d.]+)%;width:([\d.]+)%"'
+    )
+    return [(m, k, float(left), float(width)) for m, k, left, width in pattern.findall(page)]
+
+
+def test_the_waterfall_has_one_bar_per_startup_module_nested_by_importer(tmp_path: Path) -> None:
+    page = render(make_report(tmp_path))
+    found = bars(page)
+    assert len(found) == STARTUP_COUNT
+    assert "src.reports.pdf" not in [name for name, *_ in found]  # lazy: its own section
+    depths = dict(re.findall(r'data-module="([^"]+)" data-depth="(\d+)"', page))
+    assert depths["src.main"] == "0" and depths["src.routers"] == "1" and depths["src.routers.orders"] == "2"
+    by_name = {name: (kind, left, width) for name, kind, left, width in found}
+    assert by_name["src.workers.loader"][0] == "thread" and by_name["src.early"][0] == "preloaded"
+    kind, left, width = by_name["src.routers"]
+    assert kind == "main" and left == pytest.approx(100 * 8.0 / 90.0, abs=0.01) and width == pytest.approx(100 * 60.0 / 90.0, abs=0.01)
+
+
+def test_tree_order_is_depth_first_by_start_and_survives_cycles() -> None:
+    entries: List[Dict[str, Any]] = [
+        {"name": n, "importer": i, "offset_ms": o} for n, i, o, *_ in MODULES if n != "src.reports.pdf"
+    ]
+    order = [(entry["name"], depth) for entry, depth in tree_order(entries)]
+    assert order[:7] == [
+        ("src", 0), ("src.main", 0), ("src.config", 1), ("src.config.settings", 2),
+        ("src.routers", 1), ("src.routers.orders", 2), ("src.routers.health", 2),
+    ]
+    cycle = [{"name": "a", "importer": "b", "offset_ms": 0.0}, {"name": "b", "importer": "a", "offset_ms": 1.0}]
+    assert sorted(entry["name"] for entry, _ in tree_order(cycle)) == ["a", "b"]
+
+
+def test_self_time_subtracts_the_direct_imports() -> None:
+    entries = [
+        {"name": "a", "importer": None, "duration_ms": 10.0},
+        {"name": "b", "importer": "a", "duration_ms": 4.0},
+        {"name": "c", "importer": "b", "duration_ms": 3.0},
+    ]
+    assert self_times(entries) == {"a": 6.0, "b": 1.0, "c": 3.0}
+
+
+def test_sections_list_slowest_failed_lazy_and_never_loaded(tmp_path: Path) -> None:
+    root = local_tree(tmp_path)
+    report = make_report(tmp_path)
+    page = render(report, audit([report], str(root)))
+    slowest = page[page.index('id="slowest"') : page.index('id="failed"')]
+    assert slowest.index("src.main") < slowest.index("src.routers.orders")
+    assert "ModuleNotFoundError" in page and "/app/src/config/__init__.py:8" in page
+    lazy = page[page.index('id="lazy"') : page.index('id="never-loaded"')]
+    assert "src.reports.pdf" in lazy and "+500.0 ms" in lazy and "AnyIO worker thread" in lazy
+    never = page[page.index('id="never-loaded"') :]
+    assert "src/legacy/billing.py" in never and "src.legacy" in never
+    assert "src/main.py" not in never and "src/config/__init__.py" not in never
+    assert "0af7651916cd43dd8448eb211c80319c" in page and "orders" in page
+
+
+def test_the_page_is_self_contained_and_escapes_what_it_shows(tmp_path: Path) -> None:
+    page = render(make_report(tmp_path, message="<script>alert(1)</script>"))
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(" not in page
+    assert page.count("<script>") == 1  # our own inline filter, nothing loaded
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def run_report(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "otel_import_tracer", "report", *args],
+        capture_output=True, cwd=str(REPO), env=clean_env(), timeout=60,
+    )
+
+
+def test_the_command_writes_the_page_and_remaps_the_root(tmp_path: Path) -> None:
+    root = local_tree(tmp_path)
+    report = make_report(tmp_path)
+    out = tmp_path / "out.html"
+    result = run_report(report.path, "--html", str(out), "--root", str(root))
+    assert result.returncode == 0, result.stderr.decode()
+    page = out.read_text()
+    assert "src/legacy/billing.py" in page and len(bars(page)) == STARTUP_COUNT
+    result = run_report(report.path, "--html", str(out))  # /app/src is not here
+    assert result.returncode == 0
+    assert "pass --root DIR" in out.read_text()
+
+
+def test_the_command_refuses_a_bad_report_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{\n  "schema": "otel-import-tracer/report",\n  "schema_version": 99\n}\n')
+    result = run_report(str(bad), "--html", str(tmp_path / "out.html"))
+    err = result.stderr.decode()
+    assert result.returncode == 2 and err.startswith(f"otel-import-tracer: error: {bad}:3: ") and "Traceback" not in err
+    assert not (tmp_path / "out.html").exists()
+    result = run_report(str(bad))
+    assert result.returncode == 2 and b"--html" in result.stderr
+
+
+# -- a real browser -----------------------------------------------------------------------------
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+BROWSER_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--window-size=1400,900",
+)
+
+
+def find_browser() -> Optional[str]:
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def browse(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, timeout=120
+    )
+
+
+@pytest.fixture
+def browser() -> str:
+    path = find_browser()
+    if path is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium)")
+    return path
+
+
+@pytest.mark.slow
+def test_a_headless_browser_renders_the_waterfall(browser: str, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render(make_report(tmp_path)))
+    dom = browse(browser, tmp_path / "profile-dom", "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr.decode(errors="replace")[-2000:]
+    rendered = dom.stdout.decode()
+    assert len(re.findall(r'<div class="bar (main|thread|preloaded)"', rendered)) == STARTUP_COUNT
+    assert 'id="filter"' in rendered and "Startup waterfall" in rendered
+
+    png = tmp_path / "shot.png"
+    shot = browse(browser, tmp_path / "profile-shot", f"--screenshot={png}", page.as_uri())
+    assert shot.returncode == 0 and png.is_file(), shot.stderr.decode(errors="replace")[-2000:]
+    width, height, pixels = decode_png(png.read_bytes())
+    assert (width, height) == (1400, 900)
+    assert len(set(pixels)) > 50, "the screenshot is (nearly) blank"
+    assert sum(1 for pixel in pixels if near(pixel, MAIN_BAR_RGB)) > 500, "no waterfall bar colour in the screenshot"
+
+
+def near(pixel: Tuple[int, int, int], colour: Tuple[int, int, int], tolerance: int = 6) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
+
+
+def decode_png(data: bytes) -> Tuple[int, int, List[Tuple[int, int, int]]]:
+    """Width, height and RGB pixels of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    position, idat, header = 8, b"", b""
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind, body = data[position + 4 : position + 8], data[position + 8 : position + 8 + length]
+        header = body if kind == b"IHDR" else header
+        idat += body if kind == b"IDAT" else b""
+        position += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    channels = 3 if colour == 2 else 4
+    rows = unfilter(zlib.decompress(idat), width * channels, height, channels)
+    pixels = [tuple(row[x : x + 3]) for row in rows for x in range(0, len(row), channels)]
+    return width, height, pixels  # type: ignore[return-value]
+
+
+def unfilter(raw: bytes, stride: int, height: int, bpp: int) -> List[bytearray]:
+    rows: List[bytearray] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for x in range(stride):
+            left = line[x - bpp] if x >= bpp else 0
+            up, corner = previous[x], (previous[x - bpp] if x >= bpp else 0)
+            line[x] = (line[x] + _predict(kind, left, up, corner)) & 0xFF
+        rows.append(line)
+        previous = line
+    return rows
+
+
+def _predict(kind: int, left: int, up: int, corner: int) -> int:
+    if kind == 0:
+        return 0
+    if kind == 1:
+        return left
+    if kind == 2:
+        return up
+    if kind == 3:
+        return (left + up) // 2
+    estimate = left + up - corner  # Paeth
+    distances = {(abs(estimate - left), 0), (abs(estimate - up), 1), (abs(estimate - corner), 2)}
+    return (left, up, corner)[min(distances)[1]]
