@@ -156,18 +156,25 @@ def test_tracing_off_imports_no_opentelemetry_and_sets_no_hook(tmp_path: Path) -
     assert result.stderr == ""
 
 
-def test_tracing_on_keeps_opentelemetry_off_the_critical_path(tmp_path: Path) -> None:
+def test_tracing_on_without_an_exporter_never_imports_the_sdk(tmp_path: Path) -> None:
     result = _run_python(
         """
         import sys
         from otel_import_tracer import start_tracing
+        from otel_import_tracer import mark_startup_complete, stop_tracing
         assert start_tracing() is True
-        print(sorted(name for name in sys.modules if name.startswith("opentelemetry")))
+        before = sorted(name for name in sys.modules if name.startswith("opentelemetry"))
+        mark_startup_complete()
+        stop_tracing()
+        # With nowhere to export to, the SDK is never imported, not even after startup.
+        after = sorted(name for name in sys.modules if name.startswith("opentelemetry.sdk"))
+        print(before, after)
         """,
         {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "[]"
+    assert result.stdout.splitlines()[-1] == "[] []"
+    assert "no trace exporter is configured" in result.stderr
 
 
 def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Path) -> None:

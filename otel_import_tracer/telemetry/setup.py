@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from typing import Any, List, Mapping, Optional
+import sys
+from typing import Any, List, Mapping, Optional, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.semconv import INSTRUMENTATION_SCOPE
@@ -42,27 +43,28 @@ def resolve(environ: Optional[Mapping[str, str]] = None) -> Optional[Destination
     """The application's SDK provider if it installed one, else one of our own; None if
     there is nowhere to send spans (said once, with how to change it)."""
     env = os.environ if environ is None else environ
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
+    # An application that installed an SDK provider has imported the SDK: without it in
+    # sys.modules there is none to find, and nothing is imported just to look.
+    sdk_trace = sys.modules.get("opentelemetry.sdk.trace")
+    if sdk_trace is not None:
+        from opentelemetry import trace
 
-    installed = trace.get_tracer_provider()
-    if isinstance(installed, TracerProvider):
-        return Destination(_unlimited_events(installed.get_tracer(INSTRUMENTATION_SCOPE, __version__)),
-                           installed, owned=False, description="the application's TracerProvider")
+        installed = trace.get_tracer_provider()
+        if isinstance(installed, sdk_trace.TracerProvider):
+            tracer = _unlimited_events(installed.get_tracer(INSTRUMENTATION_SCOPE, __version__))
+            return Destination(tracer, installed, owned=False, description="the application's TracerProvider")
     if env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
         messages.info(f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work).")
         return None
-    return _build_own(env)
+    exporters = _exporters(env)
+    return _build_own(exporters) if exporters else None
 
 
-def _build_own(env: Mapping[str, str]) -> Optional[Destination]:
+def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import SpanLimits, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    exporters = _exporters(env)
-    if not exporters:
-        return None
     # Never the global provider: an application that chose not to trace keeps not tracing.
     provider = TracerProvider(
         resource=Resource.create(),
@@ -77,7 +79,7 @@ def _build_own(env: Mapping[str, str]) -> Optional[Destination]:
     return Destination(tracer, provider, owned=True, description=f"exporter {', '.join(names)}")
 
 
-def _exporters(env: Mapping[str, str]) -> List[Any]:
+def _exporters(env: Mapping[str, str]) -> List[Tuple[str, Any]]:
     requested = env.get(OTEL_TRACES_EXPORTER, "").strip().lower()
     endpoint_set = bool(env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT))
     if not requested:
@@ -97,7 +99,7 @@ def _exporters(env: Mapping[str, str]) -> List[Any]:
     return exporters
 
 
-def _exporter(name: str, env: Mapping[str, str]) -> Optional[Any]:
+def _exporter(name: str, env: Mapping[str, str]) -> Optional[Tuple[str, Any]]:
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
