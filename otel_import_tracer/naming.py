@@ -12,11 +12,16 @@ import os
 from typing import Dict, Optional, Tuple
 
 SOURCE_SUFFIX = ".py"
+_UNNORMALIZED = os.sep + "."  # "/./" or "/../" somewhere in the path
+_DOUBLE_SEP = os.sep + os.sep
 
 
 def module_name_for(path: str, root: str) -> str:
-    """The module name of ``path``, a ``.py`` file under ``root``."""
-    relative = os.path.relpath(path, os.path.dirname(root))
+    """The module name of ``path``, a ``.py`` file under ``root`` (both absolute, normalized)."""
+    parent = os.path.dirname(root)
+    prefix = parent if parent.endswith(os.sep) else parent + os.sep
+    # Plain slicing: this runs once per file on the import path, and relpath is slow.
+    relative = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, parent)
     stem = relative[: -len(SOURCE_SUFFIX)] if relative.endswith(SOURCE_SUFFIX) else relative
     parts = stem.split(os.sep)
     if parts[-1] == "__init__" and len(parts) > 1:
@@ -63,10 +68,13 @@ class SourceRoot:
     def _classify_uncached(self, filename: str) -> Optional[Tuple[str, str]]:
         if not filename.endswith(SOURCE_SUFFIX):
             return None
-        path = os.path.normpath(filename) if os.path.isabs(filename) else os.path.abspath(filename)
+        path = filename
+        if not os.path.isabs(path) or _UNNORMALIZED in path or _DOUBLE_SEP in path:
+            path = os.path.normpath(os.path.abspath(path))
         for prefix in self._prefixes:
             if path.startswith(prefix):
-                path = os.path.join(self.root, path[len(prefix) :])
+                if prefix != self._prefixes[0]:
+                    path = self._prefixes[0] + path[len(prefix) :]
                 return path, module_name_for(path, self.root)
         return None
 
