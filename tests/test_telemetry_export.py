@@ -57,6 +57,7 @@ def test_demo_startup_trace_events_waterfall_and_lazy_imports(receiver: OtlpRece
         service.wait_for_output("startup trace")
         first_request_ns = time.time_ns()
         assert service.get("/reports/1.pdf")[0] == 200
+        assert service.get("/export/yaml_exprot")[0] == 404  # a typo in a plugin name
         output = service.stop()
     _, modules, _ = shutdown_lines(output)
 
@@ -103,8 +104,11 @@ def test_demo_startup_trace_events_waterfall_and_lazy_imports(receiver: OtlpRece
     assert by_id[imports["src.routers.orders"].parent_span_id].name == "import src.main"
 
     # Lazy imports after startup: no span was current (no instrumentation), so a span of their own.
-    lazy = receiver.wait_for_spans(semconv.SPAN_LAZY_IMPORT, count=2)
+    lazy = receiver.wait_for_spans(semconv.SPAN_LAZY_IMPORT, count=3)
     lazy_names = sorted(name for span in lazy for name in _loaded_names(span))
+    (failed_later,) = [e for span in lazy for e in _events(span, semconv.EVENT_IMPORT_FAILED)]
+    assert failed_later.attributes[semconv.ATTR_MODULE_NAME] == "src.plugins.yaml_exprot"
+    assert failed_later.attributes[semconv.ATTR_LAZY] is True
     assert lazy_names == sorted(demo_graph.LAZY_BY_ENDPOINT["/reports/1.pdf"])
     assert all(event.attributes[semconv.ATTR_LAZY] is True for span in lazy for event in span.events)
     # Every module in the log lines was delivered as exactly one module.loaded event.
@@ -118,6 +122,7 @@ def test_opentelemetry_instrument_puts_lazy_imports_on_the_request_span(receiver
         service.wait_ready()
         service.wait_for_output("startup trace")
         assert service.get("/reports/1.xlsx")[0] == 200
+        assert service.get("/export/yaml_exprot")[0] == 404  # a typo in a plugin name
         output = service.stop()
     assert "via the application's TracerProvider" in output
     (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
@@ -132,6 +137,13 @@ def test_opentelemetry_instrument_puts_lazy_imports_on_the_request_span(receiver
     assert all(e.attributes[semconv.ATTR_LAZY] is True for e in lazy)
     assert not receiver.spans(semconv.SPAN_LAZY_IMPORT)
     assert startup.trace_id != request.trace_id  # app.startup is never the current span while serving
+    # The failed import after startup is on the span of the request that tried it.
+    (typo,) = receiver.wait_for_spans(lambda s: s.name == "GET /export/{plugin_name}")
+    (failed,) = _events(typo, semconv.EVENT_IMPORT_FAILED)
+    assert failed.attributes[semconv.ATTR_MODULE_NAME] == "src.plugins.yaml_exprot"
+    assert failed.attributes[semconv.ATTR_MODULE_PARENT] == "src.services.plugins"
+    assert failed.attributes[semconv.ATTR_EXCEPTION_TYPE] == "ModuleNotFoundError"
+    assert failed.attributes[semconv.ATTR_LAZY] is True
 
 
 def _start_generated(tmp_path: Path, n_modules: int, env: Dict[str, str]) -> ServiceProcess:
