@@ -1,0 +1,59 @@
+"""The benchmarks still run: the startup benchmark on a 30-module app, one round.
+
+Its figures mean nothing at this size; what it checks is that every variant starts the
+generated app, that our collectors and the references record every module of the
+ground truth, and that the table is printed. (CI also runs ``python -m benchmarks.run_all
+--quick``, which adds the request and memory benchmarks.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import appgen, runner
+
+# Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
+pytestmark = pytest.mark.collector_independent
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _clean_env() -> dict:
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("OTEL_", "IMPORT_TRACING_", "ENABLE_IMPORT_TRACING", "UVICORN_", "COVERAGE_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def test_generated_app_has_the_requested_modules(tmp_path: Path) -> None:
+    app = appgen.generate_app(str(tmp_path), 60, seed=3)
+    assert app.n_modules == 60
+    assert set(app.files()) == {str(path) for path in Path(app.root).rglob("*.py")}
+    assert {"src", "src.main", "src.routers.diagnostics", "src.services.workload"} <= set(app.module_names)
+    again = appgen.generate_app(str(tmp_path / "again"), 60, seed=3)
+    assert again.module_names == app.module_names  # deterministic
+
+
+def test_quick_startup_benchmark_prints_every_variant(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "startup", "--keep", str(tmp_path)],
+        cwd=str(REPO),
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "## Startup" in proc.stdout
+    rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("| ")}
+    for variant in runner.all_variants():
+        assert variant.name in rows, f"{variant.name} missing from:\n{proc.stdout}"
+        assert "error" not in rows[variant.name], rows[variant.name]
+    for name in ("auto", "importhook", "settrace", "naive", "coverage", "importtime"):
+        assert "| yes " in rows[name], f"{name} did not record every module: {rows[name]}"
