@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 import threading
 
-PYVERSION = sys.version_info[:2]
-
 # PEP 669 (Python 3.12+): per-code-object events that can be switched off after first sight.
 HAS_MONITORING = hasattr(sys, "monitoring")
 

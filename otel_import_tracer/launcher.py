@@ -18,6 +18,7 @@ from otel_import_tracer.tracing import start_tracing
 _RELOAD_FLAG = "--reload"
 _RELOAD_ENV = "UVICORN_RELOAD"  # uvicorn's click options also read UVICORN_* variables
 _WORKERS_FLAG = "--workers"
+_CLICK_TRUE = ("1", "true", "t", "yes", "y", "on")  # what click reads as true from UVICORN_RELOAD
 
 
 def run(uvicorn_args: Sequence[str]) -> int:
@@ -44,7 +45,7 @@ def run(uvicorn_args: Sequence[str]) -> int:
 
 
 def _without_reload(args: List[str]) -> List[str]:
-    reload_asked = _RELOAD_FLAG in args or os.environ.get(_RELOAD_ENV, "").lower() in ("1", "true")
+    reload_asked = _RELOAD_FLAG in args or os.environ.get(_RELOAD_ENV, "").strip().lower() in _CLICK_TRUE
     if not reload_asked:
         return args
     os.environ.pop(_RELOAD_ENV, None)

@@ -30,7 +30,7 @@ def write_lines(lines: Iterable[str], stdout: bool = False) -> None:
         try:
             stream.write(text)
             stream.flush()
-        except (OSError, ValueError):  # closed or broken pipe at shutdown: never raise into the app
+        except Exception:  # closed, broken pipe, reentrant write from a signal handler: never raise
             pass
 
 
@@ -45,6 +45,15 @@ def warn(slug: str, message: str) -> None:
             return
         _warned.add(slug)
     write_lines([f"{PREFIX}: warning: {message} [{slug}]"])
+
+
+def internal_error(exc: BaseException) -> None:
+    """Our own bug, caught where it happened: say so once and let the application go on."""
+    warn(
+        "internal-error",
+        f"import tracing hit an internal error ({type(exc).__name__}: {exc}); the application is "
+        "unaffected and loaded modules are still recorded at shutdown. Please report this.",
+    )
 
 
 def reset_for_tests() -> None:

@@ -45,7 +45,6 @@ class SourceRoot:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
-        self.package = os.path.basename(self.root)
         prefixes = [self.root + os.sep]
         real = os.path.realpath(self.root) + os.sep
         if real != prefixes[0]:
@@ -55,8 +54,8 @@ class SourceRoot:
 
     def classify(self, filename: Optional[str]) -> Optional[Tuple[str, str]]:
         """``(path, module name)`` if ``filename`` is a ``.py`` file under the root, else None."""
-        if not filename:
-            return None
+        if not filename or not filename.endswith(SOURCE_SUFFIX):
+            return None  # not cached: names like "<string>" or generated code are unbounded
         try:
             return self._cache[filename]
         except KeyError:
@@ -66,8 +65,6 @@ class SourceRoot:
         return result
 
     def _classify_uncached(self, filename: str) -> Optional[Tuple[str, str]]:
-        if not filename.endswith(SOURCE_SUFFIX):
-            return None
         path = filename
         if not os.path.isabs(path) or _UNNORMALIZED in path or _DOUBLE_SEP in path:
             path = os.path.normpath(os.path.abspath(path))

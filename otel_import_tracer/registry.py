@@ -19,6 +19,7 @@ import time
 import types
 from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 
+from otel_import_tracer import messages
 from otel_import_tracer.naming import SourceRoot
 
 # How a load was observed; the report and the telemetry carry it.
@@ -135,9 +136,7 @@ class Registry:
         end = self.clock.now_ns()
         with self._lock:
             load.end_ns = end
-            listeners = tuple(self._listeners)
-        for listener in listeners:
-            listener.on_load(load)
+        self._notify_load(load)
 
     def note_executed(self, path: str, name: str, parent: Optional[str], thread: str) -> None:
         """A collector saw code of ``path`` run; record it unless already known."""
@@ -174,9 +173,7 @@ class Registry:
             if key not in self._failure_keys and len(self._failures) < self.MAX_FAILURES:
                 self._failure_keys.add(key)
                 self._failures.append(failure)
-            listeners = tuple(self._listeners)
-        for listener in listeners:
-            listener.on_failure(failure)
+        self._notify("on_failure", failure)
 
     def sweep(self, modules: Optional[Mapping[str, object]] = None, preloaded: bool = False) -> int:
         """Record every module under the root found in ``sys.modules``; returns how many were new.
@@ -204,10 +201,8 @@ class Registry:
                     )
                     self._loads[path] = load
                     new.append(load)
-            listeners = tuple(self._listeners)
         for load in new:
-            for listener in listeners:
-                listener.on_load(load)
+            self._notify_load(load)
         return len(new)
 
     def mark_startup_complete(self) -> bool:
@@ -253,10 +248,17 @@ class Registry:
             return {load.name for load in self._loads.values()}
 
     def _notify_load(self, load: ModuleLoad) -> None:
+        self._notify("on_load", load)
+
+    def _notify(self, method: str, item: object) -> None:
+        """Call each listener outside the lock; a listener's error never reaches the importer."""
         with self._lock:
             listeners = tuple(self._listeners)
         for listener in listeners:
-            listener.on_load(load)
+            try:
+                getattr(listener, method)(item)
+            except Exception as exc:
+                messages.internal_error(exc)
 
     def _after_fork_in_child(self) -> None:
         # The parent's lock may have been held by another thread at fork time.

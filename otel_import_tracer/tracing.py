@@ -137,9 +137,13 @@ class _SigtermHandler:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def _handle(self, signum: int, frame: Any) -> None:
-        stop_tracing()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            stop_tracing()
+        except Exception as exc:  # whatever happens, the process must still die of SIGTERM
+            messages.internal_error(exc)
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 _sigterm = _SigtermHandler()
@@ -166,18 +170,32 @@ def start_tracing(config: Optional[Config] = None) -> bool:
             return False
         _session = session
         if not _atexit_registered:
-            # Without a lifespan (a script, a worker), the lines still come out at exit.
-            atexit.register(stop_tracing)
+            _register_exit_hook(stop_tracing)
             _atexit_registered = True
         return True
 
 
+def _register_exit_hook(hook: Callable[[], None]) -> None:
+    """Without a lifespan (a script, a worker), stop at exit: lines, report, telemetry.
+
+    ``threading._register_atexit`` runs before the interpreter refuses new threads (the
+    export thread and the SDK's span processor need them); plain ``atexit`` is too late.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(hook)
+            return
+    except RuntimeError:  # already shutting down
+        pass
+    atexit.register(hook)
+
+
 def mark_startup_complete() -> None:
     """Tell the tracer the application has finished starting (the lifespan does this)."""
-    with _lock:
-        session = _session
-    if session is not None:
-        session.startup_complete()
+    with _lock:  # held, so a concurrent stop sees startup either complete or not at all
+        if _session is not None:
+            _session.startup_complete()
 
 
 def stop_tracing() -> None:
@@ -201,12 +219,8 @@ def get_loaded_modules() -> Set[str]:
     return session.registry.modules() if session is not None else set()
 
 
-def current_session() -> Optional[TracingSession]:
-    return _session
-
-
 def _current() -> Optional[TracingSession]:
     session = _session
     if session is not None and session.running:
-        session.registry.sweep()
+        _guard("sweep", session.registry.sweep)
     return session

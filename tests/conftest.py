@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# The in-process OTLP receiver runs gRPC threads; on Python 3.9 subprocess forks (no vfork),
+# and gRPC's fork handlers then abort the child before it execs. Must precede importing grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import signal
 import sys
 import threading

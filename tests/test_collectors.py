@@ -160,8 +160,7 @@ def test_module_whose_code_raises_is_a_failed_import_and_the_error_is_unchanged(
             importlib.import_module(f"{tree.package}.uses_broken")
     finally:
         session.stop()
-    failures = {failure.name: failure for failure in session.registry.failures()}
-    broken = failures[f"{tree.package}.broken"]
+    (broken,) = session.registry.failures()  # where it started, not each import it unwound through
     assert (broken.exception_type, broken.message, broken.importer) == (
         "RuntimeError", "config missing", f"{tree.package}.uses_broken")
     assert str(tree.root / "broken.py") in session.registry.files()  # its code ran: it loaded
@@ -354,3 +353,56 @@ def test_settrace_reaches_threads_that_were_already_running(tree: SourceTree) ->
         session.stop()
         thread.join()
     assert by_name(session)[f"{tree.package}.jobs.nightly"].thread == "old-thread"
+
+
+def test_a_missing_dependency_deep_in_a_chain_is_one_failure(tree: SourceTree, collector: str) -> None:
+    tree.write("b.py", "import missing_dependency_xyz\n")
+    tree.write("a.py", f"from {tree.package} import b\n")
+    session = start(tree, collector)
+    try:
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(f"{tree.package}.a")
+    finally:
+        session.stop()
+    assert [(f.name, f.importer) for f in session.registry.failures()] == [
+        ("missing_dependency_xyz", f"{tree.package}.b")]
+
+
+def test_a_loader_with_its_own_exec_module_is_left_alone(tree: SourceTree, collector: str) -> None:
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import spec_from_file_location
+
+    path = tree.write("custom.py", "VALUE = 7\n")
+
+    class Finder:
+        def find_spec(self, name, path_=None, target=None):  # type: ignore[no-untyped-def]
+            if name != f"{tree.package}.custom":
+                return None
+            loader = SourceFileLoader(name, str(path))
+            run = loader.exec_module
+            loader.exec_module = lambda module: run(module)  # an instance attribute of its own
+            return spec_from_file_location(name, str(path), loader=loader)
+
+    finder = Finder()
+    sys.meta_path.insert(0, finder)
+    session = start(tree, collector)
+    try:
+        assert importlib.import_module(f"{tree.package}.custom").VALUE == 7
+    finally:
+        session.stop()
+        sys.meta_path.remove(finder)
+    assert by_name(session)[f"{tree.package}.custom"].source in ("sys.modules", "executed")
+
+
+def test_a_collector_that_fails_to_start_leaves_nothing_installed(
+    tree: SourceTree, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from otel_import_tracer.collectors.settrace import SettraceCollector
+
+    def broken(self: Any) -> None:
+        raise RuntimeError("cannot trace here")
+
+    monkeypatch.setattr(SettraceCollector, "start", broken)
+    session = TracingSession(tree.config(collector="settrace"))
+    assert not session.start()
+    assert "could not start" in capsys.readouterr().err  # and the autouse fixture finds no hook left

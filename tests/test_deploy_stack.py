@@ -1363,7 +1363,8 @@ def compose_spec_schema() -> Optional[Dict[str, Any]]:
 def compose_schema_errors(document: Mapping[str, Any], schema: Mapping[str, Any]) -> List[str]:
     import jsonschema
 
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    # The compose spec is draft-07; naming it keeps older jsonschema (Python 3.9) from guessing.
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(schema)
     return [f"{'/'.join(map(str, error.path))}: {error.message}" for error in validator.iter_errors(document)]
 
 

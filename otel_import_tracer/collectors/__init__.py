@@ -15,16 +15,11 @@ without an import we saw (a script run as ``__main__``, a file ``exec``'d by han
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Tuple
+from typing import List, Protocol, Tuple
 
 from otel_import_tracer import env, messages
 from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import Registry
-
-try:
-    from typing import Protocol
-except ImportError:  # pragma: no cover - Python < 3.8 is not supported anyway
-    Protocol = object  # type: ignore[assignment,misc]
 
 
 class Collector(Protocol):
@@ -66,25 +61,29 @@ def start_collectors(choice: Choice, registry: Registry, root: SourceRoot) -> Tu
     hook = ImportHookCollector(registry, root)
     hook.start()
     started: List[Collector] = [hook]
-    if choice.name == "monitoring":
-        from otel_import_tracer.collectors.monitoring import MonitoringCollector, MonitoringUnavailable
+    try:
+        if choice.name == "monitoring":
+            from otel_import_tracer.collectors.monitoring import MonitoringCollector, MonitoringUnavailable
 
-        monitor = MonitoringCollector(registry, root)
-        try:
-            monitor.start()
-        except MonitoringUnavailable as exc:
-            messages.warn(
-                "monitoring-unavailable",
-                f"{exc}; falling back to the importhook collector (imports are still all recorded).",
-            )
-            return "importhook", started
-        started.append(monitor)
-    elif choice.name == "settrace":
-        from otel_import_tracer.collectors.settrace import SettraceCollector
+            monitor = MonitoringCollector(registry, root)
+            try:
+                monitor.start()
+            except MonitoringUnavailable as exc:
+                messages.warn(
+                    "monitoring-unavailable",
+                    f"{exc}; falling back to the importhook collector (imports are still all recorded).",
+                )
+                return "importhook", started
+            started.append(monitor)
+        elif choice.name == "settrace":
+            from otel_import_tracer.collectors.settrace import SettraceCollector
 
-        tracer = SettraceCollector(registry, root)
-        tracer.start()
-        started.append(tracer)
+            tracer = SettraceCollector(registry, root)
+            tracer.start()
+            started.append(tracer)
+    except BaseException:
+        stop_collectors(started)  # nothing of ours stays installed when starting fails
+        raise
     return choice.name, started
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 from types import FrameType
-from typing import FrozenSet, Optional, Tuple
+from typing import Optional, Set, Tuple
 
 from otel_import_tracer.naming import SourceRoot
 
@@ -21,15 +20,13 @@ _bootstrap_external = sys.modules["importlib._bootstrap_external"]
 
 # Code that runs between an import statement (or import_module) and the module's code.
 # Frozen importlib reports '<frozen importlib._bootstrap>', -X frozen_modules=off a real path.
-MACHINERY_FILES: FrozenSet[str] = frozenset(
-    {
-        _bootstrap._find_and_load.__code__.co_filename,
-        _bootstrap_external.SourceLoader.get_code.__code__.co_filename,
-        importlib.import_module.__code__.co_filename,
-        importlib.util.find_spec.__code__.co_filename,
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "importhook.py"),
-    }
-)
+# The import hook adds the file of its wrappers when it is imported.
+MACHINERY_FILES: Set[str] = {
+    _bootstrap._find_and_load.__code__.co_filename,
+    _bootstrap_external.SourceLoader.get_code.__code__.co_filename,
+    importlib.import_module.__code__.co_filename,
+    importlib.util.find_spec.__code__.co_filename,
+}
 
 FIND_AND_LOAD_UNLOCKED = _bootstrap._find_and_load_unlocked.__code__
 

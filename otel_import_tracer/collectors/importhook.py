@@ -22,7 +22,7 @@ import sys
 import threading
 from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
 from types import ModuleType
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames
@@ -65,11 +65,8 @@ class ImportHookFinder:
             else:
                 self._watch(fullname, spec)
         except Exception as exc:  # our bug must not become the application's
-            _internal_error(exc)
+            messages.internal_error(exc)
         return spec
-
-    def invalidate_caches(self) -> None:
-        pass
 
     def _note_missing(self, fullname: str) -> None:
         caller = sys._getframe(2)
@@ -78,6 +75,7 @@ class ImportHookFinder:
         name, importer_file, line = frames.describe(frames.importer_frame(caller), self._root)
         if importer_file is None:
             return  # a third-party probe for an optional dependency: not ours to report
+        _last_failure.missing = fullname
         self._registry.add_failure(
             fullname,
             name,
@@ -90,17 +88,17 @@ class ImportHookFinder:
 
     def _watch(self, fullname: str, spec: Any) -> None:
         loader = spec.loader
-        if loader is None or not hasattr(loader, "exec_module"):
-            return
-        hit = self._root.classify(spec.origin) if spec.has_location else None
+        if not isinstance(loader, _PER_MODULE_LOADERS) or "exec_module" in vars(loader):
+            return  # a loader we cannot safely shadow: the sweeps still record its modules
+        hit = self._root.classify(spec.origin)
         if hit is not None:
             _shadow_exec_module(loader, self._timed_exec(loader, hit[0], hit[1]))
-        elif isinstance(loader, _PER_MODULE_LOADERS):
-            caller = sys._getframe(2)
-            if frames.in_real_import(caller):
-                importer = frames.importer_frame(caller)
-                if importer is not None and self._root.classify(importer.f_code.co_filename):
-                    _shadow_exec_module(loader, self._failure_watch(loader, fullname))
+            return
+        caller = sys._getframe(2)
+        importer = frames.describe(frames.importer_frame(caller), self._root)
+        if importer[1] is not None and frames.in_real_import(caller):
+            # A third-party module imported by our code: watch only for its failure.
+            _shadow_exec_module(loader, self._failure_watch(loader, fullname, importer))
 
     def _timed_exec(self, loader: Any, path: str, name: str) -> Callable[[ModuleType], None]:
         registry = self._registry
@@ -114,7 +112,7 @@ class ImportHookFinder:
                 parent, parent_file, line = frames.describe(frames.importer_frame(sys._getframe(1)), root)
                 load = registry.begin_load(path, name, parent, threading.current_thread().name, SOURCE_IMPORT)
             except Exception as exc:
-                _internal_error(exc)
+                messages.internal_error(exc)
             try:
                 loader.exec_module(module)
             except Exception as exc:
@@ -126,17 +124,17 @@ class ImportHookFinder:
 
         return exec_module
 
-    def _failure_watch(self, loader: Any, fullname: str) -> Callable[[ModuleType], None]:
+    def _failure_watch(
+        self, loader: Any, fullname: str, importer: Tuple[Optional[str], Optional[str], Optional[int]]
+    ) -> Callable[[ModuleType], None]:
         registry = self._registry
-        root = self._root
 
         def exec_module(module: ModuleType) -> None:
             _unshadow_exec_module(loader)
             try:
                 loader.exec_module(module)
             except Exception as exc:
-                parent, parent_file, line = frames.describe(frames.importer_frame(sys._getframe(1)), root)
-                _record_exec_failure(registry, fullname, parent, parent_file, line, exc)
+                _record_exec_failure(registry, fullname, *importer, exc)
                 raise
 
         return exec_module
@@ -185,6 +183,14 @@ def _record_exec_failure(
     line: Optional[int],
     exc: BaseException,
 ) -> None:
+    """Record where a failure starts, not every import it then unwinds through."""
+    last = _last_failure
+    if isinstance(exc, ModuleNotFoundError) and exc.name is not None and exc.name == getattr(last, "missing", None):
+        return  # the missing module, already reported where it was asked for
+    signature = (id(exc), type(exc), str(exc))
+    if signature == getattr(last, "exception", None):
+        return  # the same exception, already reported by the module it came from
+    last.exception = signature  # not the exception itself: that would keep its frames alive
     try:
         registry.add_failure(
             name,
@@ -196,13 +202,11 @@ def _record_exec_failure(
             threading.current_thread().name,
         )
     except Exception as error:
-        _internal_error(error)
+        messages.internal_error(error)
 
 
-def _internal_error(exc: BaseException) -> None:
-    messages.warn(
-        "internal-error",
-        f"import tracing hit an internal error ({type(exc).__name__}: {exc}); "
-        "the application is unaffected and modules are still recorded at shutdown. "
-        "Please report this.",
-    )
+# Per thread, the failure last recorded, so the imports it unwinds through are not reported again.
+_last_failure = threading.local()
+
+# Our exec_module wrappers sit between the import machinery and the module: skip them too.
+frames.MACHINERY_FILES.add(ImportHookFinder._timed_exec.__code__.co_filename)

@@ -54,8 +54,12 @@ class MonitoringCollector:
             else:
                 owners = ", ".join(f"{i}: {monitoring.get_tool(i)}" for i in CANDIDATE_TOOL_IDS)
                 raise MonitoringUnavailable(f"sys.monitoring tool ids are all taken ({owners})")
-        monitoring.register_callback(self._tool_id, monitoring.events.PY_START, self._on_py_start)
-        monitoring.set_events(self._tool_id, monitoring.events.PY_START)
+        try:
+            monitoring.register_callback(self._tool_id, monitoring.events.PY_START, self._on_py_start)
+            monitoring.set_events(self._tool_id, monitoring.events.PY_START)
+        except BaseException:
+            self.stop()  # give the tool id back
+            raise
 
     def stop(self) -> None:
         tool_id, self._tool_id = self._tool_id, None
@@ -76,5 +80,5 @@ class MonitoringCollector:
                 parent = frames.describe(frames.importer_frame(frame.f_back), self._root)[0]
                 self._registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
         except Exception as exc:
-            messages.warn("internal-error", f"import tracing hit an internal error ({exc!r}); please report this.")
+            messages.internal_error(exc)
         return sys.monitoring.DISABLE  # type: ignore[attr-defined]

@@ -49,7 +49,7 @@ class _Tracer:
                 parent = frames.describe(frames.importer_frame(frame.f_back), self._root)[0]
                 self._registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
         except Exception as exc:
-            messages.warn("internal-error", f"import tracing hit an internal error ({exc!r}); please report this.")
+            messages.internal_error(exc)
 
 
 class SettraceCollector:

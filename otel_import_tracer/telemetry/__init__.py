@@ -54,14 +54,26 @@ class Telemetry(Listener):
 
     def start(self) -> None:
         self._registry.subscribe(self)
+        # The SDK needs concurrent.futures.thread, which registers a threading exit hook when
+        # first imported: impossible once the interpreter is exiting, which is when a process
+        # without a lifespan exports. Already imported by asyncio apps; ~15 ms otherwise.
+        import concurrent.futures.thread  # noqa: F401
 
     def startup_trace_id(self) -> Optional[str]:
         return self._trace_id
 
     def startup_complete(self) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._export, name="otel-import-tracer-export", daemon=True)
-            self._worker.start()
+        if self._worker is not None:
+            return
+        worker = threading.Thread(target=self._run, name="otel-import-tracer-export", daemon=True)
+        try:
+            worker.start()
+        except RuntimeError:
+            # The interpreter is exiting (a process without a lifespan; Python 3.12 refuses new
+            # threads then): export right here, with a processor that needs no thread.
+            self._export(synchronous=True)
+            return
+        self._worker = worker
 
     def shutdown(self, timeout: float) -> None:
         """Let the export thread finish its queue, then flush, waiting ``timeout`` seconds at most."""
@@ -69,7 +81,10 @@ class Telemetry(Listener):
         deadline = time.monotonic() + timeout
         worker = self._worker
         if worker is not None:
-            self._put(_STOP)
+            try:  # waits for room if lazy imports filled the queue, never past the deadline
+                self._lazy.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Full:
+                pass
             worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():
                 self._late(timeout)
@@ -78,7 +93,11 @@ class Telemetry(Listener):
         if destination is None:
             return
         closer = threading.Thread(target=self._close, args=(destination, deadline), name="otel-import-tracer-flush", daemon=True)
-        closer.start()
+        try:
+            closer.start()
+        except RuntimeError:  # exiting: see startup_complete
+            self._close(destination, deadline)
+            return
         closer.join(max(0.0, deadline - time.monotonic()))
         if closer.is_alive():
             self._late(timeout)
@@ -88,14 +107,15 @@ class Telemetry(Listener):
     def on_load(self, load: ModuleLoad) -> None:
         if load.lazy:
             end = load.end_ns if load.end_ns is not None else load.start_ns
-            self._on_lazy(semconv.EVENT_MODULE_LOADED, load_attributes(load), load.start_ns, end)
+            self._on_lazy(semconv.EVENT_MODULE_LOADED, load_attributes, load, load.start_ns, end)
 
     def on_failure(self, failure: FailedImport) -> None:
         if failure.lazy:
-            self._on_lazy(semconv.EVENT_IMPORT_FAILED, failure_attributes(failure), failure.time_ns, failure.time_ns)
+            self._on_lazy(semconv.EVENT_IMPORT_FAILED, failure_attributes, failure, failure.time_ns, failure.time_ns)
 
-    def _on_lazy(self, event: str, attributes: Dict[str, Any], start_ns: int, end_ns: int) -> None:
+    def _on_lazy(self, event: str, describe: Callable[[Any], Dict[str, Any]], item: Any, start_ns: int, end_ns: int) -> None:
         try:
+            attributes = describe(item)
             api = sys.modules.get("opentelemetry.trace")
             if api is not None:
                 span = api.get_current_span()
@@ -114,17 +134,20 @@ class Telemetry(Listener):
 
     # -- the export thread --
 
-    def _export(self) -> None:
+    def _run(self) -> None:
+        self._export()
+        self._drain_lazy()
+
+    def _export(self, synchronous: bool = False) -> None:
         try:
             from otel_import_tracer.telemetry import setup
 
-            self._destination = setup.resolve()
+            self._destination = setup.resolve(synchronous=synchronous)
             if self._destination is not None:
                 self._export_startup(self._destination)
         except Exception as exc:
             messages.warn("telemetry-error", f"import traces could not be exported ({exc!r}); the application is unaffected.")
             self._destination = None
-        self._drain_lazy()
 
     def _export_startup(self, destination: Any) -> None:
         from otel_import_tracer.telemetry import spans

@@ -39,9 +39,10 @@ class Destination:
     description: str
 
 
-def resolve(environ: Optional[Mapping[str, str]] = None) -> Optional[Destination]:
+def resolve(environ: Optional[Mapping[str, str]] = None, synchronous: bool = False) -> Optional[Destination]:
     """The application's SDK provider if it installed one, else one of our own; None if
-    there is nowhere to send spans (said once, with how to change it)."""
+    there is nowhere to send spans (said once, with how to change it). ``synchronous``:
+    our own provider exports as spans end, with no thread (for an exiting interpreter)."""
     env = os.environ if environ is None else environ
     # An application that installed an SDK provider has imported the SDK: without it in
     # sys.modules there is none to find, and nothing is imported just to look.
@@ -57,23 +58,23 @@ def resolve(environ: Optional[Mapping[str, str]] = None) -> Optional[Destination
         messages.info(f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work).")
         return None
     exporters = _exporters(env)
-    return _build_own(exporters) if exporters else None
+    return _build_own(exporters, synchronous) if exporters else None
 
 
-def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
+def _build_own(exporters: List[Tuple[str, Any]], synchronous: bool = False) -> Destination:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     # Never the global provider: an application that chose not to trace keeps not tracing.
     provider = TracerProvider(
-        resource=Resource.create(),
+        resource=_resource() if synchronous else Resource.create(),
         span_limits=SpanLimits(max_events=SpanLimits.UNSET),
         shutdown_on_exit=False,  # stop_tracing() flushes with a bounded wait instead
     )
     names = []
     for name, exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(SimpleSpanProcessor(exporter) if synchronous else BatchSpanProcessor(exporter))
         names.append(name)
     tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__)
     return Destination(tracer, provider, owned=True, description=f"exporter {', '.join(names)}")
@@ -132,6 +133,17 @@ def _exporter(name: str, env: Mapping[str, str]) -> Optional[Tuple[str, Any]]:
         )
         return None
     return (f"otlp ({protocol})", OTLPSpanExporter())
+
+
+def _resource() -> Any:
+    """``Resource.create()`` without its detector thread pool, for an exiting interpreter:
+    the ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` detector, run inline."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
+
+    resource = OTELResourceDetector().detect()
+    if not resource.attributes.get(SERVICE_NAME):
+        resource = resource.merge(Resource({SERVICE_NAME: "unknown_service"}))
+    return resource
 
 
 def _unlimited_events(tracer: Any) -> Any:

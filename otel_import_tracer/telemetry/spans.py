@@ -43,7 +43,7 @@ def emit_waterfall(
     by_name: Dict[str, ModuleLoad] = {load.name: load for load in loads}
     spans: Dict[str, Any] = {}
     count = 0
-    for load in sorted(loads, key=lambda item: item.start_ns):  # parents start before children
+    for load in loads:  # in start order (Registry.loads()): parents come before children
         if load.end_ns is None:
             continue
         parent_span = _enclosing_span(load, by_name, spans)
@@ -67,7 +67,7 @@ def _enclosing_span(load: ModuleLoad, by_name: Dict[str, ModuleLoad], spans: Dic
     parent = by_name.get(load.parent) if load.parent else None
     if parent is None or parent.end_ns is None or parent.thread != load.thread:
         return None
-    if parent.start_ns <= load.start_ns and load.end_ns is not None and load.end_ns <= parent.end_ns:
+    if parent.start_ns <= load.start_ns and load.end_ns <= parent.end_ns:  # type: ignore[operator]
         return spans.get(parent.name)
     return None
 
