@@ -406,3 +406,16 @@ def test_a_collector_that_fails_to_start_leaves_nothing_installed(
     session = TracingSession(tree.config(collector="settrace"))
     assert not session.start()
     assert "could not start" in capsys.readouterr().err  # and the autouse fixture finds no hook left
+
+
+@pytest.mark.skipif(not env.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
+def test_a_second_monitoring_session_sees_code_the_first_one_saw(tree: SourceTree) -> None:
+    script = tree.write("scripts/again.py", "def run():\n    return 1\nrun()\n")
+    code = compile(script.read_text(), str(script), "exec")
+    for _ in range(2):
+        session = start(tree, "monitoring")
+        try:
+            exec(code, {"__name__": "again"})
+        finally:
+            session.stop()
+        assert f"{tree.package}.scripts.again" in by_name(session)

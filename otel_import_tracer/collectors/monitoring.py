@@ -24,6 +24,7 @@ CANDIDATE_TOOL_IDS = (3, 4)
 TOOL_NAME = "otel-import-tracer"
 
 _tool_lock = threading.Lock()
+_ran_before = False  # DISABLE outlives free_tool_id: a later session must re-enable locations
 
 
 class MonitoringUnavailable(Exception):
@@ -54,7 +55,13 @@ class MonitoringCollector:
             else:
                 owners = ", ".join(f"{i}: {monitoring.get_tool(i)}" for i in CANDIDATE_TOOL_IDS)
                 raise MonitoringUnavailable(f"sys.monitoring tool ids are all taken ({owners})")
+        global _ran_before
         try:
+            if _ran_before:
+                # Code an earlier session saw stays disabled otherwise. This re-arms other
+                # tools' disabled locations too: one more callback each, once.
+                monitoring.restart_events()
+            _ran_before = True
             monitoring.register_callback(self._tool_id, monitoring.events.PY_START, self._on_py_start)
             monitoring.set_events(self._tool_id, monitoring.events.PY_START)
         except BaseException:
