@@ -177,12 +177,13 @@ def test_tracing_on_without_an_exporter_never_imports_the_sdk(tmp_path: Path) ->
     assert "no trace exporter is configured" in result.stderr
 
 
-def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Path) -> None:
+def _run_job_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """A script (no lifespan) that starts tracing, imports ``src.job`` and just ends."""
     root = tmp_path / "src"
     root.mkdir()
     (root / "__init__.py").write_text("")
     (root / "job.py").write_text("RESULT = 1\n")
-    result = _run_python(
+    return _run_python(
         f"""
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
@@ -190,13 +191,27 @@ def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Pa
         start_tracing()
         import src.job
         """,
-        {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)},
+        {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root), **env},
     )
+
+
+def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Path) -> None:
+    result = _run_job_script(tmp_path)
     assert result.returncode == 0, result.stderr
     files, modules, totals = shutdown_lines(result.stdout)
+    root = tmp_path / "src"
     assert modules == ["src", "src.job"]
     assert files == [str(root / "__init__.py"), str(root / "job.py")]
     assert totals == {"files": 2, "modules": 2}
+
+
+def test_a_script_without_a_lifespan_still_exports_its_startup_trace(tmp_path: Path) -> None:
+    # At exit the interpreter refuses new threads (3.12); the export must still go out.
+    result = _run_job_script(tmp_path, OTEL_TRACES_EXPORTER="console")
+    assert result.returncode == 0, result.stderr
+    assert '"name": "app.startup"' in result.stdout, result.stderr
+    assert '"python.module.name": "src.job"' in result.stdout
+    assert "Traceback" not in result.stderr and "warning" not in result.stderr
 
 
 def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> None:
@@ -222,25 +237,3 @@ def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> N
     stdout, _ = process.communicate(timeout=60)
     assert process.returncode == -signal.SIGTERM  # the exit a supervisor expects
     assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
-
-
-def test_a_script_without_a_lifespan_still_exports_its_startup_trace(tmp_path: Path) -> None:
-    # At exit the interpreter refuses new threads; the export thread must start before that.
-    root = tmp_path / "src"
-    root.mkdir()
-    (root / "__init__.py").write_text("")
-    (root / "job.py").write_text("RESULT = 1\n")
-    result = _run_python(
-        f"""
-        import sys
-        sys.path.insert(0, {str(tmp_path)!r})
-        from otel_import_tracer import start_tracing
-        start_tracing()
-        import src.job
-        """,
-        {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root), "OTEL_TRACES_EXPORTER": "console"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert '"name": "app.startup"' in result.stdout, result.stderr
-    assert '"python.module.name": "src.job"' in result.stdout
-    assert "Traceback" not in result.stderr and "warning" not in result.stderr
