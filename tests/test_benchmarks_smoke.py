@@ -8,7 +8,6 @@ ground truth, and that the table is printed. (CI also runs ``python -m benchmark
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +15,12 @@ from pathlib import Path
 import pytest
 
 from benchmarks import appgen, runner
+from tests.support.servers import clean_env
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
 pytestmark = pytest.mark.collector_independent
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _clean_env() -> dict:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("OTEL_", "IMPORT_TRACING_", "ENABLE_IMPORT_TRACING", "UVICORN_", "COVERAGE_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def test_generated_app_has_the_requested_modules(tmp_path: Path) -> None:
@@ -43,7 +36,7 @@ def test_quick_startup_benchmark_prints_every_variant(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "startup", "--keep", str(tmp_path)],
         cwd=str(REPO),
-        env=_clean_env(),
+        env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

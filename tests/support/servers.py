@@ -33,7 +33,7 @@ def clean_env(extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("OTEL_", "IMPORT_TRACING_", "ENABLE_IMPORT_TRACING", "UVICORN_"))
+        if not key.startswith(("OTEL_", "IMPORT_TRACING_", "ENABLE_IMPORT_TRACING", "UVICORN_", "COVERAGE_"))
     }
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
