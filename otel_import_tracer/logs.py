@@ -15,19 +15,22 @@ out of container logs, so the prefixes are constants shared with the parser.
 from __future__ import annotations
 
 import os
-from typing import Iterable, List
+from typing import Iterable, Iterator
 
 STOPPING_LINE = "Stopping runtime file tracing..."
 FILE_PREFIX = "LOADED_SRC_FILE: "
 MODULE_PREFIX = "LOADED_MODULE: "
 
 
-def shutdown_lines(root: str, files: Iterable[str], modules: Iterable[str]) -> List[str]:
-    files = sorted(set(files))
-    modules = sorted(set(modules))
+def shutdown_lines(root: str, files: Iterable[str], modules: Iterable[str]) -> Iterator[str]:
+    """The lines, one at a time: at 5,000 modules a list of them would be megabytes held at once."""
+    sorted_files = sorted(set(files))
+    sorted_modules = sorted(set(modules))
     package = os.path.basename(root)
-    lines = [STOPPING_LINE, f"Total unique {root}/*.py files loaded: {len(files)}"]
-    lines.extend(FILE_PREFIX + path for path in files)
-    lines.append(f"Total unique {package}.* modules loaded: {len(modules)}")
-    lines.extend(MODULE_PREFIX + name for name in modules)
-    return lines
+    yield STOPPING_LINE
+    yield f"Total unique {root}/*.py files loaded: {len(sorted_files)}"
+    for path in sorted_files:
+        yield FILE_PREFIX + path
+    yield f"Total unique {package}.* modules loaded: {len(sorted_modules)}"
+    for name in sorted_modules:
+        yield MODULE_PREFIX + name

@@ -9,6 +9,7 @@ Each warning has a slug and is written once per process.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from typing import Iterable, Set
@@ -18,17 +19,23 @@ PREFIX = "otel-import-tracer"
 # Reentrant: the SIGTERM handler may write while the main thread it interrupted holds it.
 _lock = threading.RLock()
 _warned: Set[str] = set()
+# Lines joined per write: the shutdown lines of 5,000 modules are not built as one string.
+_LINES_PER_WRITE = 256
 
 
 def write_lines(lines: Iterable[str], stdout: bool = False) -> None:
-    """Write whole lines in one call, so threads do not interleave them (stderr by default)."""
-    text = "".join(f"{line}\n" for line in lines)
+    """Write whole lines, none interleaved with another thread's (stderr by default)."""
     stream = (sys.stdout or sys.__stdout__) if stdout else (sys.stderr or sys.__stderr__)
     if stream is None:  # pythonw, or stderr closed: nowhere to write
         return
+    pending = iter(lines)
     with _lock:
         try:
-            stream.write(text)
+            while True:
+                chunk = "".join(f"{line}\n" for line in itertools.islice(pending, _LINES_PER_WRITE))
+                if not chunk:
+                    break
+                stream.write(chunk)
             stream.flush()
         except Exception:  # closed, broken pipe, reentrant write from a signal handler: never raise
             pass

@@ -28,8 +28,11 @@ SOURCE_PRELOADED = "preloaded"  # already in sys.modules when tracing started
 SOURCE_EXECUTED = "executed"  # a collector saw code of the file run outside an import we saw
 SOURCE_SYS_MODULES = "sys.modules"  # found in sys.modules later, not seen by any hook
 
+# One record per module, thousands of them: no per-instance __dict__ where Python allows it.
+_SLOTS: Dict[str, bool] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(**_SLOTS)
 class ModuleLoad:
     """One loaded file. ``end_ns`` stays None while the module executes, or when unknown."""
 
@@ -51,7 +54,7 @@ class ModuleLoad:
         return None if self.end_ns is None else self.end_ns - self.start_ns
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, **_SLOTS)
 class FailedImport:
     """An import, issued by code under the root, that raised."""
 

@@ -164,7 +164,7 @@ def test_without_root_the_recorded_root_must_exist_here(runs: DemoRuns, tmp_path
 
 
 def demo_log_lines(root: str = "/app/src", files: Sequence[str] = ("__init__.py", "main.py"), modules: Sequence[str] = ("src", "src.main")) -> List[str]:
-    return shutdown_lines(root, [f"{root}/{f}" for f in files], modules)
+    return list(shutdown_lines(root, [f"{root}/{f}" for f in files], modules))
 
 
 def test_the_prefix_is_found_anywhere_in_a_line() -> None:

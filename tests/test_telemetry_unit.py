@@ -71,7 +71,7 @@ def test_waterfall_nests_by_importer_only_when_times_and_thread_agree(tracer, ex
         load("src.preloaded", 0, None, source=SOURCE_PRELOADED),  # no timing: no span
     ]
     flushes: List[int] = []
-    count = spans.emit_waterfall(tracer, startup, loads, every=2, flush=lambda: flushes.append(1))
+    count = spans.emit_waterfall(tracer, startup.get_span_context(), loads, every=2, flush=lambda: flushes.append(1))
     startup.end(end_time=200 * MS)
     assert count == 5 and len(flushes) == 2
     finished = {s.name: s for s in exporter.get_finished_spans()}

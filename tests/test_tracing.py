@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -47,6 +48,30 @@ def test_shutdown_lines_are_exact_sorted_and_follow_the_root(tree: SourceTree, c
         f"LOADED_MODULE: {p}.alpha.beta",
         f"LOADED_MODULE: {p}.zeta",
     ]
+
+
+def test_thousands_of_shutdown_lines_go_out_whole_in_bounded_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 5,000 modules make 10,000 lines: written a few hundred at a time, never one huge string.
+    from otel_import_tracer import logs, messages
+
+    writes: List[str] = []
+
+    class Recorder:
+        def write(self, text: str) -> None:
+            writes.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Recorder())
+    files = [f"/app/src/m{i}.py" for i in range(3000)]
+    modules = [f"src.m{i}" for i in range(3000)]
+    messages.write_lines(logs.shutdown_lines("/app/src", files, modules), stdout=True)
+    assert len(writes) > 10 and all(chunk.endswith("\n") for chunk in writes)
+    assert max(len(chunk) for chunk in writes) < 16_000
+    lines = "".join(writes).splitlines()
+    assert lines == list(logs.shutdown_lines("/app/src", files, modules))
+    assert len(lines) == 6003 and lines[-1] == "LOADED_MODULE: src.m999"
 
 
 def test_accessors_return_copies(tree: SourceTree, collector: str) -> None:

@@ -163,8 +163,8 @@ class Telemetry(Listener):
             semconv.ATTR_PRELOADED_COUNT: sum(1 for load in loads if load.preloaded),
             semconv.ATTR_FAILED_IMPORT_COUNT: len(failures),
         }
-        startup = spans.emit_startup(destination.tracer, registry.started_ns, end_ns, loads, failures, attributes)
-        context = startup.get_span_context()
+        # Only its context is kept: the ended span holds every event until it is dropped.
+        context = spans.emit_startup(destination.tracer, registry.started_ns, end_ns, loads, failures, attributes).get_span_context()
         if context.is_valid:
             self._trace_id = format(context.trace_id, "032x")
         flushed = destination.provider.force_flush(FLUSH_TIMEOUT_MS)
@@ -173,7 +173,7 @@ class Telemetry(Listener):
         imports = 0
         if self._config.spans:
             flush = (lambda: destination.provider.force_flush(FLUSH_TIMEOUT_MS)) if flushed else (lambda: None)
-            imports = spans.emit_waterfall(destination.tracer, startup, loads, FLUSH_EVERY, flush)
+            imports = spans.emit_waterfall(destination.tracer, context, loads, FLUSH_EVERY, flush)
             flushed = destination.provider.force_flush(FLUSH_TIMEOUT_MS) and flushed
         outcome = "exported" if flushed else "not confirmed by the exporter (is the collector reachable?)"
         messages.info(

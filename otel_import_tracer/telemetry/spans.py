@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -24,30 +24,43 @@ def emit_startup(
     span = tracer.start_span(
         semconv.SPAN_STARTUP, kind=SpanKind.INTERNAL, start_time=start_ns, attributes=span_attributes
     )
-    events = [(load.start_ns, semconv.EVENT_MODULE_LOADED, load_attributes(load)) for load in loads]
-    events += [(f.time_ns, semconv.EVENT_IMPORT_FAILED, failure_attributes(f)) for f in failures]
-    events.sort(key=lambda event: event[0])
-    for timestamp, name, attributes in events:
-        span.add_event(name, attributes, timestamp=timestamp)
+    # Attributes are built one event at a time: the SDK copies them, and 5,000 dicts held
+    # at once would be megabytes at the moment the export's memory peaks.
+    records: List[Union[ModuleLoad, FailedImport]] = [*loads, *failures]
+    records.sort(key=_time_of)
+    for record in records:
+        if isinstance(record, ModuleLoad):
+            span.add_event(semconv.EVENT_MODULE_LOADED, load_attributes(record), timestamp=record.start_ns)
+        else:
+            span.add_event(semconv.EVENT_IMPORT_FAILED, failure_attributes(record), timestamp=record.time_ns)
     span.end(end_time=max(end_ns, start_ns))
     return span
 
 
+def _time_of(record: Union[ModuleLoad, FailedImport]) -> int:
+    return record.start_ns if isinstance(record, ModuleLoad) else record.time_ns
+
+
 def emit_waterfall(
-    tracer: Any, startup_span: Any, loads: Sequence[ModuleLoad], every: int, flush: Callable[[], None]
+    tracer: Any, startup_context: Any, loads: Sequence[ModuleLoad], every: int, flush: Callable[[], None]
 ) -> int:
     """One ``import <module>`` span per timed load, nested under the import that was running
-    it (same thread, enclosing times), else under ``app.startup``. ``flush`` runs every
-    ``every`` spans so no queue of any size overflows. Returns the number of spans."""
-    root_context = trace.set_span_in_context(startup_span)
+    it (same thread, enclosing times), else under ``app.startup`` (``startup_context``, its
+    SpanContext). ``flush`` runs every ``every`` spans so no queue of any size overflows.
+    Returns the number of spans."""
+    root_context = trace.set_span_in_context(trace.NonRecordingSpan(startup_context))
     by_name: Dict[str, ModuleLoad] = {load.name: load for load in loads}
-    spans: Dict[str, Any] = {}
+    # Parents by SpanContext only: holding the ended spans would keep every attribute of
+    # thousands of them alive after the exporter is done with them.
+    contexts: Dict[str, Any] = {}
     count = 0
     for load in loads:  # in start order (Registry.loads()): parents come before children
         if load.end_ns is None:
             continue
-        parent_span = _enclosing_span(load, by_name, spans)
-        context = trace.set_span_in_context(parent_span) if parent_span is not None else root_context
+        parent_context = _enclosing_context(load, by_name, contexts)
+        context = (
+            trace.set_span_in_context(trace.NonRecordingSpan(parent_context)) if parent_context is not None else root_context
+        )
         span = tracer.start_span(
             semconv.SPAN_IMPORT_PREFIX + load.name,
             context=context,
@@ -56,19 +69,19 @@ def emit_waterfall(
             attributes=load_attributes(load),
         )
         span.end(end_time=load.end_ns)
-        spans[load.name] = span
+        contexts[load.name] = span.get_span_context()
         count += 1
         if count % every == 0:
             flush()
     return count
 
 
-def _enclosing_span(load: ModuleLoad, by_name: Dict[str, ModuleLoad], spans: Dict[str, Any]) -> Optional[Any]:
+def _enclosing_context(load: ModuleLoad, by_name: Dict[str, ModuleLoad], contexts: Dict[str, Any]) -> Optional[Any]:
     parent = by_name.get(load.parent) if load.parent else None
     if parent is None or parent.end_ns is None or parent.thread != load.thread:
         return None
     if parent.start_ns <= load.start_ns and load.end_ns <= parent.end_ns:  # type: ignore[operator]
-        return spans.get(parent.name)
+        return contexts.get(parent.name)
     return None
 
 
