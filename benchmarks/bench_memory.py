@@ -18,7 +18,7 @@ from benchmarks.appgen import generate_app
 from benchmarks.bench_startup import StartupResult, run_startup
 from benchmarks.runner import Variant
 
-MEMORY_VARIANTS = ("untraced", "auto", "importhook", "sdk-import", "otlp")
+MEMORY_VARIANTS = ("untraced", "auto", "importhook", "sdk-import", "sdk-span", "otlp")
 
 
 def memory_variants(variants: Sequence[Variant]) -> List[Variant]:
@@ -42,6 +42,25 @@ def misses(result: StartupResult) -> List[str]:
         if runs.variant.has_target and runs.rss_kb and extra_mb(result, name) > runner.MEMORY_TARGET_MB:
             found.append(f"memory/{name}: +{extra_mb(result, name):.1f} MB > {runner.MEMORY_TARGET_MB:.0f} MB")
     return found
+
+
+def otlp_attribution(result: StartupResult) -> str:
+    """With --otlp: how much of otlp's memory the SDK needs to send app.startup by itself.
+
+    ``otlp - sdk-span`` is what the tracer adds beyond the SDK's own cost of encoding and
+    sending one span with an event per module (the telemetry contract's app.startup)."""
+    runs = result.runs
+    needed = ("sdk-import", "sdk-span", "otlp")
+    if not all(name in runs and runs[name].rss_kb and not runs[name].error for name in needed):
+        return ""
+    sdk_import, sdk_span, otlp = (runs[name].median_rss_mb for name in needed)
+    beyond = otlp - sdk_span
+    verdict = "PASS" if beyond <= runner.MEMORY_TARGET_MB else "FAIL"
+    return "\n".join([
+        f"OTLP memory, {result.app.n_modules} modules: otlp {otlp - sdk_import:+.1f} MB vs sdk-import, of which the SDK "
+        f"alone sending the same app.startup span (sdk-span) takes {sdk_span - sdk_import:+.1f} MB;",
+        f"the tracer beyond that: {beyond:+.1f} MB (target <= {runner.MEMORY_TARGET_MB:.0f} MB: {verdict}).",
+    ])
 
 
 def table(result: StartupResult) -> str:

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-rounds", type=int, help="memory rounds (default 2; quick 1)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--variants", help="comma-separated subset of variants (untraced always runs)")
-    parser.add_argument("--otlp", action="store_true", help="add the otlp and sdk-import variants (local OTLP receiver)")
+    parser.add_argument("--otlp", action="store_true", help="add the otlp, sdk-import and sdk-span variants (local OTLP receiver)")
     parser.add_argument("--instructions", action="store_true",
                         help="also count the startup's instructions under valgrind (untraced and ours; deterministic)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the default collector misses a target")
@@ -112,9 +112,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     work = options.keep or tempfile.mkdtemp(prefix="otel-bench-")
     try:
         with _receiver(options.otlp) as otlp_env:
-            if wanted and otlp_env is None and {"otlp", "sdk-import"} & set(wanted):
-                runner.log("the otlp and sdk-import variants need --otlp and the receiver; skipped")
-                wanted = [name for name in wanted if name not in ("otlp", "sdk-import")] or ["untraced"]
+            if wanted and otlp_env is None and set(runner.OTLP_VARIANTS) & set(wanted):
+                runner.log("the otlp and sdk-* variants need --otlp and the receiver; skipped")
+                wanted = [name for name in wanted if name not in runner.OTLP_VARIANTS] or ["untraced"]
             variants = runner.select(runner.all_variants(otlp_env), wanted)
             if "startup" in parts or "requests" in parts:
                 app = generate_app(os.path.join(work, f"app-{options.modules}"), options.modules)
@@ -149,6 +149,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"\n## Memory: peak RSS, import + lifespan ({memory_app.n_modules} modules, "
                       f"{options.memory_rounds} rounds)\n", flush=True)
                 print(bench_memory.table(result_m), flush=True)
+                attribution = bench_memory.otlp_attribution(result_m)
+                if attribution:
+                    print("\n" + attribution, flush=True)
                 failures += result_m.failures()
                 misses += bench_memory.misses(result_m)
                 figures["memory"] = _startup_figures(result_m)

@@ -15,6 +15,9 @@ tracing is started differs:
 ``importtime``            ``python -X importtime``
 ``sdk-import``            untraced, but importing the OpenTelemetry SDK and OTLP exporter first
                           (``--otlp``: the cost of the SDK itself, the baseline of ``otlp``)
+``sdk-span``              untraced, then the SDK alone sends one span with a ``module.loaded``
+                          event per loaded module to the receiver (``--otlp``): what sending
+                          the contract's ``app.startup`` costs the SDK, with no tracer at all
 ``otlp``                  ``auto`` exporting over OTLP/gRPC to a local receiver (``--otlp``)
 ========================  ===========================================================
 
@@ -53,6 +56,8 @@ HAS_MONITORING = sys.version_info >= (3, 12)
 STARTUP_TARGET = 1.05 if HAS_MONITORING else 1.10
 REQUEST_TARGET = 0.97
 MEMORY_TARGET_MB = 10.0
+# The variants that need --otlp (a local receiver).
+OTLP_VARIANTS = ("sdk-import", "sdk-span", "otlp")
 
 # Variables of the benchmark's own environment that would change a child's behaviour.
 _SCRUBBED_PREFIXES = ("OTEL_", "IMPORT_TRACING_", "ENABLE_IMPORT_TRACING", "UVICORN_", "COVERAGE_", "PYTHONPROFILEIMPORTTIME")
@@ -60,7 +65,7 @@ _SCRUBBED_PREFIXES = ("OTEL_", "IMPORT_TRACING_", "ENABLE_IMPORT_TRACING", "UVIC
 CHILD_SOURCE = '''\
 """Benchmark child, written by benchmarks/runner.py: start a tracer, then import and run the app.
 
-usage: python _bench_child.py startup|serve none|ours|naive|sdk [--dump-modules] [uvicorn args for serve]
+usage: python _bench_child.py startup|serve none|ours|naive|sdk|sdk-span [--dump-modules] [uvicorn args for serve]
 """
 import os
 import sys
@@ -75,7 +80,7 @@ elif starter == "naive":
     from benchmarks.naive_settrace import start_tracing, stop_tracing
 
     start_tracing(os.environ["IMPORT_TRACING_ROOT"])
-elif starter == "sdk":
+elif starter in ("sdk", "sdk-span"):
     import opentelemetry.sdk.resources  # noqa: F401
     import opentelemetry.sdk.trace  # noqa: F401
     import opentelemetry.sdk.trace.export  # noqa: F401
@@ -123,6 +128,32 @@ else:
     asyncio.run(lifespan(src.main.app))
     if starter == "naive":
         stop_tracing()
+    elif starter == "sdk-span":
+        # The SDK alone sending what the contract asks of app.startup: one span, one event
+        # with the six attributes per loaded module, exported over OTLP (endpoint from OTEL_*).
+        import time
+
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider(span_limits=SpanLimits(max_events=SpanLimits.UNSET), shutdown_on_exit=False)
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        span = provider.get_tracer("benchmark").start_span("sdk-span")
+        root = os.environ["IMPORT_TRACING_ROOT"] + os.sep
+        for name, module in sorted(sys.modules.items()):
+            path = getattr(module, "__file__", None) or ""
+            if path.startswith(root):
+                span.add_event("module.loaded", {
+                    "python.module.name": name, "code.file.path": path,
+                    "python.module.parent": name.rpartition(".")[0] or "__main__",
+                    "python.module.import_duration_ms": 0.25, "thread.name": "MainThread",
+                    "python.module.preloaded": False,
+                }, timestamp=time.time_ns())
+        span.end()
+        if not provider.force_flush(30_000):
+            raise SystemExit("sdk-span: the span was not exported")
+        provider.shutdown()
     if "--dump-modules" in sys.argv:
         for name in sorted(sys.modules):
             if name == "src" or name.startswith("src."):
@@ -137,7 +168,7 @@ class Variant:
     name: str
     description: str
     kind: str  # "baseline", "ours" or "reference"
-    starter: str = "none"  # what the startup child starts: none, ours, naive, sdk
+    starter: str = "none"  # what the startup child starts: none, ours, naive, sdk, sdk-span
     env: Tuple[Tuple[str, str], ...] = ()
     python_flags: Tuple[str, ...] = ()
     coverage: bool = False  # run under `coverage run --source=<root>`
@@ -181,6 +212,8 @@ def all_variants(otlp_env: Optional[Mapping[str, str]] = None) -> List[Variant]:
     variants.append(Variant("importtime", "python -X importtime", "reference", python_flags=("-X", "importtime")))
     if otlp_env is not None:
         variants.append(Variant("sdk-import", "untraced + import OTel SDK and OTLP exporter", "baseline", starter="sdk"))
+        variants.append(Variant("sdk-span", "untraced + the SDK alone sending an app.startup-shaped span", "baseline",
+                                starter="sdk-span", env=tuple(sorted(otlp_env.items())), baseline="sdk-import"))
         otlp = tuple(sorted(otlp_env.items())) + (("ENABLE_IMPORT_TRACING", "true"), ("IMPORT_TRACING_COLLECTOR", "auto"))
         variants.append(Variant("otlp", "auto + OTLP/gRPC export to a local receiver", "ours", starter="ours",
                                 env=otlp, has_target=True, baseline="sdk-import"))
