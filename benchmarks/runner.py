@@ -152,7 +152,7 @@ else:
                 }, timestamp=time.time_ns())
         span.end()
         if not provider.force_flush(30_000):
-            raise SystemExit("sdk-span: the span was not exported")
+            raise SystemExit("sdk-span: the span was not flushed within 30 s")
         provider.shutdown()
     if "--dump-modules" in sys.argv:
         for name in sorted(sys.modules):

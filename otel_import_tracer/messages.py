@@ -24,20 +24,26 @@ _LINES_PER_WRITE = 256
 
 
 def write_lines(lines: Iterable[str], stdout: bool = False) -> None:
-    """Write whole lines, none interleaved with another thread's (stderr by default)."""
+    """Write whole lines, none interleaved with another thread's (stderr by default).
+
+    A failing stream is ignored (closed, broken pipe, a reentrant write from a signal
+    handler); an error producing ``lines`` is the caller's to handle."""
     stream = (sys.stdout or sys.__stdout__) if stdout else (sys.stderr or sys.__stderr__)
     if stream is None:  # pythonw, or stderr closed: nowhere to write
         return
     pending = iter(lines)
     with _lock:
-        try:
-            while True:
-                chunk = "".join(f"{line}\n" for line in itertools.islice(pending, _LINES_PER_WRITE))
-                if not chunk:
-                    break
+        while True:
+            chunk = "".join(f"{line}\n" for line in itertools.islice(pending, _LINES_PER_WRITE))
+            if not chunk:
+                break
+            try:
                 stream.write(chunk)
+            except Exception:
+                return
+        try:
             stream.flush()
-        except Exception:  # closed, broken pipe, reentrant write from a signal handler: never raise
+        except Exception:
             pass
 
 

@@ -71,15 +71,17 @@ class TracingSession:
         stop_collectors(self._collectors)
         self._collectors = []
         _guard("sweep", self.registry.sweep)
-        messages.write_lines(
-            logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules()), stdout=True
-        )
+        _guard("shutdown-lines", self._write_lines)
         # Without a lifespan (a script, a worker), the whole run is the startup.
         if self.registry.mark_startup_complete():
             self._after_startup()
         _guard("report", self.write_report)
         if self._telemetry is not None:
             _guard("telemetry", self._telemetry.shutdown, self.config.shutdown_timeout)
+
+    def _write_lines(self) -> None:
+        lines = logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules())
+        messages.write_lines(lines, stdout=True)
 
     def _after_startup(self) -> None:
         # Written before the app serves, so a kill at any later moment leaves a valid report.

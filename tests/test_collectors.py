@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import importlib.util
 import sys
@@ -123,6 +124,24 @@ def test_code_run_without_an_import_is_recorded_by_execution_collectors(tree: So
     load = session.registry.loads()[-1]
     assert (load.file, load.source, load.name) == (str(script), SOURCE_EXECUTED, f"{tree.package}.scripts.oneoff")
     assert load.parent == __name__
+
+
+@pytest.mark.skipif(not env.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
+def test_monitoring_records_code_started_with_no_python_caller(tree: SourceTree, capsys: pytest.CaptureFixture[str]) -> None:
+    # A thread started from C runs its first function with no frame above it.
+    script = tree.write("jobs/background.py", "def main(done):\n    done.set()\n")
+    namespace: dict = {"__name__": "__background__"}
+    exec(compile(script.read_text(), str(script), "exec"), namespace)  # before tracing: not recorded
+    session = start(tree, "monitoring")
+    try:
+        done = threading.Event()
+        _thread.start_new_thread(namespace["main"], (done,))
+        assert done.wait(10)
+    finally:
+        session.stop()
+    recorded = {load.file: load for load in session.registry.loads()}
+    assert recorded[str(script)].source == SOURCE_EXECUTED
+    assert "internal error" not in capsys.readouterr().err
 
 
 def test_missing_module_is_a_failed_import_but_a_probe_is_not(tree: SourceTree, collector: str) -> None:

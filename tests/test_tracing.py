@@ -9,7 +9,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import List
+from typing import Iterator, List
 
 import pytest
 
@@ -72,6 +72,23 @@ def test_thousands_of_shutdown_lines_go_out_whole_in_bounded_writes(monkeypatch:
     lines = "".join(writes).splitlines()
     assert lines == list(logs.shutdown_lines("/app/src", files, modules))
     assert len(lines) == 6003 and lines[-1] == "LOADED_MODULE: src.m999"
+
+
+def test_a_failure_making_the_lines_is_reported_and_stop_goes_on(tree: SourceTree, collector: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_import_tracer import logs
+
+    def broken(*args: object) -> Iterator[str]:
+        yield "Stopping runtime file tracing..."
+        raise RuntimeError("disk on fire")
+
+    tree.write("m.py", "")
+    assert start_tracing(tree.config(collector))
+    importlib.import_module(f"{tree.package}.m")
+    monkeypatch.setattr(logs, "shutdown_lines", broken)
+    stop_tracing()  # does not raise
+    captured = capsys.readouterr()
+    assert "the shutdown-lines step failed (RuntimeError('disk on fire'))" in captured.err
+    assert "[shutdown-lines-failed]" in captured.err
 
 
 def test_accessors_return_copies(tree: SourceTree, collector: str) -> None:

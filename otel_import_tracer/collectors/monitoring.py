@@ -100,7 +100,8 @@ class MonitoringCollector:
         return on_py_start
 
     def _on_new_file(self, hit: Any) -> None:
-        # Frames: 0 this method, 1 the callback, 2 the code that started, 3 whoever ran it.
-        frame = sys._getframe(3)
+        # Frames: 0 this method, 1 the callback, 2 the code that started; its f_back is
+        # whoever ran it (None for a thread's first function or a call from C).
+        frame = sys._getframe(2).f_back
         parent = frames.describe(frames.importer_frame(frame), self._root)[0]
         self._registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
