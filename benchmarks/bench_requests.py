@@ -277,8 +277,8 @@ def run_requests(
     endpoints: Sequence[str] = ENDPOINTS,
 ) -> RequestResult:
     child = runner.write_child(app)
-    # sdk-span sends its span once the app has started and exits: it has no serving form.
-    variants = [variant for variant in variants if variant.starter != "sdk-span"]
+    # sdk-export sends its spans once the app has started, then exits: no serving form.
+    variants = [variant for variant in variants if variant.starter != "sdk-export"]
     runs = {v.name: VariantServing(v, {e: EndpointRuns() for e in endpoints}) for v in variants}
     servers: Dict[str, Server] = {}
     generator = load_generator()

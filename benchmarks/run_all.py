@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-rounds", type=int, help="memory rounds (default 2; quick 1)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--variants", help="comma-separated subset of variants (untraced always runs)")
-    parser.add_argument("--otlp", action="store_true", help="add the otlp, sdk-import and sdk-span variants (local OTLP receiver)")
+    parser.add_argument("--otlp", action="store_true", help="add the otlp, sdk-import and sdk-export variants (local OTLP receiver)")
     parser.add_argument("--instructions", action="store_true",
                         help="also count the startup's instructions under valgrind (untraced and ours; deterministic)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the default collector misses a target")
@@ -126,12 +126,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 failures += result.failures()
                 misses += result.target_misses()
                 figures["startup"] = _startup_figures(result)
+            result_i = None
             if options.instructions and "startup" in parts:
                 result_i = bench_startup.run_instructions(app, variants)
                 print(f"\n## Startup instructions: the same process under valgrind (cachegrind), "
                       f"{app.n_modules} modules\n", flush=True)
                 print(bench_startup.instruction_table(result_i), flush=True)
                 figures["instructions"] = result_i.counts
+            if "startup" in parts:
+                attribution = bench_startup.otlp_attribution(result, result_i)
+                if attribution:
+                    print("\n" + attribution, flush=True)
             if "requests" in parts:
                 result_r = bench_requests.run_requests(app, variants, options.request_rounds, options.duration,
                                                        options.warmup, options.connections)
