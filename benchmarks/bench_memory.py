@@ -50,7 +50,7 @@ def otlp_attribution(result: StartupResult) -> str:
     ``otlp - sdk-export`` is what the tracer adds beyond the SDK's own cost of building,
     encoding and sending app.startup (an event per module) and the import spans."""
     runs = result.runs
-    needed = ("sdk-import", "sdk-export", "otlp")
+    needed = runner.OTLP_VARIANTS  # sdk-import, sdk-export, otlp
     if not all(name in runs and runs[name].rss_kb and not runs[name].error for name in needed):
         return ""
     sdk_import, sdk_export, otlp = (runs[name].median_rss_mb for name in needed)

@@ -217,7 +217,7 @@ def otlp_attribution(result: StartupResult, instructions: Optional["InstructionR
     """With --otlp: otlp against sdk-export, the SDK alone sending the same spans, so the
     SDK's own cost of building, encoding and sending them is told apart from the tracer's."""
     runs = result.runs
-    needed = ("sdk-import", "sdk-export", "otlp")
+    needed = runner.OTLP_VARIANTS  # sdk-import, sdk-export, otlp
     if not all(name in runs and runs[name].wall_s and not runs[name].error for name in needed):
         return ""
     sdk_import, sdk_export, otlp = (runs[name].median_s for name in needed)
@@ -227,8 +227,8 @@ def otlp_attribution(result: StartupResult, instructions: Optional["InstructionR
              f"the tracer beyond that: wall {beyond:.3f}x"]
     counts = instructions.counts if instructions is not None else {}
     if all(name in counts for name in needed):
-        parts[-1] += f", instructions {counts['otlp'] / counts['sdk-export']:.3f}x"
         beyond = counts["otlp"] / counts["sdk-export"]
+        parts[-1] += f", instructions {beyond:.3f}x"
     parts[-1] += f" (target <= {runner.STARTUP_TARGET:.2f}x: {'PASS' if beyond <= runner.STARTUP_TARGET else 'FAIL'})."
     return "\n".join(parts)
 

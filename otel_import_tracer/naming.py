@@ -9,7 +9,7 @@ script and can be anything for a file loaded by hand).
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 SOURCE_SUFFIX = ".py"
 _UNNORMALIZED = os.sep + "."  # "/./" or "/../" somewhere in the path
@@ -63,10 +63,6 @@ class SourceRoot:
         result = self._classify_uncached(filename)
         self._cache[filename] = result
         return result
-
-    def cache_view(self) -> Mapping[str, Optional[Tuple[str, str]]]:
-        """The live cache of ``classify``, for callbacks that inline its lookup."""
-        return self._cache
 
     def _classify_uncached(self, filename: str) -> Optional[Tuple[str, str]]:
         path = filename

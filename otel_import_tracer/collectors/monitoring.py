@@ -62,7 +62,7 @@ class MonitoringCollector:
                 # tools' disabled locations too: one more callback each, once.
                 monitoring.restart_events()
             _ran_before = True
-            monitoring.register_callback(self._tool_id, monitoring.events.PY_START, self._callback(monitoring.DISABLE))
+            monitoring.register_callback(self._tool_id, monitoring.events.PY_START, self._on_py_start)
             monitoring.set_events(self._tool_id, monitoring.events.PY_START)
         except BaseException:
             self.stop()  # give the tool id back
@@ -78,30 +78,14 @@ class MonitoringCollector:
             monitoring.register_callback(tool_id, monitoring.events.PY_START, None)
             monitoring.free_tool_id(tool_id)
 
-    def _callback(self, disable: Any) -> Any:
-        """The PY_START callback: runs for every code object's first call in the process, so
-        the common case (a file outside the root, or already recorded) is two dict lookups,
-        with everything it needs bound here rather than looked up per call."""
-        cache = self._root.cache_view()
-        classify = self._root.classify
-        recorded = self._registry.knows
-        on_new_file = self._on_new_file
-
-        def on_py_start(code: CodeType, instruction_offset: int) -> Any:
-            try:
-                filename = code.co_filename
-                hit = cache[filename] if filename in cache else classify(filename)
-                if hit is not None and not recorded(hit[0]):
-                    on_new_file(hit)
-            except Exception as exc:
-                messages.internal_error(exc)
-            return disable
-
-        return on_py_start
-
-    def _on_new_file(self, hit: Any) -> None:
-        # Frames: 0 this method, 1 the callback, 2 the code that started; its f_back is
-        # whoever ran it (None for a thread's first function or a call from C).
-        frame = sys._getframe(2).f_back
-        parent = frames.describe(frames.importer_frame(frame), self._root)[0]
-        self._registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
+    def _on_py_start(self, code: CodeType, instruction_offset: int) -> Any:
+        try:
+            hit = self._root.classify(code.co_filename)
+            if hit is not None and not self._registry.knows(hit[0]):
+                # Frame 1 is the frame of `code` itself; its caller is who ran it.
+                frame = sys._getframe(1)
+                parent = frames.describe(frames.importer_frame(frame.f_back), self._root)[0]
+                self._registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
+        except Exception as exc:
+            messages.internal_error(exc)
+        return sys.monitoring.DISABLE  # type: ignore[attr-defined]
