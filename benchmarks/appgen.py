@@ -3,7 +3,7 @@
 ``generate_app(dest_dir, n_modules)`` writes a package ``src/`` under ``dest_dir``
 laid out by layer, the way services of that size usually are::
 
-    src/main.py                  FastAPI(lifespan=traced_lifespan(lifespan)), includes every router
+    src/main.py                  FastAPI(lifespan=lifespan), includes every router (unmodified)
     src/config/                  settings (a pydantic model instance), constants
     src/utils/<area>/...         helpers: regexes, enums, small classes, pure functions
     src/models/<area>/...        pydantic models, some referencing models of other modules
@@ -741,14 +741,13 @@ async def work(rounds: int = {WORK_ROUNDS}) -> dict:
 def _render_main(module: _Module, plan: _Plan) -> str:
     routers = module.deps[1:]
     lines = [
-        '"""The application: every router, a lifespan, import tracing wrapped around it."""',
+        '"""The application: every router and a lifespan, unmodified: nothing of the tracer in it."""',
         "",
         "import logging",
         "from contextlib import asynccontextmanager",
         "",
         "from fastapi import FastAPI",
         "",
-        "from otel_import_tracer import traced_lifespan",
         "from src.config.constants import MAX_PAGE_SIZE",
         "from src.config.settings import settings",
         "from src.routers.diagnostics import router as diagnostics_router",
@@ -768,7 +767,7 @@ def _render_main(module: _Module, plan: _Plan) -> str:
         '    logger.info("stopping %s", settings.service_name)',
         "",
         "",
-        "app = FastAPI(title=settings.service_name, lifespan=traced_lifespan(lifespan))",
+        "app = FastAPI(title=settings.service_name, lifespan=lifespan)",
         "app.include_router(diagnostics_router)",
     ]
     lines += [f"app.include_router({area.short}_router)" for area in routers]

@@ -4,7 +4,7 @@ Every variant runs the same generated application in a fresh interpreter; only h
 tracing is started differs:
 
 ========================  ===========================================================
-``untraced``              the app as shipped: ``traced_lifespan`` present, tracing off
+``untraced``              the app as shipped (nothing of the tracer in it), tracing off
 ``auto``                  ours, the default collector (``monitoring`` on 3.12+, else ``importhook``)
 ``importhook``            ours, the import hook alone
 ``monitoring``            ours, import hook + ``sys.monitoring`` PY_START (3.12+ only)
@@ -27,8 +27,9 @@ in the request benchmark through the real launcher, ``otel-import-tracer run``.
 
 The startup child is a small script written next to the generated ``src/`` (outside the
 root): it starts the variant's tracer, imports ``src.main`` and drives the ASGI lifespan
-(startup, then shutdown) directly, without a server. The parent times the whole process
-and reads its peak RSS from ``wait4``.
+(startup, then shutdown) through uvicorn's own ``LifespanOn``, without a server, so the
+tracer learns that startup is complete as it does under uvicorn. The parent times the whole
+process and reads its peak RSS from ``wait4``.
 """
 
 from __future__ import annotations
@@ -101,29 +102,18 @@ else:
 
     import src.main
 
+    from uvicorn.config import Config
+    from uvicorn.lifespan.on import LifespanOn
+
     async def lifespan(app):
-        messages = [{"type": "lifespan.startup"}]
-        sent = []
-        event = asyncio.Event()
-        event.set()
-
-        async def receive():
-            await event.wait()
-            event.clear()
-            return messages.pop(0)
-
-        async def send(message):
-            sent.append(message["type"])
-            if message["type"] == "lifespan.startup.complete":
-                messages.append({"type": "lifespan.shutdown"})
-                event.set()
-            elif message["type"].endswith(".failed"):
-                raise SystemExit("lifespan failed: %r" % (message,))
-
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
-        await app(scope, receive, send)
-        if sent != ["lifespan.startup.complete", "lifespan.shutdown.complete"]:
-            raise SystemExit("unexpected lifespan messages: %r" % (sent,))
+        # uvicorn's own lifespan driver (what Server.serve runs), without sockets.
+        driver = LifespanOn(Config(app, lifespan="on", log_config=None))
+        await driver.startup()
+        if driver.should_exit:
+            raise SystemExit("the application's startup failed")
+        await driver.shutdown()
+        if driver.should_exit:
+            raise SystemExit("the application's shutdown failed")
 
     asyncio.run(lifespan(src.main.app))
     if starter == "naive":

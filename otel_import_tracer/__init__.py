@@ -1,19 +1,27 @@
 """See which of your own modules a Python service loads, when, how long each took and who
 imported whom, in OpenTelemetry (Jaeger, Tempo), in the container log, and in a JSON report.
 
-Importing this package is cheap and does nothing by itself: tracing starts only with
-``ENABLE_IMPORT_TRACING=true``, and OpenTelemetry is imported only then.
+Importing this package is cheap and does nothing by itself: the public functions are loaded on
+first use, tracing starts only with ``ENABLE_IMPORT_TRACING=true``, and OpenTelemetry is
+imported only then. (The package's ``.pth`` file imports it in every Python process of the
+environment when tracing is on, so it must stay that way.)
 """
 
-from otel_import_tracer.lifespan import traced_lifespan
-from otel_import_tracer.tracing import (
-    get_loaded_files,
-    get_loaded_modules,
-    mark_startup_complete,
-    start_tracing,
-    stop_tracing,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from otel_import_tracer.version import __version__
+
+if TYPE_CHECKING:
+    from otel_import_tracer.process.lifespan import traced_lifespan
+    from otel_import_tracer.tracing import (
+        get_loaded_files,
+        get_loaded_modules,
+        mark_startup_complete,
+        start_tracing,
+        stop_tracing,
+    )
 
 __all__ = [
     "__version__",
@@ -24,3 +32,27 @@ __all__ = [
     "stop_tracing",
     "traced_lifespan",
 ]
+
+_HOMES = {
+    "traced_lifespan": "otel_import_tracer.process.lifespan",
+    "get_loaded_files": "otel_import_tracer.tracing",
+    "get_loaded_modules": "otel_import_tracer.tracing",
+    "mark_startup_complete": "otel_import_tracer.tracing",
+    "start_tracing": "otel_import_tracer.tracing",
+    "stop_tracing": "otel_import_tracer.tracing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))

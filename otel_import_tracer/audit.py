@@ -24,8 +24,12 @@ AUDIT_SCHEMA_VERSION = 1
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 
-# "Total unique /app/src/*.py files loaded: 12" opens a block of LOADED_SRC_FILE lines.
+# "Stopping runtime file tracing... (pid 42)" starts a block (no pid before 0.2);
+# "Total unique /app/src/*.py files loaded: 12" opens its LOADED_SRC_FILE lines and
+# "Total unique src.* modules loaded: 12" its LOADED_MODULE lines.
+_STOPPING = re.compile(r"Stopping runtime file tracing\.\.\.(?: \(pid (?P<pid>\d+)\))?")
 _FILES_TOTAL = re.compile(r"Total unique (?P<root>.+)/\*\.py files loaded: (?P<count>\d+)")
+_MODULES_TOTAL = re.compile(r"Total unique (?P<package>\S+)\.\* modules loaded: (?P<count>\d+)")
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SKIPPED_DIRS = ("__pycache__",)
 
@@ -94,12 +98,20 @@ _NO_LINES = (
 
 
 class _LogReader:
-    """Line by line: the loaded files and modules, and a check that no announced file line is missing."""
+    """Line by line: the loaded files and modules, and a check that no announced line is missing.
+
+    Several workers of a service share one stdout and may stop at once: without the writer's
+    lock (an older version, a log merged from several files) their blocks interleave line by
+    line. So announced counts are pooled over the blocks that overlap, and checked when the
+    overlap ends: every line is still counted, and a cut log is still told apart from
+    interleaved ones. A log with no header at all (``grep LOADED_`` output) is taken as it is."""
 
     def __init__(self, path: str, problems: Optional[List[InputError]]) -> None:
         self.result = LogInput(path)
         self.problems = problems
-        self.block: Optional[List[int]] = None  # [line, files announced, file lines seen]
+        self.headers_seen = False
+        self.group: Optional[_Group] = None  # blocks whose lines are still coming
+        self.pids: List[Optional[str]] = []  # of "Stopping runtime file tracing... (pid N)" lines not yet followed by their total
 
     def feed(self, number: int, line: str) -> None:
         if FILE_PREFIX in line:
@@ -110,7 +122,7 @@ class _LogReader:
             self._other(number, line)
 
     def finish(self) -> LogInput:
-        self._close_block()
+        self._close_group()
         if not self.result.files and not self.result.modules:
             raise InputError(self.result.path, None, _NO_LINES)
         return self.result
@@ -120,34 +132,110 @@ class _LogReader:
             self._bad(number, f"{FILE_PREFIX.strip()} should be followed by an absolute .py path, not {value[:60]!r} (a cut line?)")
             return
         self.result.files.append(value)
-        if self.block is not None:
-            self.block[2] += 1
+        self._count(number, "files", FILE_PREFIX)
 
     def _module(self, number: int, value: str) -> None:
-        if _MODULE_NAME.fullmatch(value):
-            self.result.modules.append(value)
-        else:
+        if not _MODULE_NAME.fullmatch(value):
             self._bad(number, f"{MODULE_PREFIX.strip()} should be followed by a module name, not {value[:60]!r} (a cut line?)")
+            return
+        self.result.modules.append(value)
+        self._count(number, "modules", MODULE_PREFIX)
+
+    def _count(self, number: int, kind: str, prefix: str) -> None:
+        group = self.group
+        if group is None:
+            if self.headers_seen:
+                self._bad(number, f"a {prefix.strip()} line after the blocks above were complete (lines of another log mixed in?)")
+            return
+        if getattr(group, kind).expect():
+            if group.complete():
+                self.group = None
+        else:
+            self._bad(number, f"more {prefix.strip()} lines than the block{'s' if len(group.blocks) > 1 else ''} from line {group.line} announced")
 
     def _other(self, number: int, line: str) -> None:
-        total = _FILES_TOTAL.search(line)
-        if total is None and "modules loaded: " not in line:
+        stopping = _STOPPING.search(line)
+        if stopping is not None:
+            self.pids.append(stopping.group("pid"))
             return
-        self._close_block()
-        if total is not None:
-            self.result.roots.append(total.group("root"))
-            self.block = [number, int(total.group("count")), 0]
+        files = _FILES_TOTAL.search(line)
+        if files is not None:
+            self.headers_seen = True
+            self.result.roots.append(files.group("root"))
+            self._join(number).open_block(int(files.group("count")), self.pids.pop(0) if self.pids else None)
+            return
+        modules = _MODULES_TOTAL.search(line)
+        if modules is not None:
+            self.headers_seen = True
+            group = self._join(number)
+            group.modules_announced(int(modules.group("count")))
+            if group.complete():  # a block of no modules ends at its total
+                self.group = None
 
-    def _close_block(self) -> None:
-        block, self.block = self.block, None
-        if block is not None and block[1] != block[2]:
-            self._bad(block[0], f"announces {block[1]} files but {block[2]} {FILE_PREFIX.strip()} lines follow (a cut or interleaved log)")
+    def _join(self, number: int) -> "_Group":
+        if self.group is None:
+            self.group = _Group(number)
+        return self.group
+
+    def _close_group(self) -> None:
+        group, self.group = self.group, None
+        if group is None:
+            return
+        which = f"the blocks of pids {', '.join(group.pids())}" if len(group.blocks) > 1 else "it"
+        self._bad(
+            group.line,
+            f"announces {group.files.announced} files but {group.files.seen} {FILE_PREFIX.strip()} lines follow, and "
+            f"{group.modules.announced} modules but {group.modules.seen} {MODULE_PREFIX.strip()} lines "
+            f"({which}; a cut log)",
+        )
 
     def _bad(self, number: int, message: str) -> None:
         error = InputError(self.result.path, number, message)
         if self.problems is None:
             raise error
         self.problems.append(error)
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.announced = 0
+        self.seen = 0
+
+    def expect(self) -> bool:
+        """One more line; False if none was announced for it."""
+        if self.seen >= self.announced:
+            return False
+        self.seen += 1
+        return True
+
+    def done(self) -> bool:
+        return self.seen == self.announced
+
+
+class _Group:
+    """Blocks that overlap in the log (one, unless several processes printed at once)."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.files = _Tally()
+        self.modules = _Tally()
+        self.blocks: List[Optional[str]] = []  # their pids, where printed
+        self.waiting_for_modules = 0  # blocks whose modules total has not come yet
+
+    def open_block(self, files: int, pid: Optional[str]) -> None:
+        self.blocks.append(pid)
+        self.files.announced += files
+        self.waiting_for_modules += 1
+
+    def modules_announced(self, count: int) -> None:
+        self.waiting_for_modules = max(0, self.waiting_for_modules - 1)
+        self.modules.announced += count
+
+    def complete(self) -> bool:
+        return self.files.done() and self.modules.done() and self.waiting_for_modules == 0
+
+    def pids(self) -> List[str]:
+        return [pid or "?" for pid in self.blocks]
 
 
 def _value_after(line: str, prefix: str) -> str:

@@ -1,4 +1,4 @@
-"""``otel-import-tracer run | demo | audit | report``."""
+"""``otel-import-tracer run | exec | demo | audit | report``."""
 
 from __future__ import annotations
 
@@ -22,15 +22,6 @@ _AUDIT_EPILOG = """examples:
 exit status: 0 done, 1 --fail-if-unused found never-loaded files, 2 bad usage or input.
 """
 
-_RUN_HELP = """\
-usage: otel-import-tracer run APP [uvicorn options]
-
-Run uvicorn with import tracing started before APP (e.g. src.main:app) is imported.
-Every option is passed to uvicorn; see `otel-import-tracer run --help`.
-With ENABLE_IMPORT_TRACING=true, --reload is turned off.
-"""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-import-tracer",
@@ -39,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run uvicorn with import tracing (options pass to uvicorn)", add_help=False)
+    commands.add_parser("exec", help="run any command (gunicorn, fastapi run, hypercorn) with import tracing in every process", add_help=False)
 
     demo = commands.add_parser("demo", help="run the demo service with tracing on, no collector needed")
     demo.add_argument("--host", default="127.0.0.1")
@@ -104,13 +96,17 @@ def _path_map(text: str) -> Tuple[str, str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args: List[str] = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "run":
+        from otel_import_tracer.process import launcher
+
         # Everything after `run` belongs to uvicorn, --help included.
         if len(args) == 1:
-            sys.stderr.write(_RUN_HELP)
+            sys.stderr.write(launcher.HELP)
             return 2
-        from otel_import_tracer.launcher import run
+        return launcher.run(args[1:])
+    if args and args[0] == "exec":
+        from otel_import_tracer.process import wrapper
 
-        return run(args[1:])
+        return wrapper.run(args[1:])
     parser = build_parser()
     options = parser.parse_args(args)
     if options.command == "demo":

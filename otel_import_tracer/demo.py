@@ -59,7 +59,7 @@ def run_demo(host: str, port: int, exercise: bool) -> int:
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
         threading.Thread(target=_exercise, args=(base,), name="demo-exercise", daemon=True).start()
 
-    from otel_import_tracer.launcher import run
+    from otel_import_tracer.process.launcher import run
 
     return run(["src.main:app", "--host", host, "--port", str(port)])
 

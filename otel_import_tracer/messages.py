@@ -9,42 +9,56 @@ Each warning has a slug and is written once per process.
 
 from __future__ import annotations
 
-import itertools
 import sys
 import threading
-from typing import Iterable, Set
+from typing import Iterable, Iterator, List, Set
 
 PREFIX = "otel-import-tracer"
 
 # Reentrant: the SIGTERM handler may write while the main thread it interrupted holds it.
 _lock = threading.RLock()
 _warned: Set[str] = set()
-# Lines joined per write: the shutdown lines of 5,000 modules are not built as one string.
-_LINES_PER_WRITE = 256
+# At most this many bytes per write, whole lines only: a pipe (the container log) takes a write
+# of up to PIPE_BUF bytes in one piece, so workers writing at once never split each other's lines.
+CHUNK_BYTES = 4096
 
 
 def write_lines(lines: Iterable[str], stdout: bool = False) -> None:
     """Write whole lines, none interleaved with another thread's (stderr by default).
 
-    A failing stream is ignored (closed, broken pipe, a reentrant write from a signal
-    handler); an error producing ``lines`` is the caller's to handle."""
+    Each write is flushed, so lines of other processes sharing the stream fall between whole
+    chunks, never inside a line. A failing stream is ignored (closed, broken pipe, a reentrant
+    write from a signal handler); an error producing ``lines`` is the caller's to handle."""
     stream = (sys.stdout or sys.__stdout__) if stdout else (sys.stderr or sys.__stderr__)
     if stream is None:  # pythonw, or stderr closed: nowhere to write
         return
-    pending = iter(lines)
     with _lock:
-        while True:
-            chunk = "".join(f"{line}\n" for line in itertools.islice(pending, _LINES_PER_WRITE))
-            if not chunk:
-                break
+        try:
+            stream.flush()  # what the application left in the buffer goes out on its own
+        except Exception:
+            return
+        for chunk in _chunks(lines):
             try:
                 stream.write(chunk)
+                stream.flush()
             except Exception:
                 return
-        try:
-            stream.flush()
-        except Exception:
-            pass
+
+
+def _chunks(lines: Iterable[str]) -> Iterator[str]:
+    """Whole lines joined into pieces of at most ``CHUNK_BYTES`` (a longer line goes alone)."""
+    parts: List[str] = []
+    size = 0
+    for line in lines:
+        text = line + "\n"
+        length = len(text.encode("utf-8", "replace")) if not text.isascii() else len(text)
+        if parts and size + length > CHUNK_BYTES:
+            yield "".join(parts)
+            parts, size = [], 0
+        parts.append(text)
+        size += length
+    if parts:
+        yield "".join(parts)
 
 
 def info(message: str) -> None:
@@ -67,6 +81,12 @@ def internal_error(exc: BaseException) -> None:
         f"import tracing hit an internal error ({type(exc).__name__}: {exc}); the application is "
         "unaffected and loaded modules are still recorded at shutdown. Please report this.",
     )
+
+
+def after_fork_in_child() -> None:
+    """The parent's lock may have been held by another of its threads at fork time."""
+    global _lock
+    _lock = threading.RLock()
 
 
 def reset_for_tests() -> None:

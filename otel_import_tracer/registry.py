@@ -12,7 +12,6 @@ derived from ``perf_counter_ns`` so durations are monotonic and precise.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import threading
 import time
@@ -27,6 +26,8 @@ SOURCE_IMPORT = "import"  # the import hook saw the module being executed by an 
 SOURCE_PRELOADED = "preloaded"  # already in sys.modules when tracing started
 SOURCE_EXECUTED = "executed"  # a collector saw code of the file run outside an import we saw
 SOURCE_SYS_MODULES = "sys.modules"  # found in sys.modules later, not seen by any hook
+SOURCE_INHERITED = "inherited"  # loaded by the parent before this process was forked from it
+_NOT_TIMED_HERE = (SOURCE_PRELOADED, SOURCE_INHERITED)
 
 # One record per module, thousands of them: no per-instance __dict__ where Python allows it.
 _SLOTS: Dict[str, bool] = {"slots": True} if sys.version_info >= (3, 10) else {}
@@ -47,7 +48,8 @@ class ModuleLoad:
 
     @property
     def preloaded(self) -> bool:
-        return self.source == SOURCE_PRELOADED
+        """Already in memory when this process's tracing began (no timing of its own)."""
+        return self.source in _NOT_TIMED_HERE
 
     @property
     def duration_ns(self) -> Optional[int]:
@@ -101,6 +103,7 @@ class Registry:
         self.clock = clock or Clock()
         self.started_ns = self.clock.now_ns()
         self.startup_complete_ns: Optional[int] = None
+        self.startup_failure: Optional[str] = None  # the message of lifespan.startup.failed
         # Reentrant: the SIGTERM handler stops tracing in the main thread, possibly between two
         # bytecodes of a section holding it; a plain lock would deadlock there.
         self._lock = threading.RLock()
@@ -178,17 +181,21 @@ class Registry:
                 self._failures.append(failure)
         self._notify("on_failure", failure)
 
-    def sweep(self, modules: Optional[Mapping[str, object]] = None, preloaded: bool = False) -> int:
+    def sweep(
+        self, modules: Optional[Mapping[str, object]] = None, preloaded: bool = False, source: Optional[str] = None
+    ) -> int:
         """Record every module under the root found in ``sys.modules``; returns how many were new.
 
         This is what makes the record complete whatever the hooks missed: modules imported
-        before tracing started, or through a finder placed ahead of ours.
+        before tracing started (``preloaded``; ``source`` says how, e.g. inherited from a
+        forking parent), or through a finder placed ahead of ours.
         """
         found = _root_files_in(modules if modules is not None else sys.modules, self.root)
         if not found:
             return 0
         now = self.clock.now_ns()
-        source = SOURCE_PRELOADED if preloaded else SOURCE_SYS_MODULES
+        if source is None:
+            source = SOURCE_PRELOADED if preloaded else SOURCE_SYS_MODULES
         new: List[ModuleLoad] = []
         with self._lock:
             for path, name in found:
@@ -208,13 +215,21 @@ class Registry:
             self._notify_load(load)
         return len(new)
 
-    def mark_startup_complete(self) -> bool:
-        """Everything loaded from now on is lazy. Returns False if it was already marked."""
+    def mark_startup_complete(self, failure: Optional[str] = None) -> bool:
+        """Everything loaded from now on is lazy. Returns False if it was already marked.
+
+        ``failure``: the application reported that its startup failed, and why."""
         with self._lock:
             if self.startup_complete_ns is not None:
                 return False
             self.startup_complete_ns = self.clock.now_ns()
+            self.startup_failure = failure
             return True
+
+    def is_empty(self) -> bool:
+        """Nothing under the root loaded or failed here: a supervisor, a reloader, a helper."""
+        with self._lock:
+            return not self._loads and not self._failures
 
     def subscribe(self, listener: Listener) -> None:
         with self._lock:
@@ -263,10 +278,6 @@ class Registry:
             except Exception as exc:
                 messages.internal_error(exc)
 
-    def _after_fork_in_child(self) -> None:
-        # The parent's lock may have been held by another thread at fork time.
-        self._lock = threading.RLock()
-
 
 def _root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tuple[str, str]]:
     found = []
@@ -292,18 +303,3 @@ def _file_of(module: object) -> Optional[str]:
     filename = namespace.get("__file__")
     return filename if isinstance(filename, str) else None
 
-
-def fork_safe(registry: Registry) -> None:
-    """Give a forked child a fresh lock (``os.register_at_fork`` keeps only a weak reference)."""
-    if not hasattr(os, "register_at_fork"):
-        return
-    import weakref
-
-    ref = weakref.ref(registry)
-
-    def _reinit() -> None:
-        current = ref()
-        if current is not None:
-            current._after_fork_in_child()
-
-    os.register_at_fork(after_in_child=_reinit)

@@ -9,6 +9,7 @@ in error messages point at the entry at fault.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -17,9 +18,10 @@ import os
 import platform
 import re
 import socket
-import tempfile
+import stat
 import threading
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, NoReturn, Optional, Tuple, Union
+import time
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, NoReturn, Optional, Tuple, Union
 
 from otel_import_tracer import messages
 from otel_import_tracer.config import IMPORT_TRACING_REPORT
@@ -138,29 +140,181 @@ if hasattr(os, "register_at_fork"):
 
 
 def write_session_report(session: Any, trace_id: Optional[str] = None) -> Optional[str]:
-    """Write the session's report to ``session.config.report_path()``; the path, or None. Never raises."""
-    path = session.config.report_path()
-    if not path:
+    """Write the session's report; the path written, or None. Never raises.
+
+    The path is decided at the first write (``claim``) and kept for the session."""
+    if not session.config.report:
         return None
+    path = getattr(session, "report_path", None)
     try:
         with _write_lock:
-            write_document(build_document(session, trace_id), path)
+            if path is None:
+                wanted = session.config.report_path()
+                # The first write claims the path, one process at a time: workers start together.
+                with _directory_lock(os.path.dirname(os.path.abspath(wanted))):
+                    path = session.report_path = claim(wanted, "{pid}" in session.config.report)
+                    if path:
+                        write_document(build_document(session, trace_id), path, replace_ours=True)
+                return path or None
+            if not path:
+                return None
+            write_document(build_document(session, trace_id), path, replace_ours=True)
         return path
     except Exception as exc:  # never break the host application over a report
         messages.warn(
             "report-failed",
-            f"the import report could not be written to {path!r} ({exc}); set "
+            f"the import report could not be written to {path or session.config.report_path()!r} ({exc}); set "
             f"{IMPORT_TRACING_REPORT} to a file in a writable directory.",
         )
         return None
 
 
-def write_document(document: Dict[str, Any], path: str) -> None:
-    """Write ``document`` to ``path`` atomically: a temporary file beside it, then a rename."""
+def claim(path: str, per_process: bool) -> str:
+    """Where this process's report goes: ``path`` unless a live process of this host writes there
+    (several workers given one path without ``{pid}``), then ``path`` with our pid, said once.
+
+    A path that names something other than a report of ours (a FIFO, a device, somebody's file)
+    is refused: '' and a warning. A symlink is followed: the report goes to its target."""
+    path = os.path.realpath(path)
+    _remove_stale_temporaries(path)
+    problem = _not_ours(path)
+    if problem:
+        messages.warn("report-refused", f"{IMPORT_TRACING_REPORT}: {path} {problem}; no report is written there.")
+        return ""
+    owner = _owner(path)
+    if per_process or owner is None or not _alive_elsewhere(*owner):
+        return path
+    stem, suffix = os.path.splitext(path)
+    mine = f"{stem}.{os.getpid()}{suffix or '.json'}"
+    messages.warn(
+        "report-shared",
+        f"{IMPORT_TRACING_REPORT}={path} is written by another process too (pid {owner[0]}), so this one "
+        f"(pid {os.getpid()}) writes {mine}; put {{pid}} in the path to name them yourself.",
+    )
+    return mine
+
+
+@contextlib.contextmanager
+def _directory_lock(directory: str) -> Iterator[None]:
+    """An advisory lock on the report's directory itself (no lock file left behind); bounded."""
+    try:
+        import fcntl
+
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY)
+    except Exception:  # no fcntl, or the directory cannot be made: the write will say why
+        yield
+        return
+    try:
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)
+
+
+_HEAD_BYTES = 4096
+_HEAD_FIELD = re.compile(rb'^  "(schema|host|pid)": ("[^"]*"|\d+),?$', re.MULTILINE)
+
+
+def _head(path: str) -> Dict[str, Any]:
+    """The first fields of a report file (``dumps`` writes one per line), or {} if none are."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(_HEAD_BYTES)
+    except OSError:
+        return {}
+    fields = {}
+    for match in _HEAD_FIELD.finditer(head):
+        try:
+            fields[match.group(1).decode()] = json.loads(match.group(2))
+        except ValueError:
+            pass
+    return fields
+
+
+def _not_ours(path: str) -> str:
+    """Why ``path`` must not be replaced by a report, or '' (it does not exist, or is a report)."""
+    try:
+        status = os.stat(path)
+    except OSError:  # absent, or its directory is not one: the write will say what is wrong
+        return ""
+    if not stat.S_ISREG(status.st_mode):
+        return "is not a regular file (a FIFO, a device or a directory)"
+    if status.st_size and _head(path).get("schema") != SCHEMA:
+        return "exists and is not an otel-import-tracer report"
+    return ""
+
+
+def _owner(path: str) -> Optional[Tuple[int, str]]:
+    fields = _head(path)
+    pid, host = fields.get("pid"), fields.get("host")
+    return (pid, host) if isinstance(pid, int) and isinstance(host, str) else None
+
+
+def _alive_elsewhere(pid: int, host: str) -> bool:
+    """A process other than this one, alive on this host (on another host: assume alive)."""
+    if pid == os.getpid() and host == socket.gethostname():
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def _temporary_name(path: str, pid: int) -> str:
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.{pid}.tmp")
+
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """A process killed while rewriting its report leaves ``.<name>.<pid>.tmp``: remove those of dead pids."""
+    directory, name = os.path.split(path)
+    try:
+        entries = os.listdir(directory or os.curdir)
+    except OSError:
+        return
+    for entry in entries:
+        match = _TEMPORARY.match(entry)
+        if match and match.group("name") == name and not _alive_elsewhere(int(match.group("pid")), socket.gethostname()):
+            _remove_quietly(os.path.join(directory, entry))
+
+
+def write_document(document: Dict[str, Any], path: str, replace_ours: bool = False) -> None:
+    """Write ``document`` to ``path`` atomically: a temporary file beside it, then a rename.
+
+    The new file gets the mode of the one it replaces, or the umask's (``0o666 & ~umask``).
+    ``replace_ours``: refuse (raise) when ``path`` is not a regular file."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    mode = None
     try:
+        status = os.stat(path)
+        if replace_ours and not stat.S_ISREG(status.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        mode = stat.S_IMODE(status.st_mode)
+    except FileNotFoundError:
+        pass
+    temp = _temporary_name(os.path.abspath(path), os.getpid())
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(dumps(document))
             stream.flush()

@@ -44,6 +44,8 @@ ATTR_TRACING_COLLECTOR = "python.import_tracing.collector"
 ATTR_MODULE_COUNT = "python.import_tracing.module_count"
 ATTR_PRELOADED_COUNT = "python.import_tracing.preloaded_count"
 ATTR_FAILED_IMPORT_COUNT = "python.import_tracing.failed_import_count"
+ATTR_STARTUP_FAILED = "python.import_tracing.startup_failed"
+"""True when the application reported ``lifespan.startup.failed`` (the span status says why)."""
 
 # The tracer (instrumentation scope) name.
 INSTRUMENTATION_SCOPE = "otel_import_tracer"

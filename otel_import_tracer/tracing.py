@@ -1,14 +1,23 @@
-"""Start, mark startup complete, stop: the lifecycle of one tracing session.
+"""Start, startup complete, stop: the lifecycle of one tracing session per process.
 
-The public functions are idempotent and thread-safe. With tracing disabled they do
-nothing at all: no hook is installed and OpenTelemetry is not imported.
+The public functions are idempotent and thread-safe. With tracing disabled they do nothing at
+all: no hook is installed and OpenTelemetry is not imported.
+
+Startup completion is learnt, first come first served (the same moment, seen from several
+places): from the ASGI lifespan as the server runs it (``process.servers``), from
+``traced_lifespan``, from ``mark_startup_complete()``, from a gunicorn master handing over to
+its workers, and last from ``stop_tracing()`` (a script, a job: the whole run is the startup).
+
+A process that loaded nothing under the root (a supervisor, a reloader, a gunicorn master
+without ``--preload``, multiprocessing's resource tracker) writes no lines, no report and no
+trace. A forked child starts a session of its own: it lists the modules it inherited, and a
+worker forked by a ``--preload`` master reports them without sending their import spans again.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import signal
 import threading
 from typing import Any, Callable, List, Optional, Set
 
@@ -16,20 +25,25 @@ from otel_import_tracer import logs, messages
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
 from otel_import_tracer.config import IMPORT_TRACING_ROOT, Config
 from otel_import_tracer.naming import SourceRoot
-from otel_import_tracer.registry import Registry, fork_safe
-
+from otel_import_tracer.registry import SOURCE_INHERITED, Listener, ModuleLoad, Registry
 
 class TracingSession:
     """One run of the tracer: collectors feeding a registry, read by telemetry, logs and report."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, inherited: bool = False, handed_over: bool = False) -> None:
         self.config = config
         self.root = SourceRoot(config.root)
         self.registry = Registry(self.root)
         self.collector = "none"
         self.running = False
+        # A forked child: what it holds came from its parent. Only a worker a server handed
+        # over to (gunicorn --preload) reports it without loading anything of its own.
+        self.inherited = inherited
+        self.handed_over = handed_over
+        self.report_path: Optional[str] = None  # decided at the first write (report.claim)
         self._collectors: List[Collector] = []
         self._telemetry: Any = None
+        self._arm = _Arm(self)
 
     def start(self) -> bool:
         if not self.root.exists():
@@ -41,26 +55,53 @@ class TracingSession:
             )
             return False
         try:
+            from otel_import_tracer.process import servers
+
             choice = choose(self.config.collector)
-            self.collector, self._collectors = start_collectors(choice, self.registry, self.root)
-            self.registry.sweep(preloaded=True)
+            self.collector, self._collectors = start_collectors(choice, self.registry, self.root, servers.PATCHES)
+            self.registry.sweep(preloaded=True, source=SOURCE_INHERITED if self.inherited else None)
         except Exception as exc:
             stop_collectors(self._collectors)
             messages.warn("start-failed", f"import tracing could not start ({exc!r}) and is off; please report this.")
             return False
-        fork_safe(self.registry)
         self.running = True
         self._telemetry = _start_telemetry(self)
+        self.registry.subscribe(self._arm)
+        if not self.registry.is_empty():
+            self._arm.on_load(None)
+        _sigterm.grace = self.config.shutdown_timeout
         _sigterm.install()
         return True
 
-    def startup_complete(self) -> None:
-        """The application finished starting: later loads are lazy; the startup span can go out."""
+    def has_output(self) -> bool:
+        """Whether this process loaded anything under the root worth a line set, report and trace."""
+        if self.registry.is_empty():
+            return False
+        if self.inherited and not self.handed_over:
+            return any(load.source != SOURCE_INHERITED for load in self.registry.loads()) or bool(self.registry.failures())
+        return True
+
+    def startup_context(self) -> Any:
+        """An OpenTelemetry context with ``app.startup`` current, for the lifespan; None if there
+        is no application provider to make the application's own spans its children."""
+        if not self.running or self.registry.startup_complete_ns is not None or self._telemetry is None:
+            return None
+        return self._telemetry.startup_context()
+
+    def startup_complete(self, failure: Optional[str] = None, export: bool = True) -> None:
+        """The application finished starting: later loads are lazy; the startup span can go out
+        (``export=False``: not yet, see ``release_export``)."""
         if not self.running:
             return
         _guard("sweep", self.registry.sweep)
-        if self.registry.mark_startup_complete():
-            self._after_startup()
+        if self.registry.mark_startup_complete(failure) and self.has_output():
+            self._after_startup(export)
+
+    def release_export(self) -> None:
+        """Send the startup trace held back by ``startup_complete(export=False)``."""
+        if self.running and self.registry.startup_complete_ns is not None and self.has_output():
+            if self._telemetry is not None:
+                _guard("telemetry", self._telemetry.startup_complete)
 
     def stop(self) -> None:
         """Collectors off, then the lines first (they matter most), then report and telemetry."""
@@ -71,32 +112,61 @@ class TracingSession:
         stop_collectors(self._collectors)
         self._collectors = []
         _guard("sweep", self.registry.sweep)
+        if not self.has_output():
+            if self._telemetry is not None:
+                self._telemetry.discard()
+            return
         _guard("shutdown-lines", self._write_lines)
         # Without a lifespan (a script, a worker), the whole run is the startup.
         if self.registry.mark_startup_complete():
             self._after_startup()
         _guard("report", self.write_report)
         if self._telemetry is not None:
+            _guard("telemetry", self._telemetry.startup_complete)  # if it was held back
             _guard("telemetry", self._telemetry.shutdown, self.config.shutdown_timeout)
+
+    def abandon(self) -> None:
+        """Leave without a word: the parent's session, inherited by a forked child."""
+        self.running = False
+        stop_collectors(self._collectors)
+        self._collectors = []
+        if self._telemetry is not None:
+            self._telemetry.discard()
 
     def _write_lines(self) -> None:
         lines = logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules())
-        messages.write_lines(lines, stdout=True)
+        logs.write_block(lines)
 
-    def _after_startup(self) -> None:
+    def _after_startup(self, export: bool = True) -> None:
         # Written before the app serves, so a kill at any later moment leaves a valid report.
         _guard("report", self.write_report)
-        if self._telemetry is not None:
+        if export and self._telemetry is not None:
             _guard("telemetry", self._telemetry.startup_complete)
 
     def write_report(self) -> None:
         """Write the JSON report if one is configured (atomically; never raises)."""
-        if not self.config.report:
+        if not self.config.report or not self.has_output():
             return
         from otel_import_tracer.report import write_session_report
 
         trace_id = self._telemetry.startup_trace_id() if self._telemetry is not None else None
         write_session_report(self, trace_id=trace_id)
+
+class _Arm(Listener):
+    """At the first load under the root, start what a process with something to lose needs:
+    the SIGTERM watcher and the idle export thread (an exiting interpreter may refuse new threads)."""
+
+    def __init__(self, session: TracingSession) -> None:
+        self._session = session
+        self.armed = False
+
+    def on_load(self, load: Optional[ModuleLoad]) -> None:
+        if self.armed:
+            return
+        self.armed = True
+        _sigterm.arm()
+        if self._session._telemetry is not None:
+            self._session._telemetry.arm()
 
 
 def _guard(what: str, step: Callable[..., Any], *args: Any) -> None:
@@ -104,7 +174,11 @@ def _guard(what: str, step: Callable[..., Any], *args: Any) -> None:
     try:
         step(*args)
     except Exception as exc:
-        messages.warn(f"{what}-failed", f"import tracing: the {what} step failed ({exc!r}); the application is unaffected.")
+        report_error(what, exc)
+
+
+def report_error(what: str, exc: BaseException) -> None:
+    messages.warn(f"{what}-failed", f"import tracing: the {what} step failed ({exc!r}); the application is unaffected.")
 
 
 def _start_telemetry(session: TracingSession) -> Any:
@@ -114,7 +188,9 @@ def _start_telemetry(session: TracingSession) -> Any:
     except ImportError:
         return None
     try:
-        telemetry = Telemetry(session.config, session.registry, session.collector, on_trace_id=session.write_report)
+        telemetry = Telemetry(
+            session.config, session.registry, session.collector, on_trace_id=session.write_report, inherited=session.inherited
+        )
         telemetry.start()
         return telemetry
     except Exception as exc:
@@ -122,36 +198,16 @@ def _start_telemetry(session: TracingSession) -> Any:
         return None
 
 
-class _SigtermHandler:
-    """Stop tracing (lines, report, flush) on SIGTERM, then die of SIGTERM as before.
-
-    Installed only over the default action, from the main thread. uvicorn hands the
-    signal back to it after its graceful shutdown (``capture_signals``), and a process
-    without uvicorn gets the same: without it, SIGTERM kills before ``atexit`` runs.
-    """
-
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, self._handle)
-
-    def uninstall(self) -> None:
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == self._handle:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        try:
-            stop_tracing()
-        except Exception as exc:  # whatever happens, the process must still die of SIGTERM
-            messages.internal_error(exc)
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+def _stop_from_signal() -> None:
+    stop_tracing()
 
 
-_sigterm = _SigtermHandler()
+from otel_import_tracer.process.signals import SigtermHandler  # noqa: E402 (needs nothing of this module)
+
+_sigterm = SigtermHandler(_stop_from_signal)
 _lock = threading.RLock()
 _session: Optional[TracingSession] = None
-_atexit_registered = False
+_exit_hook_registered = False
 
 
 def start_tracing(config: Optional[Config] = None) -> bool:
@@ -159,7 +215,7 @@ def start_tracing(config: Optional[Config] = None) -> bool:
 
     Returns whether tracing is running. Calling it again while running does nothing.
     """
-    global _session, _atexit_registered
+    global _session
     if config is None:
         config = Config.from_environ()
     if not config.enabled:
@@ -171,33 +227,62 @@ def start_tracing(config: Optional[Config] = None) -> bool:
         if not session.start():
             return False
         _session = session
-        if not _atexit_registered:
-            _register_exit_hook(stop_tracing)
-            _atexit_registered = True
+        _register_exit_hook()
         return True
 
 
-def _register_exit_hook(hook: Callable[[], None]) -> None:
+def _register_exit_hook() -> None:
     """Without a lifespan (a script, a worker), stop at exit: lines, report, telemetry.
 
-    ``threading._register_atexit`` runs before the interpreter refuses new threads (the
-    export thread and the SDK's span processor need them); plain ``atexit`` is too late.
+    ``threading._register_atexit`` runs before the interpreter joins its threads (the export
+    thread is still there to send); plain ``atexit`` is the fallback.
     """
+    global _exit_hook_registered
+    if _exit_hook_registered:
+        return
+    _exit_hook_registered = True
     register = getattr(threading, "_register_atexit", None)
     try:
         if register is not None:
-            register(hook)
+            register(stop_tracing)
             return
     except RuntimeError:  # already shutting down
         pass
-    atexit.register(hook)
+    atexit.register(stop_tracing)
 
 
-def mark_startup_complete() -> None:
-    """Tell the tracer the application has finished starting (the lifespan does this)."""
+def mark_startup_complete(failure: Optional[str] = None) -> None:
+    """Tell the tracer the application has finished starting (``failure``: it could not start).
+
+    The servers' lifespan tells it by itself; call this where nothing does."""
     with _lock:  # held, so a concurrent stop sees startup either complete or not at all
         if _session is not None:
-            _session.startup_complete()
+            _session.startup_complete(failure)
+
+
+def hand_over() -> None:
+    """A server master forks a worker now (gunicorn): its own startup is over, and what it
+    imported is theirs to report. Its trace waits for ``handed_over()``: the export thread
+    imports the SDK, and a fork in the middle of an import leaves the child a module lock that
+    no thread of its own will ever release."""
+    global _handed_over
+    with _lock:
+        if _session is not None:
+            _session.startup_complete(export=False)
+    _handed_over = True
+
+
+def handed_over() -> None:
+    """The master has forked its workers: its startup trace can go out now."""
+    with _lock:
+        if _session is not None:
+            _session.release_export()
+
+
+def startup_context() -> Any:
+    """``app.startup`` as the current span for the lifespan, where the application can make children."""
+    session = _session
+    return session.startup_context() if session is not None else None
 
 
 def stop_tracing() -> None:
@@ -226,3 +311,27 @@ def _current() -> Optional[TracingSession]:
     if session is not None and session.running:
         _guard("sweep", session.registry.sweep)
     return session
+
+
+# -- fork: the child gets a session of its own ---------------------------------------------
+
+_handed_over = False  # this process is a server master whose forks are its workers (gunicorn)
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _session, _handed_over
+    # Locks another thread of the parent held at fork time would never be released here.
+    _lock = threading.RLock()
+    messages.after_fork_in_child()
+    parent = _session
+    if parent is None or not parent.running:
+        return
+    worker, _handed_over = _handed_over, False
+    parent.abandon()
+    _sigterm.after_fork_in_child()
+    child = TracingSession(parent.config, inherited=True, handed_over=worker)
+    _session = child if child.start() else None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -22,11 +22,20 @@ from otel_import_tracer.config import Config
 TEST_COLLECTOR = os.environ.get("IMPORT_TRACING_TEST_COLLECTOR", "auto")
 
 
+def _wakeup_fd() -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return -1
+    fd = signal.set_wakeup_fd(-1)
+    if fd != -1:
+        signal.set_wakeup_fd(fd)
+    return fd
+
+
 def _hooks() -> tuple:
     monitoring = getattr(sys, "monitoring", None)
     tools = tuple(monitoring.get_tool(i) for i in range(6)) if monitoring else ()
     thread_hook = threading.gettrace() if hasattr(threading, "gettrace") else getattr(threading, "_trace_hook", None)
-    return (sys.gettrace(), thread_hook, tuple(sys.meta_path), tools, signal.getsignal(signal.SIGTERM))
+    return (sys.gettrace(), thread_hook, tuple(sys.meta_path), tools, signal.getsignal(signal.SIGTERM), _wakeup_fd())
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +44,7 @@ def clean_hooks() -> Iterator[None]:
     messages.reset_for_tests()
     yield
     tracing.stop_tracing()
-    assert _hooks() == before, "a test left a trace function, meta path finder or monitoring tool behind"
+    assert _hooks() == before, "a test left a trace function, meta path finder, monitoring tool or signal hook behind"
 
 
 @pytest.fixture

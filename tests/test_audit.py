@@ -205,6 +205,49 @@ def test_fewer_files_than_announced_is_a_cut_log() -> None:
     assert log.files == ["/app/src/main.py"]  # with a problems list, the good lines still count
 
 
+def _block(pid: int, names: Sequence[str]) -> List[str]:
+    return list(shutdown_lines("/app/src", [f"/app/src/{n}.py" for n in names], [f"src.{n}" for n in names], pid=pid))
+
+
+def _interleave(*blocks: List[str]) -> List[str]:
+    """Line by line, as workers printing at once without the writer's lock would."""
+    out: List[str] = []
+    for row in range(max(map(len, blocks))):
+        out.extend(block[row] for block in blocks if row < len(block))
+    return out
+
+
+def test_blocks_of_several_workers_interleaved_line_by_line_all_count() -> None:
+    first, second = _block(11, ["a", "b", "c"]), _block(12, ["d", "e"])
+    problems: List[InputError] = []
+    log = parse_log(["INFO: noise", *_interleave(first, second), "INFO: Shutting down"], "workers.log", problems)
+    assert problems == []
+    assert sorted(log.files) == [f"/app/src/{n}.py" for n in "abcde"]
+    assert sorted(log.modules) == [f"src.{n}" for n in "abcde"]
+
+
+def test_a_cut_among_interleaved_blocks_names_them() -> None:
+    lines = _interleave(_block(11, ["a", "b", "c"]), _block(12, ["d", "e"]))
+    del lines[-1]
+    problems: List[InputError] = []
+    parse_log(lines, "workers.log", problems)
+    (problem,) = problems
+    assert problem.line == 3 and "pids 11, 12" in problem.message and "a cut log" in problem.message
+
+
+def test_a_loaded_line_after_complete_blocks_is_reported_where_it_is() -> None:
+    lines = [*_block(11, ["a"]), "LOADED_SRC_FILE: /app/src/stray.py"]
+    with pytest.raises(InputError) as caught:
+        parse_log(lines, "app.log")
+    assert caught.value.line == len(lines) and "after the blocks above were complete" in caught.value.message
+
+
+def test_a_log_of_the_original_format_without_a_pid_still_reads() -> None:
+    lines = [line.replace(" (pid 7)", "") for line in _block(7, ["a", "b"])]
+    assert lines[0] == "Stopping runtime file tracing..."
+    assert sorted(parse_log(lines, "old.log").modules) == ["src.a", "src.b"]
+
+
 def test_a_log_without_any_loaded_line_says_how_to_get_them() -> None:
     with pytest.raises(InputError, match="SIGTERM") as caught:
         parse_log(["INFO: started", "INFO: stopped"], "app.log")

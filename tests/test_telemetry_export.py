@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List
@@ -169,6 +171,20 @@ def test_five_thousand_modules_all_arrive(tmp_path: Path, receiver: OtlpReceiver
     assert sorted(s.attributes[semconv.ATTR_MODULE_NAME] for s in imports) == modules
 
 
+def test_a_large_unmodified_app_exports_at_startup_not_at_stop(tmp_path: Path, receiver: OtlpReceiver) -> None:
+    # The LiteLLM proxy (1,717 modules), unmodified, under the launcher: with the export left
+    # to stop, the default 3 s shutdown timeout cut it. Startup completion now comes from the
+    # lifespan, so the export is under way long before a stop that follows at once.
+    with _start_generated(tmp_path, 1717, receiver.env("grpc")) as service:
+        service.wait_ready(timeout=120)
+        output = service.stop()
+    _, modules, _ = shutdown_lines(output)
+    assert len(modules) > 1717
+    imports = receiver.wait_for_spans(lambda s: s.name.startswith(semconv.SPAN_IMPORT_PREFIX), count=len(modules))
+    assert sorted(s.attributes[semconv.ATTR_MODULE_NAME] for s in imports) == modules
+    assert "[shutdown-timeout]" not in output
+
+
 def test_an_application_provider_is_reused_and_keeps_its_own_limits(tmp_path: Path, receiver: OtlpReceiver) -> None:
     env = {"APP_OTLP_ENDPOINT": receiver.grpc_endpoint}
     service = _start_generated(tmp_path, 300, env)
@@ -231,3 +247,56 @@ def test_sdk_disabled_exports_nothing_and_says_so(receiver: OtlpReceiver) -> Non
     assert set(modules) >= demo_graph.STARTUP
     time.sleep(0.5)
     assert receiver.request_count() == 0
+
+
+def _run_job(tmp_path: Path, env: Dict[str, str], modules: int = 3) -> "subprocess.CompletedProcess[str]":
+    """A job (no lifespan, no server): imports its modules and ends; the whole run is the startup."""
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("".join(f"from src import m{i}\n" for i in range(modules)))
+    for i in range(modules):
+        (root / f"m{i}.py").write_text(f"VALUE = {i}\n")
+    code = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport src\nprint('job done', flush=True)\n"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root), **env}),
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+# Python 3.12.0 and 3.12.1 refuse new threads while exiting (fixed in 3.12.2, gh-113964), and
+# importing the gRPC exporter starts one (the SDK's resource detection, in sdk._logs).
+EXIT_REFUSES_THREADS = (3, 12, 0) <= sys.version_info[:3] < (3, 12, 2)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_job_without_a_lifespan_exports_at_exit(tmp_path: Path, receiver: OtlpReceiver, protocol: str) -> None:
+    started = time.monotonic()
+    result = _run_job(tmp_path, {**receiver.env(protocol), "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "5"})
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30
+    if EXIT_REFUSES_THREADS and protocol == "grpc":
+        assert "refuses new threads while exiting" in result.stderr and "3.12.2" in result.stderr
+        return
+    (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    assert sorted(_loaded_names(startup)) == ["src", "src.m0", "src.m1", "src.m2"]
+    imports = receiver.wait_for_spans(lambda s: s.name.startswith(semconv.SPAN_IMPORT_PREFIX), count=4)
+    assert {s.trace_id for s in imports} == {startup.trace_id}
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("fault", ["refused", "silent"])
+def test_a_job_exporting_to_an_unreachable_collector_ends_within_the_timeout(tmp_path: Path, fault: str) -> None:
+    with SilentServer() as silent:
+        endpoint = silent.endpoint if fault == "silent" else f"http://127.0.0.1:{closed_port()}"
+        env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+               "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "1"}
+        started = time.monotonic()
+        result = _run_job(tmp_path, env, modules=600)
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 12, result.stderr  # 1 s of waiting, plus interpreter start and import
+    assert "LOADED_MODULE: src.m599" in result.stdout
+    # A cut export says how much of it went out.
+    assert "[shutdown-timeout]" in result.stderr
+    assert "0 of 601 import spans" in result.stderr, result.stderr

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Iterator, List
 
@@ -34,9 +37,9 @@ def test_shutdown_lines_are_exact_sorted_and_follow_the_root(tree: SourceTree, c
     stop_tracing()
     p, root = tree.package, tree.root
     lines = capsys.readouterr().out.splitlines()  # stdout: `docker logs app | audit` pipes only stdout
-    start = lines.index("Stopping runtime file tracing...")
+    start = lines.index(f"Stopping runtime file tracing... (pid {os.getpid()})")  # the pid tells workers apart
     assert lines[start : start + 11] == [
-        "Stopping runtime file tracing...",
+        f"Stopping runtime file tracing... (pid {os.getpid()})",
         f"Total unique {root}/*.py files loaded: 4",
         f"LOADED_SRC_FILE: {root}/__init__.py",
         f"LOADED_SRC_FILE: {root}/alpha/__init__.py",
@@ -106,9 +109,11 @@ def test_accessors_return_copies(tree: SourceTree, collector: str) -> None:
 
 def test_start_twice_and_stop_twice_are_harmless(tree: SourceTree, collector: str, capsys: pytest.CaptureFixture[str]) -> None:
     finders = len(sys.meta_path)
+    tree.write("m.py", "")
     assert start_tracing(tree.config(collector))
     assert start_tracing(tree.config(collector))
     assert len(sys.meta_path) == finders + 1
+    importlib.import_module(f"{tree.package}.m")
     stop_tracing()
     stop_tracing()
     assert capsys.readouterr().out.count("Stopping runtime file tracing...") == 1
@@ -173,9 +178,9 @@ def test_missing_root_warns_once_and_hooks_nothing(tmp_path: Path, capsys: pytes
     assert "IMPORT_TRACING_ROOT" in err and str(tmp_path / "nope") in err and "not a directory" in err
 
 
-def _run_python(code: str, env: dict) -> subprocess.CompletedProcess:
+def _run_python(code: str, env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *args],
         env=clean_env(env), capture_output=True, text=True, timeout=120,
     )
 
@@ -199,12 +204,16 @@ def test_tracing_off_imports_no_opentelemetry_and_sets_no_hook(tmp_path: Path) -
 
 
 def test_tracing_on_without_an_exporter_never_imports_the_sdk(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "__init__.py").write_text("")
     result = _run_python(
         """
         import sys
         from otel_import_tracer import start_tracing
         from otel_import_tracer import mark_startup_complete, stop_tracing
         assert start_tracing() is True
+        sys.path.insert(0, sys.argv[-1])
+        import src
         before = sorted(name for name in sys.modules if name.startswith("opentelemetry"))
         mark_startup_complete()
         stop_tracing()
@@ -212,7 +221,8 @@ def test_tracing_on_without_an_exporter_never_imports_the_sdk(tmp_path: Path) ->
         after = sorted(name for name in sys.modules if name.startswith("opentelemetry.sdk"))
         print(before, after)
         """,
-        {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path)},
+        {"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path / "src")},
+        str(tmp_path),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[] []"
@@ -279,3 +289,68 @@ def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> N
     stdout, _ = process.communicate(timeout=60)
     assert process.returncode == -signal.SIGTERM  # the exit a supervisor expects
     assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+
+
+@contextlib.contextmanager
+def _sigterm_child(tmp_path: Path, body: str, **env: str) -> Iterator[subprocess.Popen]:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "worker.py").write_text("import time\n")
+    code = textwrap.dedent(f"""
+        import ctypes, signal, sys, threading, time
+        sys.path.insert(0, {str(tmp_path)!r})
+        from otel_import_tracer import start_tracing
+        start_tracing()
+        import src.worker
+        print("ready", flush=True)
+        """) + textwrap.dedent(body)
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root), **env}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+
+def test_sigterm_taken_while_the_main_thread_blocks_is_still_acted_on(tmp_path: Path) -> None:
+    # CPython runs a Python signal handler at the main thread's next bytecode. A SIGTERM taken
+    # by another thread (or just before the main thread enters a blocking call, which is what
+    # made the test above hang now and then) leaves the main thread asleep with the handler
+    # pending: `docker stop` ignored for the whole sleep. Here the signal is sent to another
+    # thread on purpose, so the race is certain rather than one run in a few hundred.
+    with _sigterm_child(tmp_path, """
+        def send():
+            time.sleep(0.3)
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+        threading.Thread(target=send).start()
+        time.sleep(60)
+        """) as process:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        stdout, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 10, "SIGTERM was left pending while the main thread slept"
+    assert process.returncode == -signal.SIGTERM, stderr
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+
+
+def test_sigterm_while_the_main_thread_is_stuck_in_native_code_is_bounded(tmp_path: Path) -> None:
+    # glibc's system() retries its wait on EINTR: no Python code runs in the main thread until
+    # the command ends. The watcher writes the lines itself and ends the process, in bounded time.
+    with _sigterm_child(tmp_path, """
+        ctypes.CDLL(None).system(b"exec sleep 8 </dev/null >/dev/null 2>&1")
+        """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="1") as process:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        started = time.monotonic()
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 6, stderr
+    assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), stderr
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+    assert "[sigterm-stuck]" in stderr

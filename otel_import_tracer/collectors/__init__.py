@@ -15,11 +15,14 @@ without an import we saw (a script run as ``__main__``, a file ``exec``'d by han
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Protocol, Tuple
+from typing import TYPE_CHECKING, List, Optional, Protocol, Tuple
 
 from otel_import_tracer import env, messages
 from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import Registry
+
+if TYPE_CHECKING:
+    from otel_import_tracer.collectors.importhook import OnImport
 
 
 class Collector(Protocol):
@@ -54,11 +57,15 @@ def choose(requested: str) -> Choice:
     return Choice(requested, "requested")
 
 
-def start_collectors(choice: Choice, registry: Registry, root: SourceRoot) -> Tuple[str, List[Collector]]:
-    """Start the import hook and the chosen collector; return the name actually running."""
+def start_collectors(
+    choice: Choice, registry: Registry, root: SourceRoot, on_import: Optional["OnImport"] = None
+) -> Tuple[str, List[Collector]]:
+    """Start the import hook and the chosen collector; return the name actually running.
+
+    ``on_import``: modules to hand to a callback once imported (the server patches)."""
     from otel_import_tracer.collectors.importhook import ImportHookCollector
 
-    hook = ImportHookCollector(registry, root)
+    hook = ImportHookCollector(registry, root, on_import)
     hook.start()
     started: List[Collector] = [hook]
     try:

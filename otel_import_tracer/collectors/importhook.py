@@ -22,7 +22,7 @@ import sys
 import threading
 from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
 from types import ModuleType
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames
@@ -34,12 +34,17 @@ from otel_import_tracer.registry import SOURCE_IMPORT, Registry
 _PER_MODULE_LOADERS = (SourceFileLoader, SourcelessFileLoader, ExtensionFileLoader)
 
 
+OnImport = Mapping[str, Callable[[ModuleType], None]]
+"""Module name -> called with the module once it has executed (the process glue's server patches)."""
+
+
 class ImportHookFinder:
     """A meta path finder that finds nothing itself and watches what the others find."""
 
-    def __init__(self, registry: Registry, root: SourceRoot) -> None:
+    def __init__(self, registry: Registry, root: SourceRoot, on_import: Optional[OnImport] = None) -> None:
         self._registry = registry
         self._root = root
+        self._on_import = on_import or {}
         self.active = False
 
     # The import system calls this with the global import lock held: keep it short, never
@@ -90,6 +95,10 @@ class ImportHookFinder:
         loader = spec.loader
         if not isinstance(loader, _PER_MODULE_LOADERS) or "exec_module" in vars(loader):
             return  # a loader we cannot safely shadow: the sweeps still record its modules
+        after = self._on_import.get(fullname)
+        if after is not None:
+            _shadow_exec_module(loader, _then(loader, after))
+            return
         hit = self._root.classify(spec.origin)
         if hit is not None:
             _shadow_exec_module(loader, self._timed_exec(loader, hit[0], hit[1]))
@@ -140,17 +149,39 @@ class ImportHookFinder:
         return exec_module
 
 
+def _then(loader: Any, after: Callable[[ModuleType], None]) -> Callable[[ModuleType], None]:
+    """Execute the module, then hand it to ``after`` (whose failure is ours, not the importer's)."""
+
+    def exec_module(module: ModuleType) -> None:
+        _unshadow_exec_module(loader)
+        loader.exec_module(module)
+        try:
+            after(module)
+        except Exception as exc:
+            messages.internal_error(exc)
+
+    return exec_module
+
+
 class ImportHookCollector:
     """Installs the finder first in ``sys.meta_path`` and removes it on stop."""
 
     name = "importhook"
 
-    def __init__(self, registry: Registry, root: SourceRoot) -> None:
-        self._finder = ImportHookFinder(registry, root)
+    def __init__(self, registry: Registry, root: SourceRoot, on_import: Optional[OnImport] = None) -> None:
+        self._finder = ImportHookFinder(registry, root, on_import)
+        self._on_import = on_import or {}
 
     def start(self) -> None:
         self._finder.active = True
         sys.meta_path.insert(0, self._finder)
+        for name, after in self._on_import.items():  # imported before tracing started
+            module = sys.modules.get(name)
+            if module is not None:
+                try:
+                    after(module)
+                except Exception as exc:
+                    messages.internal_error(exc)
 
     def stop(self) -> None:
         # Deactivate first: another thread may still be inside find_spec with its own copy.

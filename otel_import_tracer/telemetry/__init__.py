@@ -1,13 +1,18 @@
 """OpenTelemetry for the tracer: reads the registry, never feeds it.
 
-- At startup completion an export thread imports the SDK (off the application's critical
-  path), picks where spans go, and sends ``app.startup`` with one ``module.loaded`` event
-  per load and one ``module.import_failed`` per failure, then the import waterfall, flushing
-  as it goes: the startup trace is out within moments, so a later SIGKILL loses nothing.
+- One export thread per process, started idle at the first load under the root (an exiting
+  interpreter may refuse new threads, so it must exist before it is needed). At startup
+  completion it imports the SDK (off the application's critical path), picks where spans go,
+  and sends ``app.startup`` with one ``module.loaded`` event per load and one
+  ``module.import_failed`` per failure first, then the import waterfall in start order: the
+  startup trace is out within moments, so a later SIGKILL loses nothing.
+- Where the application has an SDK provider, ``app.startup`` is started when the lifespan
+  begins and is the current span of the lifespan task, so the application's own startup spans
+  are its children; the export thread adds the events and ends it at startup completion.
 - After that, each lazy load or failure goes on the span current in the importing thread
   (the request span, with the FastAPI instrumentation), synchronously, or to a short span
   of its own, made by the export thread.
-- ``shutdown`` waits a bounded time for all of it.
+- ``shutdown`` waits a bounded time for all of it, and says how much went out if it was cut.
 
 Importing this module imports nothing from OpenTelemetry.
 """
@@ -29,10 +34,11 @@ from otel_import_tracer.telemetry.attributes import failure_attributes, load_att
 # so thousands of imports all arrive even through an application's own provider.
 FLUSH_EVERY = 512
 FLUSH_TIMEOUT_MS = 10_000
-LAZY_QUEUE_SIZE = 10_000
+JOB_QUEUE_SIZE = 10_000
 
 _Lazy = Tuple[str, Dict[str, Any], int, int]
-_STOP = None
+_STARTUP = "startup"
+_STOP = "stop"
 
 
 class Telemetry(Listener):
@@ -42,15 +48,25 @@ class Telemetry(Listener):
         registry: Registry,
         collector: str,
         on_trace_id: Optional[Callable[[], None]] = None,
+        inherited: bool = False,
     ) -> None:
         self._config = config
         self._registry = registry
         self._collector = collector
         self._on_trace_id = on_trace_id
-        self._lazy: "queue.Queue[Optional[_Lazy]]" = queue.Queue(LAZY_QUEUE_SIZE)
+        self._jobs: "queue.Queue[Any]" = queue.Queue(JOB_QUEUE_SIZE)
         self._worker: Optional[threading.Thread] = None
+        self._worker_lock = threading.Lock()
+        self._done = threading.Event()  # the export thread has finished its last job
         self._destination: Any = None
+        self._open_startup: Any = None  # app.startup, started at the lifespan's beginning
         self._trace_id: Optional[str] = None
+        self._startup_queued = False
+        self._discarded = False
+        # What went out, for the message when a shutdown cuts the export short.
+        self._startup_sent = False
+        self._imports_planned = 0
+        self._imports_sent = 0
 
     def start(self) -> None:
         self._registry.subscribe(self)
@@ -59,48 +75,71 @@ class Telemetry(Listener):
         # without a lifespan exports. Already imported by asyncio apps; ~15 ms otherwise.
         import concurrent.futures.thread  # noqa: F401
 
+    def arm(self) -> bool:
+        """Start the export thread (idle until there is something to send); False if impossible."""
+        with self._worker_lock:
+            if self._worker is not None:
+                return True
+            worker = threading.Thread(target=self._run, name="otel-import-tracer-export", daemon=True)
+            try:
+                worker.start()
+            except RuntimeError:  # the interpreter is exiting and refuses new threads
+                return False
+            self._worker = worker
+            return True
+
     def startup_trace_id(self) -> Optional[str]:
         return self._trace_id
 
+    def startup_context(self) -> Any:
+        """Start ``app.startup`` now on the application's provider and return a context holding it."""
+        if self._open_startup is not None or self._startup_queued:
+            return None
+        from otel_import_tracer.telemetry import setup
+
+        destination = setup.application_destination()
+        if destination is None:
+            return None
+        from opentelemetry import trace
+
+        from otel_import_tracer.telemetry import spans
+
+        self._destination = destination
+        self._open_startup = spans.start_startup(destination.tracer, self._registry.started_ns)
+        return trace.set_span_in_context(self._open_startup)
+
     def startup_complete(self) -> None:
-        if self._worker is not None:
+        if self._startup_queued:
             return
-        worker = threading.Thread(target=self._run, name="otel-import-tracer-export", daemon=True)
-        try:
-            worker.start()
-        except RuntimeError:
-            # The interpreter is exiting (a process without a lifespan; Python 3.12 refuses new
-            # threads then): export right here, with a processor that needs no thread.
-            self._export(synchronous=True)
+        self._startup_queued = True
+        if not self.arm():
+            messages.warn(
+                "telemetry-no-thread",
+                "the interpreter refused to start the export thread, so this process's import trace is "
+                "not exported (the log lines and report are complete).",
+            )
             return
-        self._worker = worker
+        self._put(_STARTUP)
 
     def shutdown(self, timeout: float) -> None:
-        """Let the export thread finish its queue, then flush, waiting ``timeout`` seconds at most."""
+        """Let the export thread send what it has, waiting ``timeout`` seconds at most."""
         self._registry.unsubscribe(self)
+        if self._worker is None:
+            return
         deadline = time.monotonic() + timeout
-        worker = self._worker
-        if worker is not None:
-            try:  # waits for room if lazy imports filled the queue, never past the deadline
-                self._lazy.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Full:
-                pass
-            worker.join(max(0.0, deadline - time.monotonic()))
-            if worker.is_alive():
-                self._late(timeout)
-                return
-        destination = self._destination
-        if destination is None:
-            return
-        closer = threading.Thread(target=self._close, args=(destination, deadline), name="otel-import-tracer-flush", daemon=True)
-        try:
-            closer.start()
-        except RuntimeError:  # exiting: see startup_complete
-            self._close(destination, deadline)
-            return
-        closer.join(max(0.0, deadline - time.monotonic()))
-        if closer.is_alive():
+        try:  # waits for room if lazy imports filled the queue, never past the deadline
+            self._jobs.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Full:
+            pass
+        if not self._done.wait(max(0.0, deadline - time.monotonic())):
             self._late(timeout)
+
+    def discard(self) -> None:
+        """Nothing of this process is worth sending (it loaded nothing under the root)."""
+        self._registry.unsubscribe(self)
+        self._discarded = True
+        if self._worker is not None:
+            self._put(_STOP)
 
     # -- Listener: runs in the importing thread, inside the import; no imports, no blocking --
 
@@ -116,38 +155,56 @@ class Telemetry(Listener):
     def _on_lazy(self, event: str, describe: Callable[[Any], Dict[str, Any]], item: Any, start_ns: int, end_ns: int) -> None:
         try:
             attributes = describe(item)
-            api = sys.modules.get("opentelemetry.trace")
-            if api is not None:
-                span = api.get_current_span()
+            # Half-imported (the export thread may be importing it right now): no current span then.
+            get_current_span = getattr(sys.modules.get("opentelemetry.trace"), "get_current_span", None)
+            if get_current_span is not None:
+                span = get_current_span()
                 if span.is_recording():
                     span.add_event(event, attributes, timestamp=start_ns)
                     return
             self._put((event, attributes, start_ns, end_ns))
         except Exception as exc:
-            messages.warn("telemetry-error", f"a lazy import could not be added to a span ({exc!r}).")
+            messages.warn("telemetry-lazy-error", f"a lazy import could not be added to a span ({exc!r}).")
 
-    def _put(self, item: Optional[_Lazy]) -> None:
+    def _put(self, item: Any) -> None:
         try:
-            self._lazy.put_nowait(item)
+            self._jobs.put_nowait(item)
         except queue.Full:
             messages.warn("lazy-queue-full", "too many lazy imports at once; some are only in the logs and report.")
 
     # -- the export thread --
 
     def _run(self) -> None:
-        self._export()
-        self._drain_lazy()
+        try:
+            while True:
+                job = self._jobs.get()
+                if job == _STOP:
+                    if not self._discarded:
+                        self._final_flush()
+                    return
+                if self._discarded:
+                    continue
+                if job == _STARTUP:
+                    self._export()
+                else:
+                    self._export_lazy(job)
+        finally:
+            self._done.set()
 
-    def _export(self, synchronous: bool = False) -> None:
+    def _export(self) -> None:
         try:
             from otel_import_tracer.telemetry import setup
 
-            self._destination = setup.resolve(synchronous=synchronous)
+            if self._destination is None:
+                self._destination = setup.resolve()
             if self._destination is not None:
                 self._export_startup(self._destination)
         except Exception as exc:
-            messages.warn("telemetry-error", f"import traces could not be exported ({exc!r}); the application is unaffected.")
             self._destination = None
+            messages.warn(
+                "telemetry-export-error",
+                f"import traces could not be exported ({_why(exc)}); the application is unaffected.",
+            )
 
     def _export_startup(self, destination: Any) -> None:
         from otel_import_tracer.telemetry import spans
@@ -163,52 +220,82 @@ class Telemetry(Listener):
             semconv.ATTR_PRELOADED_COUNT: sum(1 for load in loads if load.preloaded),
             semconv.ATTR_FAILED_IMPORT_COUNT: len(failures),
         }
+        span = self._open_startup or spans.start_startup(destination.tracer, registry.started_ns)
+        self._open_startup = None
+        spans.finish_startup(span, end_ns, loads, failures, attributes, registry.startup_failure)
         # Only its context is kept: the ended span holds every event until it is dropped.
-        context = spans.emit_startup(destination.tracer, registry.started_ns, end_ns, loads, failures, attributes).get_span_context()
+        context = span.get_span_context()
+        del span
         if context.is_valid:
             self._trace_id = format(context.trace_id, "032x")
-        flushed = destination.provider.force_flush(FLUSH_TIMEOUT_MS)
+        self._imports_planned = sum(1 for load in loads if load.end_ns is not None) if self._config.spans else 0
+        flushed = destination.flush(FLUSH_TIMEOUT_MS)  # app.startup first, alone
+        self._startup_sent = flushed
         if self._trace_id and self._on_trace_id is not None:
             self._on_trace_id()
         imports = 0
         if self._config.spans:
-            flush = (lambda: destination.provider.force_flush(FLUSH_TIMEOUT_MS)) if flushed else (lambda: None)
+
+            def flush(count: int) -> None:
+                # Past an unconfirmed app.startup, do not wait on the exporter for every batch.
+                if flushed and destination.flush(FLUSH_TIMEOUT_MS):
+                    self._imports_sent = count
+
             imports = spans.emit_waterfall(destination.tracer, context, loads, FLUSH_EVERY, flush)
-            flushed = destination.provider.force_flush(FLUSH_TIMEOUT_MS) and flushed
+            done = destination.flush(FLUSH_TIMEOUT_MS)
+            if done:
+                self._imports_sent = imports
+            flushed = flushed and done
         outcome = "exported" if flushed else "not confirmed by the exporter (is the collector reachable?)"
         messages.info(
             f"startup trace {self._trace_id} {outcome}: {len(loads)} module.loaded events, "
             f"{len(failures)} module.import_failed events, {imports} import spans via {destination.description}."
         )
 
-    def _drain_lazy(self) -> None:
-        while True:
-            item = self._lazy.get()
-            if item is _STOP:
-                return
-            destination = self._destination
-            if destination is None:
-                continue
-            try:
-                from otel_import_tracer.telemetry import spans
-
-                event, attributes, start_ns, end_ns = item
-                spans.emit_own_span(destination.tracer, event, attributes, start_ns, end_ns)
-            except Exception as exc:
-                messages.warn("telemetry-error", f"a lazy import span could not be made ({exc!r}).")
-
-    def _close(self, destination: Any, deadline: float) -> None:
+    def _export_lazy(self, item: _Lazy) -> None:
+        destination = self._destination
+        if destination is None:
+            return
         try:
-            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            destination.provider.force_flush(remaining_ms)
-            if destination.owned:
-                destination.provider.shutdown()
+            from otel_import_tracer.telemetry import spans
+
+            event, attributes, start_ns, end_ns = item
+            spans.emit_own_span(destination.tracer, event, attributes, start_ns, end_ns)
+            if self._jobs.empty():
+                destination.flush(FLUSH_TIMEOUT_MS)
         except Exception as exc:
-            messages.warn("telemetry-error", f"flushing import traces failed ({exc!r}).")
+            messages.warn("telemetry-lazy-error", f"a lazy import span could not be made ({exc!r}).")
+
+    def _final_flush(self) -> None:
+        destination = self._destination
+        if destination is None:
+            return
+        try:
+            destination.flush(FLUSH_TIMEOUT_MS)
+            destination.close()
+        except Exception as exc:
+            messages.warn("telemetry-flush-error", f"flushing import traces failed ({exc!r}).")
 
     def _late(self, timeout: float) -> None:
+        if not self._startup_queued or self._destination is None and not self._startup_sent:
+            sent = "nothing was confirmed sent yet"
+        else:
+            sent = (
+                f"app.startup {'was' if self._startup_sent else 'was not yet'} exported, "
+                f"{self._imports_sent} of {self._imports_planned} import spans"
+            )
         messages.warn(
             "shutdown-timeout",
             f"import traces were still being exported after {timeout:g}s and were abandoned so "
-            f"shutdown is not held up; raise {IMPORT_TRACING_SHUTDOWN_TIMEOUT} to wait longer.",
+            f"shutdown is not held up ({sent}); raise {IMPORT_TRACING_SHUTDOWN_TIMEOUT} to wait longer.",
         )
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RuntimeError) and "interpreter shutdown" in str(exc):
+        return (
+            f"{exc}: Python {sys.version.split()[0]} refuses new threads while exiting, which importing the "
+            "exporter needs (fixed in Python 3.12.2); complete startup before exit (a lifespan, "
+            "mark_startup_complete()) or upgrade Python"
+        )
+    return repr(exc)

@@ -31,53 +31,82 @@ _HOW_TO_EXPORT = (
 
 @dataclasses.dataclass
 class Destination:
-    """A tracer to emit with, and the provider to flush (and shut down, if it is ours)."""
+    """A tracer to emit with, the provider behind it, and how to send what was emitted."""
 
     tracer: Any
     provider: Any
     owned: bool
     description: str
+    outboxes: List[Any] = dataclasses.field(default_factory=list)  # ours: spans wait here to be sent
+
+    def flush(self, timeout_ms: int) -> bool:
+        """Send what was emitted so far, in order; True if every exporter confirmed it."""
+        if self.outboxes:
+            return all([outbox.send() for outbox in self.outboxes])
+        return bool(self.provider.force_flush(timeout_ms))
+
+    def close(self) -> None:
+        if self.owned:
+            self.provider.shutdown()
 
 
-def resolve(environ: Optional[Mapping[str, str]] = None, synchronous: bool = False) -> Optional[Destination]:
-    """The application's SDK provider if it installed one, else one of our own; None if
-    there is nowhere to send spans (said once, with how to change it). ``synchronous``:
-    our own provider exports as spans end, with no thread (for an exiting interpreter)."""
-    env = os.environ if environ is None else environ
-    # An application that installed an SDK provider has imported the SDK: without it in
-    # sys.modules there is none to find, and nothing is imported just to look.
+def application_destination() -> Optional[Destination]:
+    """The application's SDK provider, if it installed one; imports nothing to find out.
+
+    An application that installed an SDK provider has imported the SDK: without it in
+    sys.modules there is none to find."""
     sdk_trace = sys.modules.get("opentelemetry.sdk.trace")
-    if sdk_trace is not None:
-        from opentelemetry import trace
+    if sdk_trace is None:
+        return None
+    from opentelemetry import trace
 
-        installed = trace.get_tracer_provider()
-        if isinstance(installed, sdk_trace.TracerProvider):
-            tracer = _unlimited_events(installed.get_tracer(INSTRUMENTATION_SCOPE, __version__))
-            return Destination(tracer, installed, owned=False, description="the application's TracerProvider")
+    installed = trace.get_tracer_provider()
+    if not isinstance(installed, sdk_trace.TracerProvider):
+        return None
+    tracer = _unlimited_events(installed.get_tracer(INSTRUMENTATION_SCOPE, __version__))
+    return Destination(tracer, installed, owned=False, description="the application's TracerProvider")
+
+
+def resolve(environ: Optional[Mapping[str, str]] = None) -> Optional[Destination]:
+    """The application's SDK provider if it installed one, else one of our own; None if
+    there is nowhere to send spans (said once, with how to change it)."""
+    env = os.environ if environ is None else environ
+    installed = application_destination()
+    if installed is not None:
+        return installed
     if env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
         messages.info(f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work).")
         return None
     exporters = _exporters(env)
-    return _build_own(exporters, synchronous) if exporters else None
+    return _build_own(exporters) if exporters else None
 
 
-def _build_own(exporters: List[Tuple[str, Any]], synchronous: bool = False) -> Destination:
+def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
+    from otel_import_tracer.telemetry.outbox import Outbox
+
+    try:
+        resource = Resource.create()
+    except RuntimeError:  # its detector thread pool, refused by an exiting interpreter
+        resource = _resource()
     # Never the global provider: an application that chose not to trace keeps not tracing.
     provider = TracerProvider(
-        resource=_resource() if synchronous else Resource.create(),
+        resource=resource,
         span_limits=SpanLimits(max_events=SpanLimits.UNSET),
         shutdown_on_exit=False,  # stop_tracing() flushes with a bounded wait instead
     )
-    names = []
-    for name, exporter in exporters:
-        provider.add_span_processor(SimpleSpanProcessor(exporter) if synchronous else BatchSpanProcessor(exporter))
-        names.append(name)
+    # No BatchSpanProcessor: it needs a thread of its own (which an exiting interpreter may
+    # refuse) and sends in its own order. The export thread sends from the outbox itself.
+    outboxes = []
+    for _, exporter in exporters:
+        outbox = Outbox(exporter)
+        provider.add_span_processor(outbox)
+        outboxes.append(outbox)
     tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__)
-    return Destination(tracer, provider, owned=True, description=f"exporter {', '.join(names)}")
+    names = ", ".join(name for name, _ in exporters)
+    return Destination(tracer, provider, owned=True, description=f"exporter {names}", outboxes=outboxes)
 
 
 def _exporters(env: Mapping[str, str]) -> List[Tuple[str, Any]]:

@@ -5,11 +5,47 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_import_tracer import semconv
 from otel_import_tracer.registry import FailedImport, ModuleLoad
 from otel_import_tracer.telemetry.attributes import failure_attributes, load_attributes
+
+_STATUS_CHARS = 2048  # Tempo keeps 2048 bytes of any attribute; a traceback is longer
+
+
+def start_startup(tracer: Any, start_ns: int) -> Any:
+    """The ``app.startup`` span, from when collection started (backdated); ended by ``finish_startup``."""
+    return tracer.start_span(semconv.SPAN_STARTUP, kind=SpanKind.INTERNAL, start_time=start_ns)
+
+
+def finish_startup(
+    span: Any,
+    end_ns: int,
+    loads: Sequence[ModuleLoad],
+    failures: Sequence[FailedImport],
+    span_attributes: Dict[str, Any],
+    failure: Optional[str] = None,
+) -> Any:
+    """One event per load and per failure, in time order, the attributes, the status; then end it.
+
+    ``failure``: the application's startup failed (``lifespan.startup.failed``) with this message."""
+    span.set_attributes(span_attributes)
+    # Attributes are built one event at a time: the SDK copies them, and 5,000 dicts held
+    # at once would be megabytes at the moment the export's memory peaks.
+    records: List[Union[ModuleLoad, FailedImport]] = [*loads, *failures]
+    records.sort(key=_time_of)
+    for record in records:
+        if isinstance(record, ModuleLoad):
+            span.add_event(semconv.EVENT_MODULE_LOADED, load_attributes(record), timestamp=record.start_ns)
+        else:
+            span.add_event(semconv.EVENT_IMPORT_FAILED, failure_attributes(record), timestamp=record.time_ns)
+    if failure is not None:
+        span.set_attribute(semconv.ATTR_STARTUP_FAILED, True)
+        span.set_status(Status(StatusCode.ERROR, failure[:_STATUS_CHARS]))
+    start_ns = getattr(span, "start_time", None) or end_ns
+    span.end(end_time=max(end_ns, start_ns))
+    return span
 
 
 def emit_startup(
@@ -21,20 +57,7 @@ def emit_startup(
     span_attributes: Dict[str, Any],
 ) -> Any:
     """The ``app.startup`` span with one event per load and per failure, in time order, ended."""
-    span = tracer.start_span(
-        semconv.SPAN_STARTUP, kind=SpanKind.INTERNAL, start_time=start_ns, attributes=span_attributes
-    )
-    # Attributes are built one event at a time: the SDK copies them, and 5,000 dicts held
-    # at once would be megabytes at the moment the export's memory peaks.
-    records: List[Union[ModuleLoad, FailedImport]] = [*loads, *failures]
-    records.sort(key=_time_of)
-    for record in records:
-        if isinstance(record, ModuleLoad):
-            span.add_event(semconv.EVENT_MODULE_LOADED, load_attributes(record), timestamp=record.start_ns)
-        else:
-            span.add_event(semconv.EVENT_IMPORT_FAILED, failure_attributes(record), timestamp=record.time_ns)
-    span.end(end_time=max(end_ns, start_ns))
-    return span
+    return finish_startup(start_startup(tracer, start_ns), end_ns, loads, failures, span_attributes)
 
 
 def _time_of(record: Union[ModuleLoad, FailedImport]) -> int:
@@ -42,12 +65,12 @@ def _time_of(record: Union[ModuleLoad, FailedImport]) -> int:
 
 
 def emit_waterfall(
-    tracer: Any, startup_context: Any, loads: Sequence[ModuleLoad], every: int, flush: Callable[[], None]
+    tracer: Any, startup_context: Any, loads: Sequence[ModuleLoad], every: int, flush: Callable[[int], None]
 ) -> int:
     """One ``import <module>`` span per timed load, nested under the import that was running
     it (same thread, enclosing times), else under ``app.startup`` (``startup_context``, its
-    SpanContext). ``flush`` runs every ``every`` spans so no queue of any size overflows.
-    Returns the number of spans."""
+    SpanContext). ``flush(count so far)`` runs every ``every`` spans so no queue of any size
+    overflows. Returns the number of spans."""
     root_context = trace.set_span_in_context(trace.NonRecordingSpan(startup_context))
     by_name: Dict[str, ModuleLoad] = {load.name: load for load in loads}
     # Parents by SpanContext only: holding the ended spans would keep every attribute of
@@ -72,7 +95,7 @@ def emit_waterfall(
         contexts[load.name] = span.get_span_context()
         count += 1
         if count % every == 0:
-            flush()
+            flush(count)
     return count
 
 

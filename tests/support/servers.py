@@ -144,6 +144,20 @@ def start_demo(
     return ServiceProcess(argv, full_env, DEMO_DIR, port)
 
 
+def line_sets(output: str) -> Dict[int, List[str]]:
+    """The LOADED_MODULE values of each block, by the pid on its first line (blocks come out whole)."""
+    sets: Dict[int, List[str]] = {}
+    current: Optional[List[str]] = None
+    for line in output.splitlines():
+        if line.startswith("Stopping runtime file tracing... (pid "):
+            pid = int(line.rsplit(" ", 1)[1].rstrip(")"))
+            assert pid not in sets, f"two line sets for pid {pid}"
+            current = sets[pid] = []
+        elif line.startswith("LOADED_MODULE: ") and current is not None:
+            current.append(line[len("LOADED_MODULE: ") :])
+    return sets
+
+
 def shutdown_lines(output: str) -> Tuple[List[str], List[str], Dict[str, int]]:
     """The LOADED_SRC_FILE and LOADED_MODULE values, in printed order, and the two totals."""
     files: List[str] = []

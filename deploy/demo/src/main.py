@@ -1,6 +1,7 @@
 """The application: FastAPI with a lifespan that loads a plugin and starts a cache warmer.
 
-Run it with tracing on: ``otel-import-tracer run src.main:app`` (or ``otel-import-tracer demo``).
+Nothing of the tracer in it: ``ENABLE_IMPORT_TRACING=true uvicorn src.main:app`` (or
+``otel-import-tracer run src.main:app``, or ``otel-import-tracer demo``) traces it as it is.
 """
 
 import logging
@@ -8,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from otel_import_tracer import traced_lifespan
 from src.config.logging_config import configure_logging
 from src.config.settings import settings
 from src.integrations.cache import cache_backend_name
@@ -31,7 +31,7 @@ async def lifespan(app: FastAPI):
     warmer.stop()
 
 
-app = FastAPI(title="Orders demo", lifespan=traced_lifespan(lifespan))
+app = FastAPI(title="Orders demo", lifespan=lifespan)
 app.include_router(health.router)
 app.include_router(orders.router)
 app.include_router(reports.router)

@@ -1,9 +1,10 @@
 """``otel-import-tracer run src.main:app [uvicorn options]``: the original ``run_server.py``.
 
-With tracing on, collection starts before uvicorn imports the application, so the
-whole startup import graph is seen, and ``--reload`` is turned off (the reloader runs
-the application in a child process that is thrown away on every change). With tracing
-off, the arguments go to uvicorn untouched.
+With tracing on, collection starts before uvicorn imports the application, so the whole
+startup import graph is seen; ``--reload`` is turned off (the reloader runs the application
+in a child process that is thrown away on every change); and the workers of ``--workers N``,
+fresh interpreters spawned by uvicorn, start tracing as they start (our ``sitecustomize``
+goes first on ``PYTHONPATH``). With tracing off, the arguments go to uvicorn untouched.
 """
 
 from __future__ import annotations
@@ -13,12 +14,30 @@ from typing import List, Sequence
 
 from otel_import_tracer import messages
 from otel_import_tracer.config import ENABLE_IMPORT_TRACING, is_enabled
+from otel_import_tracer.process import bootstrap
 from otel_import_tracer.tracing import start_tracing
 
 _RELOAD_FLAG = "--reload"
 _RELOAD_ENV = "UVICORN_RELOAD"  # uvicorn's click options also read UVICORN_* variables
-_WORKERS_FLAG = "--workers"
 _CLICK_TRUE = ("1", "true", "t", "yes", "y", "on")  # what click reads as true from UVICORN_RELOAD
+PYTHONPATH = "PYTHONPATH"
+
+HELP = """\
+usage: otel-import-tracer run APP [uvicorn options]
+
+Run uvicorn with import tracing (ENABLE_IMPORT_TRACING=true), e.g.
+  otel-import-tracer run src.main:app --host 0.0.0.0 --port 8000 --workers 4
+
+Every option goes to uvicorn (`otel-import-tracer run --help` prints uvicorn's). With tracing
+on, the launcher adds to uvicorn:
+  - collection starts before APP is imported, so every module of the startup is timed;
+  - --reload (or UVICORN_RELOAD) is turned off, with a warning: the reloader replaces the
+    traced process on every change;
+  - each worker of --workers N traces itself from its first import (PYTHONPATH gets the
+    tracer's sitecustomize), with one startup trace, report and line set per worker.
+Startup completion and shutdown come from the ASGI lifespan: no change to the app. With
+tracing off this is plain uvicorn. For other servers: otel-import-tracer exec -- COMMAND.
+"""
 
 
 def run(uvicorn_args: Sequence[str]) -> int:
@@ -34,7 +53,7 @@ def run(uvicorn_args: Sequence[str]) -> int:
     args = list(uvicorn_args)
     if is_enabled():
         args = _without_reload(args)
-        _warn_about_workers(args)
+        os.environ[PYTHONPATH] = bootstrap.with_sitecustomize(os.environ.get(PYTHONPATH, ""))
         start_tracing()
     try:
         uvicorn_main.main(args=args, prog_name="otel-import-tracer run", standalone_mode=True)
@@ -56,19 +75,3 @@ def _without_reload(args: List[str]) -> List[str]:
         f"traced here. Set {ENABLE_IMPORT_TRACING}=false to develop with --reload.",
     )
     return [arg for arg in args if arg != _RELOAD_FLAG]
-
-
-def _warn_about_workers(args: List[str]) -> None:
-    for index, arg in enumerate(args):
-        value = None
-        if arg == _WORKERS_FLAG and index + 1 < len(args):
-            value = args[index + 1]
-        elif arg.startswith(_WORKERS_FLAG + "="):
-            value = arg.split("=", 1)[1]
-        if value is not None and value.strip() not in ("", "1"):
-            messages.warn(
-                "workers",
-                "with --workers, each worker process traces itself from its lifespan "
-                "(traced_lifespan); modules imported before that are recorded as preloaded, "
-                "without timings. Use IMPORT_TRACING_REPORT with {pid} to keep one report per worker.",
-            )

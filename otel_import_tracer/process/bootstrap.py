@@ -1,0 +1,80 @@
+"""Start tracing as an interpreter starts, before anything of the application is imported.
+
+Three ways in, one function:
+
+- ``otel_import_tracer.pth`` in site-packages: one line that ``site`` runs in every Python process
+  of the environment, which checks ``ENABLE_IMPORT_TRACING`` and imports nothing else when it is
+  unset or ``false``. A team sets the variable and starts its server as it always does
+  (``uvicorn``, ``gunicorn``, ``fastapi run``, ``hypercorn``); workers, spawned or forked, are
+  reached the same way.
+- ``otel_import_tracer.start`` (PEP 829, Python 3.15+): names ``start`` below; where it is read,
+  the ``.pth`` line is not.
+- ``sitecustomize``, put first on ``PYTHONPATH`` by ``otel-import-tracer exec`` and the launcher,
+  for environments whose site-packages ``.pth`` files do not run (a package installed with
+  ``--target``, vendored on ``PYTHONPATH``).
+
+Importing this module costs one ``os`` lookup: the tracer is imported only when tracing is on.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+
+ENABLE_IMPORT_TRACING = "ENABLE_IMPORT_TRACING"  # the same constant as config's, without importing it
+_OFF = ("", "false")
+_started = False
+
+
+def start() -> None:
+    """Start tracing once per process if ``ENABLE_IMPORT_TRACING`` asks for it; never raises.
+
+    ``site`` may run a ``.pth`` file twice (a venv's ``lib64`` symlink), so this is idempotent."""
+    global _started
+    if _started:
+        return
+    _started = True
+    if os.environ.get(ENABLE_IMPORT_TRACING, "").strip().lower() in _OFF:
+        return
+    try:
+        from otel_import_tracer.tracing import start_tracing
+
+        start_tracing()
+    except Exception as exc:  # the interpreter must start whatever happens here
+        try:
+            sys.stderr.write(
+                f"otel-import-tracer: warning: import tracing could not start in this process ({exc!r}); "
+                "the application is unaffected. Please report this.\n"
+            )
+        except Exception:
+            pass
+
+
+def chain_sitecustomize(ours: str) -> None:
+    """Run the ``sitecustomize`` that ours shadows, if there is one (as ``opentelemetry-instrument``
+    and ``ddtrace-run`` do), so a platform's own site customisation keeps working."""
+    here = os.path.dirname(os.path.abspath(ours))
+    path = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
+    try:
+        spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
+        if spec is None or spec.loader is None:
+            return
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["sitecustomize"] = module
+        spec.loader.exec_module(module)
+    except Exception as exc:  # as site.py does for a failing sitecustomize: report and go on
+        sys.stderr.write(f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n{type(exc).__name__}: {exc}\n")
+
+
+def sitecustomize_dir() -> str:
+    """The directory ``exec`` and the launcher put first on ``PYTHONPATH``."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sitecustomize")
+
+
+def with_sitecustomize(python_path: str) -> str:
+    """``PYTHONPATH`` with our ``sitecustomize`` directory first (once)."""
+    ours = sitecustomize_dir()
+    entries = [entry for entry in python_path.split(os.pathsep) if entry and entry != ours]
+    return os.pathsep.join([ours, *entries])

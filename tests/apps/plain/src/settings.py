@@ -1,0 +1,2 @@
+PLUGIN = "csv_export"
+CACHE = "memory"
