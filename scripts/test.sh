@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up one virtualenv per Python found (3.9 to 3.13) and run the test suite on each,
+# Set up one virtualenv per Python found (3.9 to 3.14) and run the test suite on each,
 # once per collector that Python has. Prints which Pythons and collectors ran, and fails
-# if any run failed. Usage: bash scripts/test.sh [extra pytest args]
+# if any run failed. Python 3.14 comes from ../shared/tools/python3.14.sh when it is there
+# (Debian's build, unpacked under .python3.14/). Usage: bash scripts/test.sh [extra pytest args]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,15 @@ if command -v pyenv >/dev/null 2>&1; then
   for version in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(9|1[0-9])\.[0-9]+$' | sort -t. -k2,2n -k3,3n); do
     add_python "$(pyenv prefix "$version" 2>/dev/null)/bin/python"
   done
+fi
+shared_314="../shared/tools/python3.14.sh"
+if [ -z "${seen[3.14]:-}" ] && [ -f "$shared_314" ]; then
+  if exe=$(bash "$shared_314" "$PWD/.python3.14" 2>.python3.14.log); then
+    echo "=== Python 3.14 from $shared_314: $exe"
+    add_python "$exe"
+  else
+    echo "=== Python 3.14: $shared_314 could not provide it (see .python3.14.log); not run"
+  fi
 fi
 if [ -n "${TEST_PYTHONS:-}" ]; then  # e.g. TEST_PYTHONS="3.11 3.12" to run fewer
   kept=()

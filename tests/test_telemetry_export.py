@@ -177,6 +177,7 @@ def test_a_large_unmodified_app_exports_at_startup_not_at_stop(tmp_path: Path, r
     # lifespan, so the export is under way long before a stop that follows at once.
     with _start_generated(tmp_path, 1717, receiver.env("grpc")) as service:
         service.wait_ready(timeout=120)
+        receiver.wait_for_spans(semconv.SPAN_STARTUP)  # while it serves, before any stop
         output = service.stop()
     _, modules, _ = shutdown_lines(output)
     assert len(modules) > 1717

@@ -83,7 +83,8 @@ class ServiceProcess:
             with urllib.request.urlopen(self.base_url + path, timeout=timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
-            return error.code, error.read()
+            with error:  # an unclosed HTTPError is a ResourceWarning on 3.14
+                return error.code, error.read()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> str:
         """Send ``sig`` (SIGTERM like ``docker stop``), wait for exit, return the output."""
