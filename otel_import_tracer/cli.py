@@ -98,10 +98,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args and args[0] == "run":
         from otel_import_tracer.process import launcher
 
-        # Everything after `run` belongs to uvicorn, --help included.
+        # Everything after `run` belongs to uvicorn; --help says what we add, then uvicorn's.
         if len(args) == 1:
             sys.stderr.write(launcher.HELP)
             return 2
+        if "--help" in args[1:]:
+            sys.stdout.write(launcher.HELP + "\nuvicorn's options:\n\n")
+            sys.stdout.flush()
         return launcher.run(args[1:])
     if args and args[0] == "exec":
         from otel_import_tracer.process import wrapper

@@ -118,6 +118,7 @@ def build_document(session: Any, trace_id: Optional[str] = None) -> Dict[str, An
         "started_at": _iso(origin),
         "started_unix_ns": origin,
         "startup_complete_ms": None if complete is None else _ms(complete - origin),
+        "startup_failure": registry.startup_failure,  # lifespan.startup.failed's message
         "written_at": _iso(registry.now_ns()),
         "modules": [_module_entry(load, origin) for load in registry.loads()],
         "failed_imports": [_failure_entry(failure, origin) for failure in registry.failures()],

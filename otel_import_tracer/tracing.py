@@ -22,6 +22,7 @@ import threading
 from typing import Any, Callable, List, Optional, Set
 
 from otel_import_tracer import logs, messages
+from otel_import_tracer import collectors
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
 from otel_import_tracer.config import IMPORT_TRACING_ROOT, Config
 from otel_import_tracer.naming import SourceRoot
@@ -126,12 +127,11 @@ class TracingSession:
             _guard("telemetry", self._telemetry.shutdown, self.config.shutdown_timeout)
 
     def abandon(self) -> None:
-        """Leave without a word: the parent's session, inherited by a forked child."""
+        """Leave without a word: the parent's session, inherited by a forked child. Its registry
+        and telemetry are left untouched: a thread of the parent may have held their locks."""
         self.running = False
         stop_collectors(self._collectors)
         self._collectors = []
-        if self._telemetry is not None:
-            self._telemetry.discard()
 
     def _write_lines(self) -> None:
         lines = logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules())
@@ -154,7 +154,8 @@ class TracingSession:
 
 class _Arm(Listener):
     """At the first load under the root, start what a process with something to lose needs:
-    the SIGTERM watcher and the idle export thread (an exiting interpreter may refuse new threads)."""
+    the SIGTERM watcher, the idle export thread (an exiting interpreter may refuse new threads),
+    and the exit hook, registered after the export's ``concurrent.futures`` so that it runs first."""
 
     def __init__(self, session: TracingSession) -> None:
         self._session = session
@@ -167,6 +168,7 @@ class _Arm(Listener):
         _sigterm.arm()
         if self._session._telemetry is not None:
             self._session._telemetry.arm()
+        _register_exit_hook()
 
 
 def _guard(what: str, step: Callable[..., Any], *args: Any) -> None:
@@ -227,7 +229,6 @@ def start_tracing(config: Optional[Config] = None) -> bool:
         if not session.start():
             return False
         _session = session
-        _register_exit_hook()
         return True
 
 
@@ -235,7 +236,8 @@ def _register_exit_hook() -> None:
     """Without a lifespan (a script, a worker), stop at exit: lines, report, telemetry.
 
     ``threading._register_atexit`` runs before the interpreter joins its threads (the export
-    thread is still there to send); plain ``atexit`` is the fallback.
+    thread is still there to send), last registered first: registered once ``concurrent.futures``
+    is imported, ours runs before it refuses new work. Plain ``atexit`` is the fallback.
     """
     global _exit_hook_registered
     if _exit_hook_registered:
@@ -323,6 +325,7 @@ def _after_fork_in_child() -> None:
     # Locks another thread of the parent held at fork time would never be released here.
     _lock = threading.RLock()
     messages.after_fork_in_child()
+    collectors.after_fork_in_child()
     parent = _session
     if parent is None or not parent.running:
         return

@@ -52,29 +52,53 @@ fi
 
 summary=()
 status=0
+
+# Set up every virtualenv first, three at a time: resolving against the package indexes is
+# most of an install's time, and installs overlap well.
+setup_venv() {  # version exe -> 0 if ready; the log is kept in the venv
+  local version="$1" exe="$2" venv=".venv-test/$1"
+  if [ ! -x "$venv/bin/python" ]; then
+    "$exe" -m venv "$venv" >/dev/null 2>&1 || { echo "venv failed" >".venv-test/$version.failed"; return 1; }
+  fi
+  "$venv/bin/python" -m pip install -q --no-compile --disable-pip-version-check -e ".[test]" >"$venv/install.log" 2>&1 \
+    || { echo "install failed (see $venv/install.log)" >".venv-test/$version.failed"; return 1; }
+}
+mkdir -p .venv-test
+running=0
 for entry in "${pythons[@]}"; do
   version="${entry%%:*}"
-  exe="${entry#*:}"
+  rm -f ".venv-test/$version.failed"
+  echo "=== Python $version (${entry#*:}): setting up .venv-test/$version"
+  setup_venv "$version" "${entry#*:}" &
+  running=$((running + 1))
+  if [ "$running" -ge 3 ]; then wait -n; running=$((running - 1)); fi
+done
+wait
+
+first=1
+for entry in "${pythons[@]}"; do
+  version="${entry%%:*}"
   venv=".venv-test/$version"
-  echo "=== Python $version ($exe): setting up $venv"
-  if [ ! -x "$venv/bin/python" ]; then
-    "$exe" -m venv "$venv" || { summary+=("Python $version: venv failed"); status=1; continue; }
-  fi
-  if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]" >"$venv/install.log" 2>&1; then
-    tail -n 30 "$venv/install.log"
-    summary+=("Python $version: install failed (see $venv/install.log)"); status=1; continue
+  if [ -f ".venv-test/$version.failed" ]; then
+    [ -f "$venv/install.log" ] && tail -n 30 "$venv/install.log"
+    summary+=("Python $version: $(cat ".venv-test/$version.failed")"); status=1; continue
   fi
   for collector in $(collectors_for "$version"); do
     echo "=== Python $version, collector $collector"
-    # Tests that do not depend on the collector run once per Python, in the auto run.
+    # Tests that do not depend on the collector run once per Python, in the auto run; tests
+    # that depend on neither (the benchmark harness) run on the first Python only.
+    skip=()
+    [ "$collector" = auto ] || skip+=("not collector_independent")
+    [ "$first" = 1 ] || skip+=("not once")
     only=()
-    [ "$collector" = auto ] || only=(-m "not collector_independent")
+    if [ ${#skip[@]} -gt 0 ]; then only=(-m "$(printf '%s and ' "${skip[@]}" | sed 's/ and $//')"); fi
     if IMPORT_TRACING_TEST_COLLECTOR="$collector" "$venv/bin/python" -m pytest -q -n 3 -p no:cacheprovider "${only[@]}" "$@"; then
       summary+=("Python $version, collector $collector: passed")
     else
       summary+=("Python $version, collector $collector: FAILED"); status=1
     fi
   done
+  first=0
 done
 
 echo

@@ -32,6 +32,7 @@ def test_generated_app_has_the_requested_modules(tmp_path: Path) -> None:
     assert again.module_names == app.module_names  # deterministic
 
 
+@pytest.mark.once
 def test_quick_startup_benchmark_prints_every_variant(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "startup", "--keep", str(tmp_path)],

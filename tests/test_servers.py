@@ -26,7 +26,7 @@ from otel_import_tracer import semconv
 from tests.support import plain_app
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.plain_app import FAILED, LAZY, STARTUP, Run, report_modules, run_service, stopping_pids
-from tests.support.servers import console_script, line_sets
+from tests.support.servers import clean_env, console_script, line_sets
 
 pytestmark = [pytest.mark.slow, pytest.mark.collector_independent]
 
@@ -263,3 +263,30 @@ def test_exec_without_tracing_runs_the_command_untouched(tmp_path: Path) -> None
     missing = subprocess.run([console_script("otel-import-tracer"), "exec", "--", "no-such-command-here"],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 127 and "command not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_failed_startup_ends_app_startup_with_the_error(tmp_path: Path, receiver: OtlpReceiver) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(plain_app.APP_DIR, app)
+    main = app / "src" / "main.py"
+    main.write_text(main.read_text().replace("    yield\n", "    raise RuntimeError('database unreachable')\n    yield\n"))
+    # HTTP: the process exits at once, and Python 3.12.1 refuses the thread importing gRPC needs then.
+    env = clean_env({**receiver.env("http/protobuf"), "ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(app / "src"),
+                     "IMPORT_TRACING_REPORT": str(tmp_path / "imports.json")})
+    result = subprocess.run([PY, "-m", "otel_import_tracer", "run", "src.main:app", "--port", "0"],
+                            cwd=str(app), env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr  # uvicorn's "startup failed"
+    (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    assert startup.status_code == 2 and "database unreachable" in startup.status_message
+    assert startup.attributes[semconv.ATTR_STARTUP_FAILED] is True
+    assert set(_loaded(startup)) == STARTUP
+    report = json.loads((tmp_path / "imports.json").read_text())
+    assert "database unreachable" in report["startup_failure"]
+    assert line_sets(result.stdout)  # the lines still come out
+
+
+def test_run_help_says_what_the_launcher_adds_then_uvicorns_options() -> None:
+    result = subprocess.run([console_script("otel-import-tracer"), "run", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "the launcher adds to uvicorn" in result.stdout and "--reload" in result.stdout
+    assert result.stdout.index("each worker of --workers N") < result.stdout.index("--uds")  # then uvicorn's own

@@ -101,3 +101,12 @@ def stop_collectors(collectors: List[Collector]) -> None:
             collector.stop()
         except Exception as exc:
             messages.warn("collector-stop", f"stopping the {collector.name} collector failed: {exc!r}")
+
+
+def after_fork_in_child() -> None:
+    """Fresh locks for the collectors a forked child is about to stop and start again."""
+    import sys
+
+    monitoring = sys.modules.get("otel_import_tracer.collectors.monitoring")
+    if monitoring is not None:
+        monitoring.after_fork_in_child()

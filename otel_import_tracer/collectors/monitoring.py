@@ -27,6 +27,12 @@ _tool_lock = threading.Lock()
 _ran_before = False  # DISABLE outlives free_tool_id: a later session must re-enable locations
 
 
+def after_fork_in_child() -> None:
+    """A forked child stops and restarts its parent's collector: a parent's thread may have held the lock."""
+    global _tool_lock
+    _tool_lock = threading.Lock()
+
+
 class MonitoringUnavailable(Exception):
     """No sys.monitoring here, or every tool id we may use is taken."""
 

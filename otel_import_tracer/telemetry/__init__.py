@@ -70,16 +70,20 @@ class Telemetry(Listener):
 
     def start(self) -> None:
         self._registry.subscribe(self)
-        # The SDK needs concurrent.futures.thread, which registers a threading exit hook when
-        # first imported: impossible once the interpreter is exiting, which is when a process
-        # without a lifespan exports. Already imported by asyncio apps; ~15 ms otherwise.
-        import concurrent.futures.thread  # noqa: F401
 
     def arm(self) -> bool:
         """Start the export thread (idle until there is something to send); False if impossible."""
         with self._worker_lock:
             if self._worker is not None:
                 return True
+            # The SDK needs concurrent.futures.thread, which registers a threading exit hook when
+            # first imported: refused once the interpreter is exiting, which is when a process
+            # without a lifespan exports. Already imported by asyncio apps; ~15 ms otherwise, paid
+            # only by a process that loads something under the root.
+            try:
+                import concurrent.futures.thread  # noqa: F401
+            except RuntimeError:
+                pass
             worker = threading.Thread(target=self._run, name="otel-import-tracer-export", daemon=True)
             try:
                 worker.start()

@@ -45,6 +45,8 @@ class ReceivedSpan:
     resource: Dict[str, Any]
     scope_name: str
     protocol: str
+    status_code: int = 0  # OTLP: 0 unset, 1 ok, 2 error
+    status_message: str = ""
 
     def event(self, name: str) -> List[ReceivedEvent]:
         return [event for event in self.events if event.name == name]
@@ -90,6 +92,8 @@ def decode_request(request: trace_service_pb2.ExportTraceServiceRequest, protoco
                         resource=resource,
                         scope_name=scope_spans.scope.name,
                         protocol=protocol,
+                        status_code=span.status.code,
+                        status_message=span.status.message,
                     )
                 )
     return spans
