@@ -26,6 +26,7 @@ from otel_import_tracer import collectors
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
 from otel_import_tracer.config import IMPORT_TRACING_ROOT, Config
 from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.process.signals import SigtermHandler
 from otel_import_tracer.registry import SOURCE_INHERITED, Listener, ModuleLoad, Registry
 
 class TracingSession:
@@ -109,7 +110,13 @@ class TracingSession:
         if not self.running:
             return
         self.running = False
-        _sigterm.uninstall()
+        _sigterm.stopping()
+        try:
+            self._stop()
+        finally:
+            _sigterm.stopped()
+
+    def _stop(self) -> None:
         stop_collectors(self._collectors)
         self._collectors = []
         _guard("sweep", self.registry.sweep)
@@ -203,8 +210,6 @@ def _start_telemetry(session: TracingSession) -> Any:
 def _stop_from_signal() -> None:
     stop_tracing()
 
-
-from otel_import_tracer.process.signals import SigtermHandler  # noqa: E402 (needs nothing of this module)
 
 _sigterm = SigtermHandler(_stop_from_signal)
 _lock = threading.RLock()

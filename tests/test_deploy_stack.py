@@ -28,7 +28,7 @@ from otel_import_tracer import semconv
 from otel_import_tracer.config import DEFAULT_ROOT, ENABLE_IMPORT_TRACING
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
-pytestmark = pytest.mark.collector_independent
+pytestmark = [pytest.mark.collector_independent, pytest.mark.once]  # files and pins, not Python
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

@@ -223,6 +223,7 @@ def browser() -> str:
     return path
 
 
+@pytest.mark.once  # the browser, not the Python, is under test
 @pytest.mark.slow
 def test_a_headless_browser_renders_the_waterfall(browser: str, tmp_path: Path) -> None:
     page = tmp_path / "report.html"

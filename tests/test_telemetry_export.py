@@ -156,6 +156,7 @@ def _start_generated(tmp_path: Path, n_modules: int, env: Dict[str, str]) -> Ser
     return ServiceProcess(argv, full_env, tmp_path, port)
 
 
+@pytest.mark.collector_independent
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_five_thousand_modules_all_arrive(tmp_path: Path, receiver: OtlpReceiver, protocol: str) -> None:
     with _start_generated(tmp_path, 5000, receiver.env(protocol)) as service:
@@ -186,6 +187,7 @@ def test_a_large_unmodified_app_exports_at_startup_not_at_stop(tmp_path: Path, r
     assert "[shutdown-timeout]" not in output
 
 
+@pytest.mark.collector_independent
 def test_an_application_provider_is_reused_and_keeps_its_own_limits(tmp_path: Path, receiver: OtlpReceiver) -> None:
     env = {"APP_OTLP_ENDPOINT": receiver.grpc_endpoint}
     service = _start_generated(tmp_path, 300, env)
@@ -202,6 +204,7 @@ def test_an_application_provider_is_reused_and_keeps_its_own_limits(tmp_path: Pa
     assert (len(own.events), own.dropped_events_count) == (128, 72)  # the app's span: its limit, untouched
 
 
+@pytest.mark.collector_independent
 @pytest.mark.parametrize("fault", ["refused", "silent"])
 def test_unreachable_collector_neither_blocks_startup_nor_shutdown(tmp_path: Path, fault: str) -> None:
     with SilentServer() as silent:
@@ -237,6 +240,7 @@ def test_sigkill_after_startup_loses_nothing(receiver: OtlpReceiver, tmp_path: P
     assert document  # written atomically when startup completed
 
 
+@pytest.mark.collector_independent
 def test_sdk_disabled_exports_nothing_and_says_so(receiver: OtlpReceiver) -> None:
     env = {**receiver.env("grpc"), "OTEL_SDK_DISABLED": "true"}
     with start_demo(env=env) as service:

@@ -25,6 +25,7 @@ from otel_import_tracer import (
 )
 from otel_import_tracer.config import Config
 from tests.conftest import SourceTree
+from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.servers import clean_env, shutdown_lines
 
 
@@ -266,6 +267,7 @@ def test_a_script_without_a_lifespan_still_exports_its_startup_trace(tmp_path: P
     assert "Traceback" not in result.stderr and "warning" not in result.stderr
 
 
+@pytest.mark.collector_independent
 def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> None:
     root = tmp_path / "src"
     root.mkdir()
@@ -318,6 +320,7 @@ def _sigterm_child(tmp_path: Path, body: str, **env: str) -> Iterator[subprocess
                 process.communicate()
 
 
+@pytest.mark.collector_independent
 def test_sigterm_taken_while_the_main_thread_blocks_is_still_acted_on(tmp_path: Path) -> None:
     # CPython runs a Python signal handler at the main thread's next bytecode. A SIGTERM taken
     # by another thread (or just before the main thread enters a blocking call, which is what
@@ -339,6 +342,7 @@ def test_sigterm_taken_while_the_main_thread_blocks_is_still_acted_on(tmp_path: 
     assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
 
 
+@pytest.mark.collector_independent
 def test_sigterm_while_the_main_thread_is_stuck_in_native_code_is_bounded(tmp_path: Path) -> None:
     # glibc's system() retries its wait on EINTR: no Python code runs in the main thread until
     # the command ends. The watcher writes the lines itself and ends the process, in bounded time.
@@ -354,3 +358,29 @@ def test_sigterm_while_the_main_thread_is_stuck_in_native_code_is_bounded(tmp_pa
     assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), stderr
     assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
     assert "[sigterm-stuck]" in stderr
+
+
+@pytest.mark.collector_independent
+def test_sigterm_while_tracing_stops_waits_for_the_export_then_kills_as_before(tmp_path: Path) -> None:
+    # hypercorn --workers 2: the master terminates the second worker as soon as the first has
+    # exited, while that worker's lifespan shutdown is still exporting its trace. The SIGTERM must
+    # not cut the bounded flush short; once it is done, the process dies of SIGTERM as before.
+    with OtlpReceiver(mode="slow") as receiver, _sigterm_child(tmp_path, """
+        def send():
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGTERM)
+        import os
+        threading.Thread(target=send).start()
+        from otel_import_tracer import stop_tracing
+        stop_tracing()
+        print("stop returned", flush=True)
+        time.sleep(60)
+        """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="10", **receiver.env("http")) as process:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGTERM, stderr
+    assert "stop returned" not in stdout  # killed at the end of the stop, not left running
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+    (startup,) = receiver.spans("app.startup")
+    imports = sorted(s.attributes["python.module.name"] for s in receiver.spans() if s.trace_id == startup.trace_id and s is not startup)
+    assert imports == ["src", "src.worker"], receiver.summary()

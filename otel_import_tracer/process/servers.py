@@ -23,6 +23,7 @@ import functools
 from types import ModuleType
 from typing import Any, Callable, Dict, Mapping, Optional
 
+from otel_import_tracer import tracing
 from otel_import_tracer.process import lifespan
 
 _PATCHED = "_otel_import_tracer_patched"
@@ -58,7 +59,7 @@ def _receives_messages(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             _startup_message(message)
         except Exception as exc:  # never between the application and its server
-            lifespan.tracing.report_error("lifespan", exc)
+            tracing.report_error("lifespan", exc)
         return await original(self, message, *args, **kwargs)
 
     return send
@@ -105,7 +106,7 @@ def _patch_hypercorn(module: ModuleType) -> None:
 
 def _before_forking(original: Callable[..., Any]) -> Callable[..., Any]:
     def spawn_worker(self: Any, *args: Any, **kwargs: Any) -> Any:
-        lifespan.tracing.hand_over()  # the master's startup ends here; the workers it forks serve
+        tracing.hand_over()  # the master's startup ends here; the workers it forks serve
         return original(self, *args, **kwargs)
 
     return spawn_worker
@@ -116,7 +117,7 @@ def _after_forking(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return original(self, *args, **kwargs)
         finally:
-            lifespan.tracing.handed_over()  # no more forks for now: the master's trace can go
+            tracing.handed_over()  # no more forks for now: the master's trace can go
 
     return spawn_workers
 
@@ -147,4 +148,4 @@ def patch(module: ModuleType) -> None:
     try:
         apply(module)
     except Exception as exc:  # another version of the server, shaped differently
-        lifespan.tracing.report_error(f"server-patch-{name}", exc)
+        tracing.report_error(f"server-patch-{name}", exc)

@@ -13,6 +13,10 @@ handler writes the signal's number to it at once, and a watcher thread that sees
 our handler having started interrupts the main thread again (``pthread_kill``), which makes the
 blocking call return and the handler run. If the main thread still cannot run Python (stuck in C
 code), the watcher stops tracing itself and ends the process after a bounded wait.
+
+A SIGTERM while tracing is already stopping (hypercorn's master terminates its last workers while
+they run their lifespan shutdown) lets the stop finish its bounded flush first: the handler stays
+installed until the stop ends, and the process dies of SIGTERM then.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class SigtermHandler:
         self._handling = threading.Event()
         self._wakeup: Optional[tuple] = None  # (read fd, write fd) of our wakeup pipe
         self._watcher: Optional[threading.Thread] = None
+        self._stopper: Optional[int] = None  # the thread running the tracer's stop
+        self._stopped = threading.Event()
+        self._pending = False  # a SIGTERM came during the stop; die when it ends
 
     # -- main thread --
 
@@ -57,13 +64,33 @@ class SigtermHandler:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self._handling.set()
+        stopper = self._stopper
+        if stopper == threading.get_ident():
+            self._pending = True  # we interrupted the stop itself: it ends the process when done
+            return
+        if stopper is not None:  # another thread is stopping: wait for it, bounded
+            self._stopped.wait(self.grace + 1.0)
+            _die()
         try:
             self._stop()
         except Exception as exc:  # whatever happens, the process must still die of SIGTERM
             messages.internal_error(exc)
         finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+            _die()
+
+    # -- the tracer's stop, any thread --
+
+    def stopping(self) -> None:
+        """The tracer's stop begins: a SIGTERM from now on waits for it to end."""
+        self._stopper = threading.get_ident()
+
+    def stopped(self) -> None:
+        """The tracer's stop has ended: die of a SIGTERM that came meanwhile, else give SIGTERM back."""
+        self._stopper = None
+        self._stopped.set()
+        if self._pending and _on_main_thread():
+            _die()
+        self.uninstall()
 
     def _own_wakeup_fd(self) -> None:
         if self._wakeup is not None:
@@ -112,6 +139,7 @@ class SigtermHandler:
         """The watcher thread did not survive the fork; the pipe did (shared with the parent)."""
         self._watcher = None
         self._handling = threading.Event()
+        self._stopper, self._stopped, self._pending = None, threading.Event(), False
         if self._wakeup is not None and _on_main_thread():
             wakeup, self._wakeup = self._wakeup, None
             if _unset_wakeup_fd(wakeup[1]):
@@ -150,9 +178,18 @@ class SigtermHandler:
             "lines and report from another thread and ends the process as SIGTERM would have.",
         )
         try:
-            self._stop()
+            if self._stopper is not None:  # a stop is under way (and holds the tracer's lock)
+                self._stopped.wait(self.grace)
+            else:
+                self._stop()
         finally:
             os._exit(128 + signal.SIGTERM)
+
+
+def _die() -> None:
+    """End the process as SIGTERM's default action would."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _unset_wakeup_fd(ours: int) -> bool:

@@ -143,9 +143,11 @@ def _http_handler(receiver: OtlpReceiver) -> type:
 class OtlpReceiver:
     """Both OTLP servers; ``with OtlpReceiver() as otlp:`` then point an exporter at ``otlp.env(...)``."""
 
+    SLOW_S = 0.5  # how long the "slow" mode takes to answer each export request
+
     def __init__(self, mode: str = "ok") -> None:
-        if mode not in ("ok", "hang"):
-            raise ValueError(f"mode must be 'ok' or 'hang', not {mode!r}")
+        if mode not in ("ok", "hang", "slow"):
+            raise ValueError(f"mode must be 'ok', 'hang' or 'slow', not {mode!r}")
         self.mode = mode
         self._lock = threading.Lock()
         self._spans: List[ReceivedSpan] = []
@@ -212,6 +214,8 @@ class OtlpReceiver:
             self._requests[protocol] += 1
         if self.mode == "hang":
             self._stopping.wait()
+            return False
+        if self.mode == "slow" and self._stopping.wait(self.SLOW_S):
             return False
         spans = decode_request(request, protocol)
         with self._lock:
