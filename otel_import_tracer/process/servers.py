@@ -40,6 +40,14 @@ def _startup_message(message: Any) -> None:
         lifespan.startup_ends(failure=str(message.get("message") or "the application reported lifespan.startup.failed"))
 
 
+def _quietly(step: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """The tracer's part of a server method: whatever goes wrong in it is reported, never raised."""
+    try:
+        step(*args, **kwargs)
+    except Exception as exc:  # never between the application and its server
+        tracing.report_error("lifespan", exc)
+
+
 def _wrap(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
     original = getattr(cls, name, None)
     if original is not None:
@@ -48,7 +56,7 @@ def _wrap(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..
 
 def _runs_lifespan(original: Callable[..., Any]) -> Callable[..., Any]:
     async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        lifespan.lifespan_begins()  # in the lifespan's own task: its context is the one to set
+        _quietly(lifespan.lifespan_begins)  # in the lifespan's own task: its context is the one to set
         return await original(self, *args, **kwargs)
 
     return run
@@ -56,10 +64,7 @@ def _runs_lifespan(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _receives_messages(original: Callable[..., Any]) -> Callable[..., Any]:
     async def send(self: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            _startup_message(message)
-        except Exception as exc:  # never between the application and its server
-            tracing.report_error("lifespan", exc)
+        _quietly(_startup_message, message)
         return await original(self, message, *args, **kwargs)
 
     return send
@@ -68,7 +73,7 @@ def _receives_messages(original: Callable[..., Any]) -> Callable[..., Any]:
 def _then_startup_ends(original: Callable[..., Any]) -> Callable[..., Any]:
     async def startup(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = await original(self, *args, **kwargs)
-        lifespan.startup_ends()  # no-op if the application said so already; else it serves without
+        _quietly(lifespan.startup_ends)  # no-op if the application said so already; else it serves without
         return result
 
     return startup
@@ -76,7 +81,7 @@ def _then_startup_ends(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _shutdown_first(original: Callable[..., Any]) -> Callable[..., Any]:
     async def shutdown(self: Any, *args: Any, **kwargs: Any) -> Any:
-        lifespan.shutdown_begins()
+        _quietly(lifespan.shutdown_begins)
         return await original(self, *args, **kwargs)
 
     return shutdown
@@ -106,7 +111,7 @@ def _patch_hypercorn(module: ModuleType) -> None:
 
 def _before_forking(original: Callable[..., Any]) -> Callable[..., Any]:
     def spawn_worker(self: Any, *args: Any, **kwargs: Any) -> Any:
-        tracing.hand_over()  # the master's startup ends here; the workers it forks serve
+        _quietly(tracing.hand_over)  # the master's startup ends here; the workers it forks serve
         return original(self, *args, **kwargs)
 
     return spawn_worker
@@ -117,7 +122,7 @@ def _after_forking(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return original(self, *args, **kwargs)
         finally:
-            tracing.handed_over()  # no more forks for now: the master's trace can go
+            _quietly(tracing.handed_over)  # no more forks for now: the master's trace can go
 
     return spawn_workers
 
