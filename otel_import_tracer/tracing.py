@@ -42,6 +42,7 @@ class TracingSession:
         # over to (gunicorn --preload) reports it without loading anything of its own.
         self.inherited = inherited
         self.handed_over = handed_over
+        self.helper = False  # serves other processes only (multiprocessing's forkserver)
         self.report_path: Optional[str] = None  # decided at the first write (report.claim)
         self._collectors: List[Collector] = []
         self._telemetry: Any = None
@@ -68,16 +69,16 @@ class TracingSession:
             return False
         self.running = True
         self._telemetry = _start_telemetry(self)
+        _sigterm.grace = self.config.shutdown_timeout
+        _guard("sigterm", _sigterm.install)  # before arming: the watcher needs its pipe
         self.registry.subscribe(self._arm)
         if not self.registry.is_empty():
             self._arm.on_load(None)
-        _sigterm.grace = self.config.shutdown_timeout
-        _sigterm.install()
         return True
 
     def has_output(self) -> bool:
         """Whether this process loaded anything under the root worth a line set, report and trace."""
-        if self.registry.is_empty():
+        if self.registry.is_empty() or self.helper:
             return False
         if self.inherited and not self.handed_over:
             return any(load.source != SOURCE_INHERITED for load in self.registry.loads()) or bool(self.registry.failures())
@@ -284,6 +285,14 @@ def handed_over() -> None:
     with _lock:
         if _session is not None:
             _session.release_export()
+
+
+def helper_process() -> None:
+    """This process only serves others (multiprocessing's forkserver, which imports the main
+    module again to fork workers from it): the main process and the workers report; it stays silent."""
+    with _lock:
+        if _session is not None:
+            _session.helper = True
 
 
 def startup_context() -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import types
 from typing import Any, AsyncIterator, List
 
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.collector_independent
 
 def _patched_lifespan_class() -> type:
     """A subclass of the real class, patched through the real entry point (the original stays as it is)."""
-    copy = type("LifespanOn", (LifespanOn,), {})
+    # From the unpatched methods: tracing started in-process by another test patches the real class.
+    originals = {name: inspect.unwrap(getattr(LifespanOn, name)) for name in ("main", "send", "startup", "shutdown")}
+    copy = type("LifespanOn", (LifespanOn,), originals)
     module = types.ModuleType("uvicorn.lifespan.on")
     module.LifespanOn = copy  # type: ignore[attr-defined]
     servers.patch(module)

@@ -290,3 +290,32 @@ def test_run_help_says_what_the_launcher_adds_then_uvicorns_options() -> None:
     assert result.returncode == 0
     assert "the launcher adds to uvicorn" in result.stdout and "--reload" in result.stdout
     assert result.stdout.index("each worker of --workers N") < result.stdout.index("--uds")  # then uvicorn's own
+
+
+def test_the_forkserver_helper_stays_silent(tmp_path: Path) -> None:
+    # multiprocessing's forkserver (the default start method from Python 3.14) imports the main
+    # module again (3.14 preloads it) only to fork workers from it: it used to print a second line
+    # set and overwrite the main process's report. Workers report what they load themselves.
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "work.py").write_text("import os\n\ndef parent(x):\n    return os.getppid()\n")
+    (root / "main.py").write_text(
+        "import multiprocessing, os\nfrom src import work\n\n"
+        "if __name__ == '__main__':\n"
+        "    with multiprocessing.get_context('forkserver').Pool(2) as pool:\n"
+        "        (forkserver,) = set(pool.map(work.parent, range(4)))\n"
+        "    print('main pid', os.getpid(), 'forkserver pid', forkserver, flush=True)\n"
+    )
+    result = subprocess.run(
+        [PY, str(root / "main.py")], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root), "PYTHONPATH": str(tmp_path),
+                       "IMPORT_TRACING_REPORT": str(tmp_path / "imports.json")}),
+    )
+    assert result.returncode == 0, result.stderr
+    words = result.stdout.split("main pid ")[1].split()
+    main_pid, forkserver_pid = int(words[0]), int(words[3])
+    sets = line_sets(result.stdout)
+    assert forkserver_pid not in sets, result.stdout
+    assert {"src", "src.work"} <= set(sets[main_pid])  # src.main too where the main script is seen (issue 15)
+    assert json.loads((tmp_path / "imports.json").read_text())["pid"] == main_pid

@@ -384,3 +384,57 @@ def test_sigterm_while_tracing_stops_waits_for_the_export_then_kills_as_before(t
     (startup,) = receiver.spans("app.startup")
     imports = sorted(s.attributes["python.module.name"] for s in receiver.spans() if s.trace_id == startup.trace_id and s is not startup)
     assert imports == ["src", "src.worker"], receiver.summary()
+
+
+@pytest.mark.collector_independent
+@pytest.mark.parametrize("where", ["arming the export thread", "queueing a lazy import"])
+def test_sigterm_inside_the_tracers_own_critical_section_is_still_acted_on(tmp_path: Path, where: str) -> None:
+    # The handler runs in the main thread, at its next bytecode: maybe while that thread holds a
+    # lock of the tracer's own (starting the export thread at the first load, adding a lazy import
+    # job). Stopping must not wait on that lock forever. A trace function raises SIGTERM at the
+    # third line of the function named, inside its critical section, whatever its implementation.
+    functions, modules = {
+        "arming the export thread": (("arm",), ("otel_import_tracer.telemetry",)),
+        "queueing a lazy import": (("put", "put_nowait"), ("queue", "otel_import_tracer.telemetry")),
+    }[where]
+    lazy = where == "queueing a lazy import"
+    root = tmp_path / "src"
+    root.mkdir()
+    for name in ("__init__", "worker", "handler"):
+        (root / f"{name}.py").write_text("")
+    code = textwrap.dedent(f"""
+        import signal, sys, time
+        sys.path.insert(0, {str(tmp_path)!r})
+        from otel_import_tracer import mark_startup_complete, start_tracing
+        lines = 0
+        def local(frame, event, arg):
+            global lines
+            if event == "line":
+                lines += 1
+                if lines == 3:
+                    sys.settrace(None)
+                    signal.raise_signal(signal.SIGTERM)
+            return local
+        def tracer(frame, event, arg):
+            module = frame.f_globals.get("__name__", "")
+            if frame.f_code.co_name in {functions!r} and module in {modules!r}:
+                return local
+            return None
+        start_tracing()
+        if {lazy!r}:
+            import src.worker
+            mark_startup_complete()
+        sys.settrace(tracer)
+        import src.handler
+        sys.settrace(None)
+        print("not stopped", flush=True)
+        time.sleep(60)
+        """)
+    process = subprocess.run(
+        [sys.executable, "-c", code], env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)}),
+        capture_output=True, text=True, timeout=30,
+    )
+    assert process.returncode == -signal.SIGTERM, process.stderr
+    assert "not stopped" not in process.stdout
+    # Arming happens at the first load under the root (src itself); the lazy job is src.handler's.
+    assert ("src.handler" if lazy else "src") in shutdown_lines(process.stdout)[1], process.stdout

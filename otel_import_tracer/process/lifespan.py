@@ -33,6 +33,14 @@ _startup_scope: "contextvars.ContextVar[Optional[Any]]" = contextvars.ContextVar
 )
 
 
+def quietly(step: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """The tracer's part of a lifespan: whatever goes wrong in it is reported, never raised."""
+    try:
+        step(*args, **kwargs)
+    except Exception as exc:  # never between the application and its server
+        tracing.report_error("lifespan", exc)
+
+
 def lifespan_begins() -> None:
     """The lifespan starts in the current task: make ``app.startup`` its current span, if it can be."""
     if _startup_scope.get() is not None:
@@ -85,30 +93,30 @@ def traced_lifespan(lifespan: Optional[Lifespan] = None) -> Callable[[Any], "con
 
     @contextlib.asynccontextmanager
     async def _traced(app: Any) -> AsyncIterator[Any]:
-        tracing.start_tracing()
-        lifespan_begins()
+        quietly(tracing.start_tracing)
+        quietly(lifespan_begins)
         if lifespan is None:
-            startup_ends()
+            quietly(startup_ends)
             try:
                 yield None
             finally:
-                shutdown_begins()
+                quietly(shutdown_begins)
             return
         started = False
         try:
             async with lifespan(app) as state:
                 started = True
-                startup_ends()
+                quietly(startup_ends)
                 try:
                     yield state
                 finally:
                     # Before the application's own shutdown steps, as in the original design.
-                    shutdown_begins()
+                    quietly(shutdown_begins)
         except BaseException as exc:
             if not started:
-                startup_ends(failure=f"{type(exc).__name__}: {exc}")
+                quietly(startup_ends, failure=f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            shutdown_begins()  # also covers a startup that raised
+            quietly(shutdown_begins)  # also covers a startup that raised
 
     return _traced

@@ -13,6 +13,9 @@ per request, so serving costs nothing more:
   master, which hands its imports over to the workers; its trace goes out once the batch of
   forks is over (``spawn_workers``), so no fork splits the export thread's imports.
 
+- multiprocessing's forkserver (the default start method from Python 3.14): a helper that
+  re-imports the main module only to fork workers from it, silent like the resource tracker.
+
 An application that does not speak the lifespan protocol still gets both ends: startup when the
 server goes on to serve without it, and shutdown when the server shuts down.
 """
@@ -25,6 +28,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from otel_import_tracer import tracing
 from otel_import_tracer.process import lifespan
+from otel_import_tracer.process.lifespan import quietly
 
 _PATCHED = "_otel_import_tracer_patched"
 _STARTUP_COMPLETE = "lifespan.startup.complete"
@@ -40,15 +44,7 @@ def _startup_message(message: Any) -> None:
         lifespan.startup_ends(failure=str(message.get("message") or "the application reported lifespan.startup.failed"))
 
 
-def _quietly(step: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-    """The tracer's part of a server method: whatever goes wrong in it is reported, never raised."""
-    try:
-        step(*args, **kwargs)
-    except Exception as exc:  # never between the application and its server
-        tracing.report_error("lifespan", exc)
-
-
-def _wrap(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+def _wrap(cls: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
     original = getattr(cls, name, None)
     if original is not None:
         setattr(cls, name, functools.wraps(original)(make(original)))
@@ -56,7 +52,7 @@ def _wrap(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..
 
 def _runs_lifespan(original: Callable[..., Any]) -> Callable[..., Any]:
     async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _quietly(lifespan.lifespan_begins)  # in the lifespan's own task: its context is the one to set
+        quietly(lifespan.lifespan_begins)  # in the lifespan's own task: its context is the one to set
         return await original(self, *args, **kwargs)
 
     return run
@@ -64,7 +60,7 @@ def _runs_lifespan(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _receives_messages(original: Callable[..., Any]) -> Callable[..., Any]:
     async def send(self: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
-        _quietly(_startup_message, message)
+        quietly(_startup_message, message)
         return await original(self, message, *args, **kwargs)
 
     return send
@@ -73,7 +69,7 @@ def _receives_messages(original: Callable[..., Any]) -> Callable[..., Any]:
 def _then_startup_ends(original: Callable[..., Any]) -> Callable[..., Any]:
     async def startup(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = await original(self, *args, **kwargs)
-        _quietly(lifespan.startup_ends)  # no-op if the application said so already; else it serves without
+        quietly(lifespan.startup_ends)  # no-op if the application said so already; else it serves without
         return result
 
     return startup
@@ -81,7 +77,7 @@ def _then_startup_ends(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _shutdown_first(original: Callable[..., Any]) -> Callable[..., Any]:
     async def shutdown(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _quietly(lifespan.shutdown_begins)
+        quietly(lifespan.shutdown_begins)
         return await original(self, *args, **kwargs)
 
     return shutdown
@@ -111,7 +107,7 @@ def _patch_hypercorn(module: ModuleType) -> None:
 
 def _before_forking(original: Callable[..., Any]) -> Callable[..., Any]:
     def spawn_worker(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _quietly(tracing.hand_over)  # the master's startup ends here; the workers it forks serve
+        quietly(tracing.hand_over)  # the master's startup ends here; the workers it forks serve
         return original(self, *args, **kwargs)
 
     return spawn_worker
@@ -122,9 +118,21 @@ def _after_forking(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return original(self, *args, **kwargs)
         finally:
-            _quietly(tracing.handed_over)  # no more forks for now: the master's trace can go
+            quietly(tracing.handed_over)  # no more forks for now: the master's trace can go
 
     return spawn_workers
+
+
+def _serves_other_processes(original: Callable[..., Any]) -> Callable[..., Any]:
+    def main(*args: Any, **kwargs: Any) -> Any:
+        quietly(tracing.helper_process)  # before it preloads __main__: nothing of it is reported
+        return original(*args, **kwargs)
+
+    return main
+
+
+def _patch_forkserver(module: ModuleType) -> None:
+    _wrap(module, "main", _serves_other_processes)
 
 
 def _patch_gunicorn_arbiter(module: ModuleType) -> None:
@@ -139,6 +147,7 @@ PATCHES: Dict[str, Callable[[ModuleType], None]] = {
     "hypercorn.asyncio.lifespan": _patch_hypercorn,
     "hypercorn.trio.lifespan": _patch_hypercorn,
     "gunicorn.arbiter": _patch_gunicorn_arbiter,
+    "multiprocessing.forkserver": _patch_forkserver,
 }
 """Module name -> the patch to apply once it is imported."""
 

@@ -52,6 +52,7 @@ class SigtermHandler:
         if not _on_main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
             return
         self._handling.clear()
+        self._pending = False
         signal.signal(signal.SIGTERM, self._handle)
         self._own_wakeup_fd()
 
@@ -82,6 +83,7 @@ class SigtermHandler:
 
     def stopping(self) -> None:
         """The tracer's stop begins: a SIGTERM from now on waits for it to end."""
+        self._stopped.clear()
         self._stopper = threading.get_ident()
 
     def stopped(self) -> None:
@@ -121,6 +123,7 @@ class SigtermHandler:
             pass
         if self._watcher is None:
             _close(read_fd, write_fd)
+        self._watcher = None  # the old one closes its pipe and ends; a next session starts its own
 
     # -- any thread --
 

@@ -19,7 +19,8 @@ Importing this module imports nothing from OpenTelemetry.
 
 from __future__ import annotations
 
-import queue
+import _thread
+import collections
 import sys
 import threading
 import time
@@ -41,6 +42,43 @@ _STARTUP = "startup"
 _STOP = "stop"
 
 
+class _Jobs:
+    """The export thread's jobs; adding one is safe from a signal handler that interrupted another add.
+
+    ``queue.Queue`` guards itself with a plain lock: a SIGTERM handler stopping tracing while the
+    main thread is inside ``put`` (a lazy import) would wait on that lock forever. A deque's append
+    and a raw lock's release are single C calls, which no Python signal handler can interrupt.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._items: "collections.deque[Any]" = collections.deque()
+        self._size = size
+        self._ready = _thread.allocate_lock()  # released when there may be something to take
+        self._ready.acquire()
+
+    def put(self, item: Any, always: bool = False) -> bool:
+        """Add ``item``; False if the jobs are full (``always``: add it anyway)."""
+        if not always and len(self._items) >= self._size:
+            return False
+        self._items.append(item)
+        try:
+            self._ready.release()
+        except RuntimeError:  # already released: the thread will find this one too
+            pass
+        return True
+
+    def get(self) -> Any:
+        """The oldest job, waiting for one (the export thread only)."""
+        while True:
+            try:
+                return self._items.popleft()
+            except IndexError:
+                self._ready.acquire()
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 class Telemetry(Listener):
     def __init__(
         self,
@@ -54,7 +92,7 @@ class Telemetry(Listener):
         self._registry = registry
         self._collector = collector
         self._on_trace_id = on_trace_id
-        self._jobs: "queue.Queue[Any]" = queue.Queue(JOB_QUEUE_SIZE)
+        self._jobs = _Jobs(JOB_QUEUE_SIZE)
         self._worker: Optional[threading.Thread] = None
         self._worker_lock = threading.Lock()
         self._done = threading.Event()  # the export thread has finished its last job
@@ -73,24 +111,32 @@ class Telemetry(Listener):
 
     def arm(self) -> bool:
         """Start the export thread (idle until there is something to send); False if impossible."""
-        with self._worker_lock:
-            if self._worker is not None:
-                return True
-            # The SDK needs concurrent.futures.thread, which registers a threading exit hook when
-            # first imported: refused once the interpreter is exiting, which is when a process
-            # without a lifespan exports. Already imported by asyncio apps; ~15 ms otherwise, paid
-            # only by a process that loads something under the root.
-            try:
-                import concurrent.futures.thread  # noqa: F401
-            except RuntimeError:
-                pass
-            worker = threading.Thread(target=self._run, name="otel-import-tracer-export", daemon=True)
-            try:
-                worker.start()
-            except RuntimeError:  # the interpreter is exiting and refuses new threads
-                return False
-            self._worker = worker
+        # Bounded: a SIGTERM handler may have interrupted this very thread while it held the lock.
+        if not self._worker_lock.acquire(timeout=1.0):
+            return False
+        try:
+            return self._start_worker()
+        finally:
+            self._worker_lock.release()
+
+    def _start_worker(self) -> bool:
+        if self._worker is not None:
             return True
+        # The SDK needs concurrent.futures.thread, which registers a threading exit hook when
+        # first imported: refused once the interpreter is exiting, which is when a process
+        # without a lifespan exports. Already imported by asyncio apps; ~15 ms otherwise, paid
+        # only by a process that loads something under the root.
+        try:
+            import concurrent.futures.thread  # noqa: F401
+        except RuntimeError:
+            pass
+        worker = threading.Thread(target=self._run, name="otel-import-tracer-export", daemon=True)
+        try:
+            worker.start()
+        except RuntimeError:  # the interpreter is exiting and refuses new threads
+            return False
+        self._worker = worker
+        return True
 
     def startup_trace_id(self) -> Optional[str]:
         return self._trace_id
@@ -119,8 +165,9 @@ class Telemetry(Listener):
         if not self.arm():
             messages.warn(
                 "telemetry-no-thread",
-                "the interpreter refused to start the export thread, so this process's import trace is "
-                "not exported (the log lines and report are complete).",
+                "the export thread could not be started (the interpreter is exiting, or a signal "
+                "interrupted its start), so this process's import trace is not exported (the log lines "
+                "and report are complete).",
             )
             return
         self._put(_STARTUP)
@@ -131,10 +178,7 @@ class Telemetry(Listener):
         if self._worker is None:
             return
         deadline = time.monotonic() + timeout
-        try:  # waits for room if lazy imports filled the queue, never past the deadline
-            self._jobs.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Full:
-            pass
+        self._jobs.put(_STOP, always=True)  # after any lazy imports still waiting
         if not self._done.wait(max(0.0, deadline - time.monotonic())):
             self._late(timeout)
 
@@ -143,7 +187,7 @@ class Telemetry(Listener):
         self._registry.unsubscribe(self)
         self._discarded = True
         if self._worker is not None:
-            self._put(_STOP)
+            self._jobs.put(_STOP, always=True)
 
     # -- Listener: runs in the importing thread, inside the import; no imports, no blocking --
 
@@ -171,9 +215,7 @@ class Telemetry(Listener):
             messages.warn("telemetry-lazy-error", f"a lazy import could not be added to a span ({exc!r}).")
 
     def _put(self, item: Any) -> None:
-        try:
-            self._jobs.put_nowait(item)
-        except queue.Full:
+        if not self._jobs.put(item):
             messages.warn("lazy-queue-full", "too many lazy imports at once; some are only in the logs and report.")
 
     # -- the export thread --
