@@ -103,6 +103,7 @@ class Registry:
         self.clock = clock or Clock()
         self.started_ns = self.clock.now_ns()
         self.startup_complete_ns: Optional[int] = None
+        self.startup_complete_wall_ns: Optional[int] = None
         self.startup_failure: Optional[str] = None  # the message of lifespan.startup.failed
         # Reentrant: the SIGTERM handler stops tracing in the main thread, possibly between two
         # bytecodes of a section holding it; a plain lock would deadlock there.
@@ -223,6 +224,9 @@ class Registry:
             if self.startup_complete_ns is not None:
                 return False
             self.startup_complete_ns = self.clock.now_ns()
+            # The system clock then: the application's own spans under app.startup are stamped
+            # with it, and it drifts from the monotonic clock the loads are timed with.
+            self.startup_complete_wall_ns = time.time_ns()
             self.startup_failure = failure
             return True
 

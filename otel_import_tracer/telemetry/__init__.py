@@ -266,6 +266,9 @@ class Telemetry(Listener):
             semconv.ATTR_PRELOADED_COUNT: sum(1 for load in loads if load.preloaded),
             semconv.ATTR_FAILED_IMPORT_COUNT: len(failures),
         }
+        if self._open_startup is not None and registry.startup_complete_wall_ns is not None:
+            # The application's spans under it are on the system clock: never end before them.
+            end_ns = max(end_ns, registry.startup_complete_wall_ns)
         span = self._open_startup or spans.start_startup(destination.tracer, registry.started_ns)
         self._open_startup = None
         spans.finish_startup(span, end_ns, loads, failures, attributes, registry.startup_failure)
