@@ -110,8 +110,8 @@ class TracingSession:
         """Collectors off, then the lines first (they matter most), then report and telemetry."""
         if not self.running:
             return
+        _sigterm.stopping()  # first: a SIGTERM from here on waits for this stop, never finds none
         self.running = False
-        _sigterm.stopping()
         try:
             self._stop()
         finally:

@@ -380,23 +380,27 @@ def test_sigterm_while_tracing_stops_waits_for_the_export_then_kills_as_before(t
         stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == -signal.SIGTERM, stderr
     assert "stop returned" not in stdout  # killed at the end of the stop, not left running
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
     (startup,) = receiver.spans("app.startup")
     imports = sorted(s.attributes["python.module.name"] for s in receiver.spans() if s.trace_id == startup.trace_id and s is not startup)
     assert imports == ["src", "src.worker"], receiver.summary()
 
 
 @pytest.mark.collector_independent
-@pytest.mark.parametrize("where", ["arming the export thread", "queueing a lazy import"])
+@pytest.mark.parametrize("where", ["arming the export thread", "queueing a lazy import", "beginning the stop"])
 def test_sigterm_inside_the_tracers_own_critical_section_is_still_acted_on(tmp_path: Path, where: str) -> None:
     # The handler runs in the main thread, at its next bytecode: maybe while that thread holds a
     # lock of the tracer's own (starting the export thread at the first load, adding a lazy import
-    # job). Stopping must not wait on that lock forever. A trace function raises SIGTERM at the
-    # third line of the function named, inside its critical section, whatever its implementation.
+    # job), or just as its own stop begins (between marking the session stopped and telling the
+    # handler a stop is under way, the handler found nothing to stop and killed the process without
+    # a line). Stopping must neither wait on a lock forever nor lose the lines. A trace function
+    # raises SIGTERM at the third line of the function named, whatever its implementation.
     functions, modules = {
         "arming the export thread": (("arm",), ("otel_import_tracer.telemetry",)),
         "queueing a lazy import": (("put", "put_nowait"), ("queue", "otel_import_tracer.telemetry")),
+        "beginning the stop": (("stop",), ("otel_import_tracer.tracing",)),
     }[where]
-    lazy = where == "queueing a lazy import"
+    lazy = where != "arming the export thread"
     root = tmp_path / "src"
     root.mkdir()
     for name in ("__init__", "worker", "handler"):
@@ -404,7 +408,7 @@ def test_sigterm_inside_the_tracers_own_critical_section_is_still_acted_on(tmp_p
     code = textwrap.dedent(f"""
         import signal, sys, time
         sys.path.insert(0, {str(tmp_path)!r})
-        from otel_import_tracer import mark_startup_complete, start_tracing
+        from otel_import_tracer import mark_startup_complete, start_tracing, stop_tracing
         lines = 0
         def local(frame, event, arg):
             global lines
@@ -425,6 +429,7 @@ def test_sigterm_inside_the_tracers_own_critical_section_is_still_acted_on(tmp_p
             mark_startup_complete()
         sys.settrace(tracer)
         import src.handler
+        stop_tracing()
         sys.settrace(None)
         print("not stopped", flush=True)
         time.sleep(60)
@@ -435,5 +440,5 @@ def test_sigterm_inside_the_tracers_own_critical_section_is_still_acted_on(tmp_p
     )
     assert process.returncode == -signal.SIGTERM, process.stderr
     assert "not stopped" not in process.stdout
-    # Arming happens at the first load under the root (src itself); the lazy job is src.handler's.
+    # Arming happens at the first load under the root (src itself); after it, src.handler is loaded.
     assert ("src.handler" if lazy else "src") in shutdown_lines(process.stdout)[1], process.stdout

@@ -72,6 +72,7 @@ class SigtermHandler:
         if stopper is not None:  # another thread is stopping: wait for it, bounded
             self._stopped.wait(self.grace + 1.0)
             _die()
+            return
         try:
             self._stop()
         except Exception as exc:  # whatever happens, the process must still die of SIGTERM
