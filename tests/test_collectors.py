@@ -5,8 +5,11 @@ from __future__ import annotations
 import _thread
 import importlib
 import importlib.util
+import runpy
 import sys
 import threading
+import types
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from typing import Any, List
 
@@ -112,8 +115,8 @@ def test_recorded_set_equals_ground_truth(tree: SourceTree, collector: str) -> N
     assert tracing.get_loaded_files() == set()  # this session was not the global one
 
 
-@pytest.mark.parametrize("collector_name", EXECUTION_COLLECTORS)
-def test_code_run_without_an_import_is_recorded_by_execution_collectors(tree: SourceTree, collector_name: str) -> None:
+@pytest.mark.parametrize("collector_name", ALL_COLLECTORS)
+def test_code_run_without_an_import_is_recorded_by_every_collector(tree: SourceTree, collector_name: str) -> None:
     script = tree.write("scripts/oneoff.py", "def main():\n    return 42\nRESULT = main()\n")
     session = start(tree, collector_name)
     try:
@@ -124,6 +127,48 @@ def test_code_run_without_an_import_is_recorded_by_execution_collectors(tree: So
     load = session.registry.loads()[-1]
     assert (load.file, load.source, load.name) == (str(script), SOURCE_EXECUTED, f"{tree.package}.scripts.oneoff")
     assert load.parent == __name__
+
+
+def run_files_without_imports(tree: SourceTree) -> List[str]:
+    """Run root files the ways real applications do without an import statement; return them."""
+    ran = []
+    for index in range(3):  # alembic: env.py and its migrations, never in sys.modules
+        path = tree.write(f"migrations/versions/{index:04d}_step.py", f"revision = {index}\ndef upgrade():\n    pass\n")
+        spec = importlib.util.spec_from_file_location(f"migration_{index}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        ran.append(str(path))
+    script = tree.write("scripts/seed.py", "SEEDED = True\n")
+    assert runpy.run_path(str(script))["SEEDED"]
+    ran.append(str(script))
+    settings = tree.write("settings_local.py", "DEBUG = True\n")
+    namespace: dict = {}
+    exec(compile(settings.read_text(), str(settings), "exec"), namespace)
+    ran.append(str(settings))
+    plugin = tree.write("plugins_dir/handmade.py", "NAME = 'handmade'\n")
+    loader = SourceFileLoader("handmade_plugin", str(plugin))
+    handmade = types.ModuleType(loader.name)
+    loader.exec_module(handmade)
+    ran.append(str(plugin))
+    return ran
+
+
+@pytest.mark.parametrize("collector_name", ALL_COLLECTORS)
+def test_every_collector_records_exactly_the_files_that_ran(tree: SourceTree, collector_name: str) -> None:
+    write_package(tree.root, 30, name="pkg", within=tree.package)
+    tree.write("never_run.py", "RAN = True\n")  # in the root, never imported nor run
+    session = start(tree, collector_name)
+    try:
+        importlib.import_module(f"{tree.package}.pkg.mod29")
+        ran = run_files_without_imports(tree)
+        ground_truth = set(tree.loaded_in_sys_modules()) | set(ran)
+    finally:
+        session.stop()
+    assert session.registry.files() == ground_truth
+    assert len(ground_truth) == 2 + 30 + 6  # package inits, modules, the files run (their new __init__s never ran)
+    sources = {load.file: load.source for load in session.registry.loads()}
+    assert {sources[path] for path in ran} == {SOURCE_EXECUTED}
 
 
 @pytest.mark.skipif(not env.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
@@ -166,6 +211,39 @@ def test_missing_module_is_a_failed_import_but_a_probe_is_not(tree: SourceTree, 
     assert failure.importer == f"{tree.package}.integrations"
     assert failure.importer_file == str(tree.root / "integrations.py")
     assert failure.line == 4
+
+
+def test_from_import_of_a_missing_name_is_not_reported_as_a_missing_module(tree: SourceTree, collector: str) -> None:
+    # `from pkg import Name` probes for a submodule `pkg.Name` first; the app gets
+    # ImportError("cannot import name"), never that ModuleNotFoundError (LiteLLM's optional LogRecord).
+    tree.write(
+        "compat.py",
+        "try:\n    from json import LogRecordNotInJson\nexcept ImportError as exc:\n    CAUGHT = repr(exc)\n",
+    )
+    session = start(tree, collector)
+    try:
+        compat = importlib.import_module(f"{tree.package}.compat")
+    finally:
+        session.stop()
+    assert "cannot import name" in compat.CAUGHT
+    assert session.registry.failures() == []
+
+
+def test_a_missing_module_asked_for_again_and_again_is_one_failure_with_a_count(tree: SourceTree, collector: str) -> None:
+    tree.write("handler.py", "def handle():\n    try:\n        import not_installed_anywhere\n    except ImportError:\n        pass\n")
+    session = start(tree, collector)
+    try:
+        handler = importlib.import_module(f"{tree.package}.handler")
+        session.startup_complete(export=False)
+        for _ in range(500):
+            handler.handle()
+        importlib.invalidate_caches()  # a module missing before may exist now: looked for again
+        handler.handle()
+    finally:
+        session.stop()
+    (failure,) = session.registry.failures()
+    assert (failure.name, failure.line, failure.lazy) == ("not_installed_anywhere", 3, True)
+    assert session.registry.failure_count(failure) == 501
 
 
 def test_module_whose_code_raises_is_a_failed_import_and_the_error_is_unchanged(

@@ -258,6 +258,77 @@ def test_a_script_without_a_lifespan_still_prints_the_lines_at_exit(tmp_path: Pa
     assert totals == {"files": 2, "modules": 2}
 
 
+def test_a_script_run_by_path_and_the_files_it_runs_by_hand_are_all_recorded(tmp_path: Path, collector: str) -> None:
+    # `python src/manage.py migrate`, no code change: the script itself is never imported, and its
+    # migrations are loaded the way alembic loads them (never in sys.modules).
+    root = tmp_path / "src"
+    (root / "versions").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    for index in range(3):
+        (root / "versions" / f"000{index}_step.py").write_text(f"revision = {index}\n")
+    (root / "manage.py").write_text(textwrap.dedent("""
+        import importlib.util, os
+        here = os.path.dirname(os.path.abspath(__file__))
+        for name in sorted(os.listdir(os.path.join(here, "versions"))):
+            spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(here, "versions", name))
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        print("migrated")
+    """))
+    result = subprocess.run(
+        [sys.executable, str(root / "manage.py")],
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root),
+                       "IMPORT_TRACING_COLLECTOR": collector}),
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    files, modules, totals = shutdown_lines(result.stdout)
+    assert files == [str(root / "manage.py")] + [str(root / "versions" / f"000{i}_step.py") for i in range(3)]
+    assert modules == ["src.manage", "src.versions.0000_step", "src.versions.0001_step", "src.versions.0002_step"]
+
+
+def test_the_exec_audit_hook_keeps_the_apps_own_hooks_and_a_refusal_is_one_warning(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "job.py").write_text("RESULT = 1\n")
+    (root / "extra.py").write_text("EXTRA = 1\n")
+    code = """
+        import os, runpy, sys
+        sys.path.insert(0, {parent!r})
+        os.environ["ENABLE_IMPORT_TRACING"] = "true"  # not at boot: the app's hook comes first
+        events = []
+        def refuse(event, args):
+            if event == "sys.addaudithook" and {refuse!r}:
+                raise RuntimeError("audit hooks are locked down here")
+            if event == "exec":
+                events.append(args[0].co_filename)
+        sys.addaudithook(refuse)
+        from otel_import_tracer import start_tracing, stop_tracing
+        from otel_import_tracer.collectors import audit
+        start_tracing()
+        import src.job
+        runpy.run_path({extra!r})
+        stop_tracing()
+        assert audit._SINKS == [], audit._SINKS  # nothing of ours runs after stop
+        print("app hook saw", sum(name.endswith(("job.py", "extra.py")) for name in events))
+    """
+    for refuse in (False, True):
+        result = _run_python(
+            code.format(parent=str(tmp_path), refuse=refuse, extra=str(root / "extra.py")),
+            {"ENABLE_IMPORT_TRACING": "false", "IMPORT_TRACING_ROOT": str(root), "IMPORT_TRACING_COLLECTOR": "importhook"},
+        )
+        assert result.returncode == 0, result.stderr
+        files, _, _ = shutdown_lines(result.stdout)
+        assert "app hook saw 2" in result.stdout
+        if refuse:  # imports are still recorded; the file run by hand is not, and the warning says so
+            assert files == [str(root / "__init__.py"), str(root / "job.py")]
+            assert result.stderr.count("exec audit hook could not be installed") == 1
+            assert "IMPORT_TRACING_COLLECTOR=settrace" in result.stderr
+        else:
+            assert files == [str(root / "__init__.py"), str(root / "extra.py"), str(root / "job.py")]
+            assert "audit hook" not in result.stderr
+
+
 def test_a_script_without_a_lifespan_still_exports_its_startup_trace(tmp_path: Path) -> None:
     # At exit the interpreter refuses new threads (3.12); the export must still go out.
     result = _run_job_script(tmp_path, OTEL_TRACES_EXPORTER="console")

@@ -5,7 +5,8 @@ thread and failures at a cost paid per import only. The collector named in
 ``IMPORT_TRACING_COLLECTOR`` decides what else watches for code of the root that runs
 without an import we saw (a script run as ``__main__``, a file ``exec``'d by hand):
 
-- ``importhook``: nothing else; ``sys.modules`` sweeps at start, startup and stop fill in.
+- ``importhook``: the interpreter's ``exec`` audit event (``collectors/audit.py``), once per
+  module body or file run by ``exec``; ``sys.modules`` sweeps at start, startup and stop fill in.
 - ``monitoring``: ``sys.monitoring`` ``PY_START``, once per code object (Python 3.12+).
 - ``settrace``: the original design's ``sys.settrace``, on every call, for the whole run.
 
@@ -46,7 +47,7 @@ def choose(requested: str) -> Choice:
     if requested == "auto":
         if env.HAS_MONITORING:
             return Choice("monitoring", "auto: sys.monitoring is available (Python 3.12+)")
-        return Choice("importhook", "auto: no sys.monitoring before Python 3.12, the import hook costs least")
+        return Choice("importhook", "auto: no sys.monitoring before Python 3.12; the import hook and the exec audit event cost least")
     if requested == "monitoring" and not env.HAS_MONITORING:
         messages.warn(
             "monitoring-unavailable",
@@ -68,8 +69,9 @@ def start_collectors(
     hook = ImportHookCollector(registry, root, on_import)
     hook.start()
     started: List[Collector] = [hook]
+    name = choice.name
     try:
-        if choice.name == "monitoring":
+        if name == "monitoring":
             from otel_import_tracer.collectors.monitoring import MonitoringCollector, MonitoringUnavailable
 
             monitor = MonitoringCollector(registry, root)
@@ -80,9 +82,12 @@ def start_collectors(
                     "monitoring-unavailable",
                     f"{exc}; falling back to the importhook collector (imports are still all recorded).",
                 )
-                return "importhook", started
-            started.append(monitor)
-        elif choice.name == "settrace":
+                name = "importhook"
+            else:
+                started.append(monitor)
+        if name == "importhook":
+            _start_exec_audit(registry, root, started)
+        elif name == "settrace":
             from otel_import_tracer.collectors.settrace import SettraceCollector
 
             tracer = SettraceCollector(registry, root)
@@ -91,7 +96,24 @@ def start_collectors(
     except BaseException:
         stop_collectors(started)  # nothing of ours stays installed when starting fails
         raise
-    return choice.name, started
+    return name, started
+
+
+def _start_exec_audit(registry: Registry, root: SourceRoot, started: List[Collector]) -> None:
+    from otel_import_tracer.collectors.audit import ExecAuditCollector
+
+    watcher = ExecAuditCollector(registry, root)
+    try:
+        watcher.start()
+    except Exception as exc:  # another audit hook refused ours
+        messages.warn(
+            "exec-audit-refused",
+            f"the exec audit hook could not be installed ({exc!r}): files run without an import "
+            "(exec, runpy, a loader used by hand) go unrecorded. Set "
+            "IMPORT_TRACING_COLLECTOR=settrace to see them, at the cost of a call hook.",
+        )
+    else:
+        started.append(watcher)
 
 
 def stop_collectors(collectors: List[Collector]) -> None:

@@ -29,6 +29,7 @@ MACHINERY_FILES: Set[str] = {
 }
 
 FIND_AND_LOAD_UNLOCKED = _bootstrap._find_and_load_unlocked.__code__
+HANDLE_FROMLIST = _bootstrap._handle_fromlist.__code__
 
 
 def importer_frame(frame: Optional[FrameType]) -> Optional[FrameType]:
@@ -57,6 +58,18 @@ def in_real_import(frame: Optional[FrameType], depth: int = 4) -> bool:
     """
     while frame is not None and depth > 0:
         if frame.f_code is FIND_AND_LOAD_UNLOCKED:
+            return True
+        frame = frame.f_back
+        depth -= 1
+    return False
+
+
+def in_fromlist_probe(frame: Optional[FrameType], depth: int = 8) -> bool:
+    """True if the import was issued by ``from package import name`` looking for a submodule
+    ``name``: when there is none, the application gets ``ImportError: cannot import name``
+    (or the attribute), never this ModuleNotFoundError, which the import system swallows."""
+    while frame is not None and depth > 0:
+        if frame.f_code is HANDLE_FROMLIST:
             return True
         frame = frame.f_back
         depth -= 1

@@ -22,7 +22,7 @@ import sys
 import threading
 from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
 from types import ModuleType
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames
@@ -41,16 +41,31 @@ OnImport = Mapping[str, Callable[[ModuleType], None]]
 class ImportHookFinder:
     """A meta path finder that finds nothing itself and watches what the others find."""
 
+    # Names no finder had: asked again (an optional import retried on every request), they are
+    # left to the other finders at once instead of being looked for twice.
+    MAX_MISSING = 10_000
+
     def __init__(self, registry: Registry, root: SourceRoot, on_import: Optional[OnImport] = None) -> None:
         self._registry = registry
         self._root = root
         self._on_import = on_import or {}
+        self._missing: Dict[str, None] = {}
         self.active = False
+
+    def invalidate_caches(self) -> None:
+        """``importlib.invalidate_caches()``: a module missing before may exist now."""
+        self._missing.clear()
 
     # The import system calls this with the global import lock held: keep it short, never
     # block on anything that might import.
     def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None) -> Any:
         if not self.active:
+            return None
+        if fullname in self._missing:
+            try:
+                self._note_missing(fullname)  # counted, not looked for: the import system still is
+            except Exception as exc:
+                messages.internal_error(exc)
             return None
         spec = None
         for finder in list(sys.meta_path):
@@ -66,6 +81,8 @@ class ImportHookFinder:
                 break
         try:
             if spec is None:
+                if len(self._missing) < self.MAX_MISSING:
+                    self._missing[fullname] = None
                 self._note_missing(fullname)
             else:
                 self._watch(fullname, spec)
@@ -75,7 +92,7 @@ class ImportHookFinder:
 
     def _note_missing(self, fullname: str) -> None:
         caller = sys._getframe(2)
-        if not frames.in_real_import(caller):
+        if not frames.in_real_import(caller) or frames.in_fromlist_probe(caller):
             return
         name, importer_file, line = frames.describe(frames.importer_frame(caller), self._root)
         if importer_file is None:
