@@ -95,7 +95,7 @@ class Clock:
 class Registry:
     """Loads by file, failures in order, and the two moments that matter."""
 
-    # Failures repeat (a handler retrying an optional import on every request): keep a bound.
+    # Distinct failures kept (dynamic module names could make them unbounded).
     MAX_FAILURES = 1000
 
     def __init__(self, root: SourceRoot, clock: Optional[Clock] = None) -> None:
@@ -110,7 +110,7 @@ class Registry:
         self._lock = threading.RLock()
         self._loads: Dict[str, ModuleLoad] = {}
         self._failures: List[FailedImport] = []
-        self._failure_keys: Set[Tuple[str, Optional[str], Optional[int], str]] = set()
+        self._failure_counts: Dict[Tuple[str, Optional[str], Optional[int], str], int] = {}
         self._listeners: List[Listener] = []
 
     def now_ns(self) -> int:
@@ -161,9 +161,18 @@ class Registry:
         message: str,
         thread: str,
     ) -> None:
-        now = self.clock.now_ns()
+        """Record a failed import; a repeat of a known one (what, where) only counts.
+
+        A handler retrying an optional import on every request must cost next to nothing
+        and make no new span: listeners hear the first occurrence only."""
         key = (name, importer_file, line, exc_type)
         with self._lock:
+            count = self._failure_counts.get(key)
+            if count is not None:
+                self._failure_counts[key] = count + 1
+                return
+            if len(self._failures) >= self.MAX_FAILURES:
+                return
             failure = FailedImport(
                 name=name,
                 importer=importer,
@@ -171,16 +180,19 @@ class Registry:
                 line=line,
                 exception_type=exc_type,
                 message=message,
-                time_ns=now,
+                time_ns=self.clock.now_ns(),
                 thread=thread,
                 lazy=self.startup_complete_ns is not None,
             )
-            # Each distinct failure is kept once; listeners still hear every occurrence,
-            # so the span of every request that hit it shows it.
-            if key not in self._failure_keys and len(self._failures) < self.MAX_FAILURES:
-                self._failure_keys.add(key)
-                self._failures.append(failure)
+            self._failure_counts[key] = 1
+            self._failures.append(failure)
         self._notify("on_failure", failure)
+
+    def failure_count(self, failure: FailedImport) -> int:
+        """How many times ``failure`` (what, where) happened."""
+        key = (failure.name, failure.importer_file, failure.line, failure.exception_type)
+        with self._lock:
+            return self._failure_counts.get(key, 0)
 
     def sweep(
         self, modules: Optional[Mapping[str, object]] = None, preloaded: bool = False, source: Optional[str] = None

@@ -121,7 +121,9 @@ def build_document(session: Any, trace_id: Optional[str] = None) -> Dict[str, An
         "startup_failure": registry.startup_failure,  # lifespan.startup.failed's message
         "written_at": _iso(registry.now_ns()),
         "modules": [_module_entry(load, origin) for load in registry.loads()],
-        "failed_imports": [_failure_entry(failure, origin) for failure in registry.failures()],
+        "failed_imports": [
+            _failure_entry(failure, origin, registry.failure_count(failure)) for failure in registry.failures()
+        ],
     }
 
 
@@ -353,7 +355,7 @@ def _module_entry(load: Any, origin_ns: int) -> Dict[str, Any]:
     }
 
 
-def _failure_entry(failure: Any, origin_ns: int) -> Dict[str, Any]:
+def _failure_entry(failure: Any, origin_ns: int, count: int) -> Dict[str, Any]:
     return {
         "name": failure.name,
         "importer": failure.importer,
@@ -364,6 +366,7 @@ def _failure_entry(failure: Any, origin_ns: int) -> Dict[str, Any]:
         "offset_ms": _ms(failure.time_ns - origin_ns),
         "thread": failure.thread,
         "lazy": failure.lazy,
+        "count": count,  # occurrences of this failure (what, where); the first one is described
     }
 
 
