@@ -307,3 +307,82 @@ def test_a_job_exporting_to_an_unreachable_collector_ends_within_the_timeout(tmp
     assert "[shutdown-timeout]" in result.stderr
     # Under load the SDK may still be importing when the timeout ends: then nothing was sent yet.
     assert "0 of 601 import spans" in result.stderr or "nothing was confirmed sent yet" in result.stderr, result.stderr
+
+
+LAZY_STORM = """
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from otel_import_tracer import mark_startup_complete, start_tracing, stop_tracing
+start_tracing()
+import src
+mark_startup_complete()  # the export thread now imports the SDK while the threads import
+def worker(first):
+    for index in range(first, 2000, 8):
+        __import__(f"src.lazy.m{index}")
+threads = [threading.Thread(target=worker, args=(first,)) for first in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+stop_tracing()
+"""
+
+
+def test_a_storm_of_lazy_imports_right_after_startup_loses_no_event(tmp_path: Path, receiver: OtlpReceiver) -> None:
+    lazy = tmp_path / "src" / "lazy"
+    lazy.mkdir(parents=True)
+    (tmp_path / "src" / "__init__.py").write_text("")
+    (lazy / "__init__.py").write_text("")
+    for index in range(2000):
+        (lazy / f"m{index}.py").write_text(f"VALUE = {index}\n")
+    result = subprocess.run(
+        [sys.executable, "-c", LAZY_STORM, str(tmp_path)],
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path / "src"),
+                       "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "60", **receiver.env("grpc")}),
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "could not" not in result.stderr and "too many" not in result.stderr, result.stderr
+    spans = receiver.wait_for_spans(semconv.SPAN_LAZY_IMPORT, count=2001, timeout=60)  # src.lazy too
+    names = [name for span in spans for name in _loaded_names(span)]
+    assert len(names) == len(set(names)) == 2001
+
+
+FAILING_IMPORT_ON_EVERY_REQUEST = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from otel_import_tracer import mark_startup_complete, start_tracing, stop_tracing
+start_tracing()
+import src.handler
+mark_startup_complete()
+for _ in range(2000):
+    src.handler.handle()
+stop_tracing()
+"""
+
+
+def test_a_failing_import_on_every_request_is_one_failure_with_a_count(tmp_path: Path, receiver: OtlpReceiver) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "handler.py").write_text(
+        "def handle():\n"
+        "    try:\n"
+        "        import orjson_not_installed_here\n"
+        "    except ImportError:\n"
+        "        return None\n"
+    )
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-c", FAILING_IMPORT_ON_EVERY_REQUEST, str(tmp_path)],
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root),
+                       "IMPORT_TRACING_REPORT": str(report), **receiver.env("grpc")}),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    time.sleep(0.5)  # any span for a repeat would have come in the same flush as the first
+    failed = [event for span in receiver.spans() for event in _events(span, semconv.EVENT_IMPORT_FAILED)]
+    assert [event.attributes[semconv.ATTR_MODULE_NAME] for event in failed] == ["orjson_not_installed_here"]
+    (failure,) = json.loads(report.read_text())["failed_imports"]
+    assert (failure["name"], failure["line"], failure["count"]) == ("orjson_not_installed_here", 3, 2000)

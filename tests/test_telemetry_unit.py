@@ -125,3 +125,35 @@ def test_exporters_follow_the_standard_variables(
         assert err == ""
     else:
         assert message in err and err.count("\n") <= 2
+
+
+def _lazy_load() -> ModuleLoad:
+    item = load("src.lazy", 10, 11)
+    item.lazy = True
+    return item
+
+
+@pytest.mark.parametrize("api_state", ["initializing", "half-made"])
+def test_a_lazy_load_meeting_a_half_imported_api_gets_a_span_of_its_own(
+    api_state: str, tracer, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    # While the export thread imports the SDK, the app's threads may see opentelemetry.trace half made.
+    import opentelemetry.trace
+
+    from otel_import_tracer.config import Config
+    from otel_import_tracer.registry import Registry
+    from otel_import_tracer.naming import SourceRoot
+    from otel_import_tracer.telemetry import Telemetry
+
+    telemetry = Telemetry(Config(enabled=True, root="/app/src"), Registry(SourceRoot("/app/src")), "importhook")
+    with tracer.start_as_current_span("GET /reports"):  # a recording span is current
+        if api_state == "initializing":
+            monkeypatch.setattr(opentelemetry.trace.__spec__, "_initializing", True, raising=False)
+        else:
+            def half_made(*args: object) -> None:
+                raise AttributeError("partially initialized module 'opentelemetry.trace' has no attribute 'INVALID_SPAN'")
+            monkeypatch.setattr(opentelemetry.trace, "get_current_span", half_made)
+        telemetry.on_load(_lazy_load())
+        monkeypatch.undo()
+    (job,) = list(telemetry._jobs._items)
+    assert job[0] == semconv.EVENT_MODULE_LOADED and job[1][semconv.ATTR_MODULE_NAME] == "src.lazy"

@@ -203,16 +203,20 @@ class Telemetry(Listener):
     def _on_lazy(self, event: str, describe: Callable[[Any], Dict[str, Any]], item: Any, start_ns: int, end_ns: int) -> None:
         try:
             attributes = describe(item)
-            # Half-imported (the export thread may be importing it right now): no current span then.
-            get_current_span = getattr(sys.modules.get("opentelemetry.trace"), "get_current_span", None)
-            if get_current_span is not None:
-                span = get_current_span()
-                if span.is_recording():
-                    span.add_event(event, attributes, timestamp=start_ns)
-                    return
-            self._put((event, attributes, start_ns, end_ns))
         except Exception as exc:
-            messages.warn("telemetry-lazy-error", f"a lazy import could not be added to a span ({exc!r}).")
+            messages.warn("telemetry-lazy-attributes", f"a lazy import could not be described ({exc!r}); please report this.")
+            return
+        span = _current_span()
+        if span is not None:
+            try:
+                span.add_event(event, attributes, timestamp=start_ns)
+                return
+            except Exception as exc:
+                messages.warn(
+                    "telemetry-lazy-current-span",
+                    f"a lazy import could not be added to the current span ({exc!r}); it gets a span of its own.",
+                )
+        self._put((event, attributes, start_ns, end_ns))
 
     def _put(self, item: Any) -> None:
         if not self._jobs.put(item):
@@ -313,7 +317,7 @@ class Telemetry(Listener):
             if self._jobs.empty():
                 destination.flush(FLUSH_TIMEOUT_MS)
         except Exception as exc:
-            messages.warn("telemetry-lazy-error", f"a lazy import span could not be made ({exc!r}).")
+            messages.warn("telemetry-lazy-span", f"a lazy import span could not be made ({exc!r}).")
 
     def _final_flush(self) -> None:
         destination = self._destination
@@ -338,6 +342,26 @@ class Telemetry(Listener):
             f"import traces were still being exported after {timeout:g}s and were abandoned so "
             f"shutdown is not held up ({sent}); raise {IMPORT_TRACING_SHUTDOWN_TIMEOUT} to wait longer.",
         )
+
+
+def _current_span() -> Any:
+    """The recording span current in this thread, or None.
+
+    None while OpenTelemetry's API is still being imported (by the export thread, or by the
+    application): a half-made module may lack what it is about to define, and the load must
+    not be lost for it; it then gets a span of its own."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None or _initializing(trace) or _initializing(sys.modules.get("opentelemetry.context")):
+        return None
+    try:
+        span = trace.get_current_span()
+        return span if span.is_recording() else None
+    except Exception:
+        return None
+
+
+def _initializing(module: Any) -> bool:
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
 
 
 def _why(exc: BaseException) -> str:
