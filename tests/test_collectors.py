@@ -355,6 +355,45 @@ def test_settrace_chains_to_an_existing_trace_function(tree: SourceTree, capsys:
     assert "already installed" in capsys.readouterr().err
 
 
+def test_stopping_settrace_keeps_trace_functions_the_app_installed_later(tree: SourceTree) -> None:
+    # A debugger or coverage started after tracing, in this thread and in a worker: both stay.
+    def app_trace(frame: Any, event: str, arg: Any) -> Any:
+        return None
+
+    def call() -> None:
+        pass
+
+    ready, go = threading.Barrier(3), threading.Event()
+    seen = {}
+
+    def worker(replace: bool) -> None:
+        if replace:
+            sys.settrace(app_trace)
+        ready.wait()
+        go.wait()
+        call()  # a trace function of ours left here removes itself at its next call
+        seen[replace] = sys.gettrace()
+        sys.settrace(None)
+
+    session = start(tree, "settrace")
+    threads = [threading.Thread(target=worker, args=(replace,)) for replace in (True, False)]
+    try:
+        for thread in threads:
+            thread.start()
+        ready.wait()
+        sys.settrace(app_trace)
+    finally:
+        session.stop()
+    try:
+        assert sys.gettrace() is app_trace
+    finally:
+        sys.settrace(None)
+        go.set()
+        for thread in threads:
+            thread.join()
+    assert seen == {True: app_trace, False: None}
+
+
 @pytest.mark.parametrize("collector_name", ["importhook", pytest.param("monitoring", marks=pytest.mark.skipif(
     not env.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+"))])
 def test_cheap_collectors_leave_the_trace_function_alone(tree: SourceTree, collector_name: str) -> None:

@@ -37,6 +37,10 @@ class _Tracer:
         if filename not in self._seen and self.active:
             self._first_sight(frame, filename)
         previous = self.previous
+        if not self.active and sys.gettrace() is self:
+            # Stopped, and still installed in this thread (stop acts on its own thread only):
+            # step aside for what was there before, never for what another tool set later.
+            sys.settrace(previous)
         if previous is not None:
             return previous(frame, event, arg)
         return None
@@ -90,20 +94,19 @@ class SettraceCollector:
     def stop(self) -> None:
         if self._main is None or self._threads is None:
             return
-        # Threads we cannot reach keep our function until they end: the flag makes it pass through.
+        # Threads other than this one remove our function themselves at their next call.
         self._main.active = False
         self._threads.active = False
-        if self._all_threads:
-            if _thread_hook() is self._main:
-                threading.settrace_all_threads(None)  # type: ignore[attr-defined]
-            return
         if _thread_hook() is self._threads:
+            # New threads: what was there before (nothing, when we reached all threads). Never
+            # settrace_all_threads(None): it would remove what the app installed since, anywhere.
             threading.settrace(self._previous_thread_hook)  # type: ignore[arg-type]
-        if threading.get_ident() != self._owner:
-            return  # sys.settrace acts on the calling thread only; the starting thread passes through
-        if sys.gettrace() is self._main:
+        if threading.get_ident() != self._owner and not self._all_threads:
+            return  # sys.settrace acts on the calling thread only; the starting thread steps aside itself
+        current = sys.gettrace()
+        if current is self._main:
             sys.settrace(self._main.previous)
-        else:
+        elif current is not None:
             messages.warn(
                 "settrace-replaced",
                 "another tool replaced the import tracing trace function; it was left in place.",
