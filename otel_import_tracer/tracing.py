@@ -97,6 +97,10 @@ class TracingSession:
         if not self.running:
             return
         _guard("sweep", self.registry.sweep)
+        for collector in self._collectors:
+            reinstate = getattr(collector, "reinstate", None)
+            if reinstate is not None:
+                _guard("collector", reinstate)
         if self.registry.mark_startup_complete(failure) and self.has_output():
             self._after_startup(export)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import importlib
+import importlib.machinery
 import importlib.util
 import runpy
 import sys
@@ -502,6 +503,62 @@ def test_a_missing_dependency_deep_in_a_chain_is_one_failure(tree: SourceTree, c
         session.stop()
     assert [(f.name, f.importer) for f in session.registry.failures()] == [
         ("missing_dependency_xyz", f"{tree.package}.b")]
+
+
+class AheadFinder:
+    """A library's finder put first in sys.meta_path (typeguard's install_import_hook does)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.asked: List[str] = []
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if not fullname.startswith(self.prefix):
+            return None
+        self.asked.append(fullname)
+        return importlib.machinery.PathFinder.find_spec(fullname, path, target)
+
+
+def test_a_finder_put_ahead_of_ours_keeps_the_timings(tree: SourceTree, collector: str) -> None:
+    tree.write("checked/__init__.py", "")
+    for name in ("a", "b", "c"):
+        tree.write(f"checked/{name}.py", "import time\ntime.sleep(0.002)\n")
+    session = start(tree, collector)
+    ahead = AheadFinder(f"{tree.package}.checked.")
+    sys.meta_path.insert(0, ahead)
+    try:
+        for name in ("a", "b", "c"):
+            importlib.import_module(f"{tree.package}.checked.{name}")
+    finally:
+        sys.meta_path.remove(ahead)
+        session.stop()
+    loads = by_name(session)
+    assert sorted(ahead.asked) == [f"{tree.package}.checked.{name}" for name in ("a", "b", "c")]
+    for name in ("a", "b", "c"):
+        load = loads[f"{tree.package}.checked.{name}"]
+        assert load.source == SOURCE_IMPORT and load.duration_ns is not None and load.duration_ns >= 1_000_000
+
+
+def test_a_meta_path_rebuilt_without_ours_is_one_warning_and_ours_comes_back(
+    tree: SourceTree, collector: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree.write("early.py", "")
+    tree.write("lazy.py", "")
+    session = start(tree, collector)
+    original = list(sys.meta_path)
+    try:
+        sys.meta_path = [finder for finder in original if type(finder).__name__ != "ImportHookFinder"]
+        importlib.import_module(f"{tree.package}.early")
+        session.startup_complete(export=False)  # the sweep finds it; our finder goes back in
+        importlib.import_module(f"{tree.package}.lazy")
+    finally:
+        session.stop()
+        sys.meta_path = [finder for finder in original if type(finder).__name__ != "ImportHookFinder"]
+    loads = by_name(session)
+    assert loads[f"{tree.package}.early"].duration_ns is None
+    assert loads[f"{tree.package}.lazy"].source == SOURCE_IMPORT and loads[f"{tree.package}.lazy"].lazy
+    err = capsys.readouterr().err
+    assert err.count("sys.meta_path was replaced") == 1 and "insert()" in err
 
 
 def test_a_loader_with_its_own_exec_module_is_left_alone(tree: SourceTree, collector: str) -> None:

@@ -61,6 +61,9 @@ class ImportHookFinder:
     def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None) -> Any:
         if not self.active:
             return None
+        meta_path = sys.meta_path
+        if meta_path and meta_path[0] is not self:
+            _step_to_the_front(meta_path, self)
         if fullname in self._missing:
             try:
                 self._note_missing(fullname)  # counted, not looked for: the import system still is
@@ -200,13 +203,41 @@ class ImportHookCollector:
                 except Exception as exc:
                     messages.internal_error(exc)
 
+    def reinstate(self) -> None:
+        """Put the finder back if ``sys.meta_path`` was rebuilt without it (the app or a library
+        assigning a new list): the loads since had no timings, the next ones will."""
+        if self._finder.active and self._finder not in sys.meta_path:
+            sys.meta_path.insert(0, self._finder)
+            _warn_replaced()
+
     def stop(self) -> None:
         # Deactivate first: another thread may still be inside find_spec with its own copy.
         self._finder.active = False
         try:
             sys.meta_path.remove(self._finder)
         except ValueError:
-            pass  # someone rebuilt sys.meta_path; nothing of ours is left in it
+            _warn_replaced()  # someone rebuilt sys.meta_path; nothing of ours is left in it
+
+
+def _warn_replaced() -> None:
+    messages.warn(
+        "meta-path-replaced",
+        "sys.meta_path was replaced by a list without import tracing's finder; modules imported "
+        "meanwhile are recorded (from sys.modules) but without timings or importer. Add finders "
+        "with sys.meta_path.insert() or .append() instead of assigning a new list.",
+    )
+
+
+def _step_to_the_front(meta_path: list, finder: ImportHookFinder) -> None:
+    """A finder put ahead of ours (``insert(0, ...)``) would hide its modules' timings: move ours
+    first again. Safe while the import system iterates the list: the finders after ours keep
+    their places, those before move one up (one may be asked twice, none is skipped), and ours
+    asks the others in their order, so what each import finds is unchanged."""
+    try:
+        meta_path.remove(finder)
+    except ValueError:
+        return  # called from a copy of a list it is no longer in
+    meta_path.insert(0, finder)
 
 
 def _shadow_exec_module(loader: Any, replacement: Callable[[ModuleType], None]) -> None:
