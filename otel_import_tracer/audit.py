@@ -361,8 +361,19 @@ def inventory(root: str, excludes: Sequence[str] = ()) -> Dict[str, str]:
     """Every ``.py`` file under ``root`` not excluded, with its module name."""
     root = os.path.abspath(root)
     files: Dict[str, str] = {}
-    for directory, subdirs, names in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS and not d.startswith("."))
+    # A directory linked into the root is imported through the link, so its files are recorded
+    # under the root: follow links, once per real directory (a link to an ancestor loops).
+    visited = {os.path.realpath(root)}
+    for directory, subdirs, names in os.walk(root, followlinks=True):
+        kept = []
+        for sub in sorted(subdirs):
+            if sub in _SKIPPED_DIRS or sub.startswith("."):
+                continue
+            real = os.path.realpath(os.path.join(directory, sub))
+            if real not in visited:
+                visited.add(real)
+                kept.append(sub)
+        subdirs[:] = kept
         for name in names:
             path = os.path.join(directory, name)
             if name.endswith(SOURCE_SUFFIX) and not is_excluded(path, root, excludes):

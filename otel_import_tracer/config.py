@@ -34,6 +34,7 @@ IMPORT_TRACING_SHUTDOWN_TIMEOUT = "IMPORT_TRACING_SHUTDOWN_TIMEOUT"
 
 DEFAULT_ROOT = "/app/src"
 DEFAULT_SHUTDOWN_TIMEOUT = 3.0
+MAX_SHUTDOWN_TIMEOUT = 3600.0  # an hour: past any orchestrator's grace period
 COLLECTOR_CHOICES: Tuple[str, ...] = ("auto", "importhook", "monitoring", "settrace")
 
 _TRUE = "true"
@@ -54,6 +55,8 @@ class Config:
     def __post_init__(self) -> None:
         # A trailing slash or a relative path would break prefix matching of file names.
         object.__setattr__(self, "root", os.path.abspath(self.root))
+        # Waits beyond threading.TIMEOUT_MAX raise OverflowError: never let one through.
+        object.__setattr__(self, "shutdown_timeout", min(self.shutdown_timeout, MAX_SHUTDOWN_TIMEOUT))
 
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> "Config":
@@ -61,7 +64,7 @@ class Config:
         env = os.environ if environ is None else environ
         return cls(
             enabled=_read_bool(env, ENABLE_IMPORT_TRACING, default=False),
-            root=env.get(IMPORT_TRACING_ROOT) or DEFAULT_ROOT,
+            root=_read_root(env),
             collector=_read_choice(env, IMPORT_TRACING_COLLECTOR, COLLECTOR_CHOICES),
             spans=_read_bool(env, IMPORT_TRACING_SPANS, default=True),
             report=env.get(IMPORT_TRACING_REPORT) or None,
@@ -115,6 +118,17 @@ def _read_choice(env: Mapping[str, str], name: str, choices: Tuple[str, ...]) ->
     return choices[0]
 
 
+def _read_root(env: Mapping[str, str]) -> str:
+    """The root as written, or trimmed of surrounding spaces and with ``~`` expanded when that is
+    what makes it a directory (a value pasted from a YAML file, a shell that did not expand it)."""
+    raw = env.get(IMPORT_TRACING_ROOT)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_ROOT
+    if os.path.isdir(raw):
+        return raw
+    return os.path.expanduser(raw.strip())
+
+
 def _read_seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -123,6 +137,12 @@ def _read_seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
+    if MAX_SHUTDOWN_TIMEOUT < value < float("inf"):
+        messages.warn(
+            f"bad-{name.lower()}",
+            f"{name}={raw!r} is more than {MAX_SHUTDOWN_TIMEOUT:g} seconds; using {MAX_SHUTDOWN_TIMEOUT:g}.",
+        )
+        return MAX_SHUTDOWN_TIMEOUT
     if 0 <= value < float("inf"):  # also rejects NaN
         return value
     messages.warn(

@@ -49,6 +49,14 @@ class TracingSession:
         self._arm = _Arm(self)
 
     def start(self) -> bool:
+        if os.path.dirname(self.root.root) == self.root.root:
+            messages.warn(
+                "root-is-filesystem-root",
+                f"{IMPORT_TRACING_ROOT}={self.config.root!r} is the filesystem root: every Python file "
+                "would count as the application's, so nothing is traced. Set it to the directory "
+                "holding your application's modules (default /app/src).",
+            )
+            return False
         if not self.root.exists():
             messages.warn(
                 "missing-root",

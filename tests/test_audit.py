@@ -423,3 +423,16 @@ def test_bad_usage_is_status_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and b"RECORDED=LOCAL" in result.stderr
     result = run_audit("--format", "xml")
     assert result.returncode == 2 and b"Traceback" not in result.stderr
+
+
+def test_inventory_follows_a_directory_linked_into_the_root_once(tmp_path: Path) -> None:
+    # Imported through the link, its files are recorded under the root: the walk must count them.
+    outside = tmp_path / "shared_plugins"
+    outside.mkdir()
+    (outside / "plugin.py").write_text("")
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "main.py").write_text("")
+    (root / "plugins").symlink_to(outside, target_is_directory=True)
+    (root / "plugins" / "again").symlink_to(root, target_is_directory=True)  # a loop back up
+    assert sorted(inventory(str(root))) == [str(root / "main.py"), str(root / "plugins" / "plugin.py")]

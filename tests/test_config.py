@@ -78,3 +78,25 @@ def test_root_is_made_absolute_and_report_pid_is_filled(tmp_path: os.PathLike) -
     assert config.report_path(pid=42) == "/tmp/r-42.json"
     assert config.report_path() == f"/tmp/r-{os.getpid()}.json"
     assert Config().report_path() is None
+
+
+def test_a_root_with_surrounding_spaces_or_a_tilde_is_the_directory_meant(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "src").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Config.from_environ({IMPORT_TRACING_ROOT: f"  {tmp_path / 'src'} \n"}).root == str(tmp_path / "src")
+    assert Config.from_environ({IMPORT_TRACING_ROOT: "~/src"}).root == str(tmp_path / "src")
+
+
+def test_a_huge_shutdown_timeout_is_capped_with_one_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    config = Config.from_environ({IMPORT_TRACING_SHUTDOWN_TIMEOUT: "1e10"})
+    assert config.shutdown_timeout == 3600
+    err = capsys.readouterr().err
+    assert err.count(IMPORT_TRACING_SHUTDOWN_TIMEOUT) == 1 and "3600" in err
+
+
+def test_the_filesystem_root_as_root_is_refused_with_one_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_import_tracer.tracing import TracingSession
+
+    assert TracingSession(Config(enabled=True, root="/")).start() is False
+    err = capsys.readouterr().err
+    assert err.count("filesystem root") == 1 and IMPORT_TRACING_ROOT in err
