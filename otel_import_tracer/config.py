@@ -21,7 +21,7 @@ IMPORT_TRACING_ROOT = "IMPORT_TRACING_ROOT"
 """Directory whose ``.py`` files are tracked. Default ``/app/src``."""
 
 IMPORT_TRACING_COLLECTOR = "IMPORT_TRACING_COLLECTOR"
-"""How loads are observed: ``auto``, ``importhook``, ``monitoring`` or ``settrace``."""
+"""How loads are observed: ``auto``, ``importhook``, ``audit``, ``monitoring`` or ``settrace``."""
 
 IMPORT_TRACING_SPANS = "IMPORT_TRACING_SPANS"
 """``true`` (default) adds one child span per module import: the import waterfall."""
@@ -35,7 +35,7 @@ IMPORT_TRACING_SHUTDOWN_TIMEOUT = "IMPORT_TRACING_SHUTDOWN_TIMEOUT"
 DEFAULT_ROOT = "/app/src"
 DEFAULT_SHUTDOWN_TIMEOUT = 3.0
 MAX_SHUTDOWN_TIMEOUT = 3600.0  # an hour: past any orchestrator's grace period
-COLLECTOR_CHOICES: Tuple[str, ...] = ("auto", "importhook", "monitoring", "settrace")
+COLLECTOR_CHOICES: Tuple[str, ...] = ("auto", "importhook", "audit", "monitoring", "settrace")
 
 _TRUE = "true"
 _FALSE = "false"

@@ -73,7 +73,7 @@ def test_demo_startup_trace_events_waterfall_and_lazy_imports(receiver: OtlpRece
     assert startup.attributes[semconv.ATTR_MODULE_COUNT] == len(demo_graph.STARTUP)
     assert startup.attributes[semconv.ATTR_PRELOADED_COUNT] == 0  # the launcher started before the app import
     assert startup.attributes[semconv.ATTR_FAILED_IMPORT_COUNT] == 1
-    assert startup.attributes[semconv.ATTR_TRACING_COLLECTOR] in ("importhook", "monitoring", "settrace")
+    assert startup.attributes[semconv.ATTR_TRACING_COLLECTOR] in ("importhook", "audit", "monitoring", "settrace")
     events = {e.attributes[semconv.ATTR_MODULE_NAME]: e for e in _events(startup, semconv.EVENT_MODULE_LOADED)}
     for name, event in events.items():
         assert LOAD_ATTRIBUTES <= set(event.attributes), name

@@ -1,16 +1,20 @@
 """How loads are observed, and the one place that picks how.
 
 Every collector runs the import hook, which gives each import its timing, importer,
-thread and failures at a cost paid per import only. The collector named in
-``IMPORT_TRACING_COLLECTOR`` decides what else watches for code of the root that runs
-without an import we saw (a script run as ``__main__``, a file ``exec``'d by hand):
+thread and failures at a cost paid per import only, and watches the ways of running a
+root file by hand (``collectors/byhand.py``: ``spec_from_file_location`` loaders, runpy,
+the script), timed too. The collector named in ``IMPORT_TRACING_COLLECTOR`` decides what
+else watches for code of the root that runs in a way nothing can be patched for (a bare
+``exec(compile(open(path).read(), path, "exec"))``):
 
-- ``importhook``: the interpreter's ``exec`` audit event (``collectors/audit.py``), once per
-  module body or file run by ``exec``; ``sys.modules`` sweeps at start, startup and stop fill in.
+- ``importhook``: nothing else; ``sys.modules`` sweeps at start, startup and stop fill in.
+- ``audit``: the interpreter's ``exec`` audit event (``collectors/audit.py``), once per code
+  object run by ``exec``; an audit hook stays for the life of the process, and with it a
+  cost in the interpreter per audit event (FastAPI raises five per request).
 - ``monitoring``: ``sys.monitoring`` ``PY_START``, once per code object (Python 3.12+).
 - ``settrace``: the original design's ``sys.settrace``, on every call, for the whole run.
 
-``auto`` is the cheapest complete one for the running Python.
+``auto`` is the cheapest for the running Python: ``monitoring`` on 3.12+, ``importhook`` before.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def choose(requested: str) -> Choice:
     if requested == "auto":
         if env.HAS_MONITORING:
             return Choice("monitoring", "auto: sys.monitoring is available (Python 3.12+)")
-        return Choice("importhook", "auto: no sys.monitoring before Python 3.12; the import hook and the exec audit event cost least")
+        return Choice("importhook", "auto: no sys.monitoring before Python 3.12, the import hook costs least")
     if requested == "monitoring" and not env.HAS_MONITORING:
         messages.warn(
             "monitoring-unavailable",
@@ -64,6 +68,7 @@ def start_collectors(
     """Start the import hook and the chosen collector; return the name actually running.
 
     ``on_import``: modules to hand to a callback once imported (the server patches)."""
+    from otel_import_tracer.collectors.byhand import ByHandCollector
     from otel_import_tracer.collectors.importhook import ImportHookCollector
 
     hook = ImportHookCollector(registry, root, on_import)
@@ -71,6 +76,9 @@ def start_collectors(
     started: List[Collector] = [hook]
     name = choice.name
     try:
+        by_hand = ByHandCollector(registry, root)
+        by_hand.start()
+        started.append(by_hand)
         if name == "monitoring":
             from otel_import_tracer.collectors.monitoring import MonitoringCollector, MonitoringUnavailable
 
@@ -85,7 +93,7 @@ def start_collectors(
                 name = "importhook"
             else:
                 started.append(monitor)
-        if name == "importhook":
+        if name == "audit":
             _start_exec_audit(registry, root, started)
         elif name == "settrace":
             from otel_import_tracer.collectors.settrace import SettraceCollector
@@ -108,9 +116,9 @@ def _start_exec_audit(registry: Registry, root: SourceRoot, started: List[Collec
     except Exception as exc:  # another audit hook refused ours
         messages.warn(
             "exec-audit-refused",
-            f"the exec audit hook could not be installed ({exc!r}): files run without an import "
-            "(exec, runpy, a loader used by hand) go unrecorded. Set "
-            "IMPORT_TRACING_COLLECTOR=settrace to see them, at the cost of a call hook.",
+            f"the exec audit hook could not be installed ({exc!r}): files run by a bare exec() go "
+            "unrecorded (imports, runpy and spec_from_file_location loaders still are all recorded). "
+            "Set IMPORT_TRACING_COLLECTOR=settrace to see them, at the cost of a call hook.",
         )
     else:
         started.append(watcher)

@@ -9,7 +9,11 @@ see is recorded as executed (no duration: the event marks a start only).
 
 An audit hook can never be removed. The one installed here is shared by every session of
 the process (forked children included); with no session running it costs one check of an
-empty list per audit event, and it never raises into the audited operation.
+empty list per audit event, and it never raises into the audited operation. The interpreter's
+own cost per audit event, once any hook exists, is larger: about 1,550 instructions on 3.11
+whatever the hook does (measured with a no-op hook against none), and FastAPI raises five
+``builtins.id`` events per request. That is why this is the opt-in ``audit`` collector and not
+part of the default.
 """
 
 from __future__ import annotations

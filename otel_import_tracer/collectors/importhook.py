@@ -130,28 +130,7 @@ class ImportHookFinder:
             _shadow_exec_module(loader, self._failure_watch(loader, fullname, importer))
 
     def _timed_exec(self, loader: Any, path: str, name: str) -> Callable[[ModuleType], None]:
-        registry = self._registry
-        root = self._root
-
-        def exec_module(module: ModuleType) -> None:
-            _unshadow_exec_module(loader)
-            load = None
-            parent = parent_file = line = None
-            try:
-                parent, parent_file, line = frames.describe(frames.importer_frame(sys._getframe(1)), root)
-                load = registry.begin_load(path, name, parent, threading.current_thread().name, SOURCE_IMPORT)
-            except Exception as exc:
-                messages.internal_error(exc)
-            try:
-                loader.exec_module(module)
-            except Exception as exc:
-                _record_exec_failure(registry, name, parent, parent_file, line, exc)
-                raise
-            finally:
-                if load is not None:
-                    registry.end_load(load)
-
-        return exec_module
+        return timed_exec(self._registry, self._root, loader, path, name, SOURCE_IMPORT)
 
     def _failure_watch(
         self, loader: Any, fullname: str, importer: Tuple[Optional[str], Optional[str], Optional[int]]
@@ -167,6 +146,40 @@ class ImportHookFinder:
                 raise
 
         return exec_module
+
+
+def timed_exec(
+    registry: Registry, root: SourceRoot, loader: Any, path: str, name: str, source: str
+) -> Callable[[ModuleType], None]:
+    """An ``exec_module`` for one call that records the load of ``path`` around the real one."""
+
+    def exec_module(module: ModuleType) -> None:
+        _unshadow_exec_module(loader)
+        load = None
+        parent = parent_file = line = None
+        try:
+            parent, parent_file, line = frames.describe(frames.importer_frame(sys._getframe(1)), root)
+            load = registry.begin_load(path, name, parent, threading.current_thread().name, source)
+        except Exception as exc:
+            messages.internal_error(exc)
+        try:
+            loader.exec_module(module)
+        except Exception as exc:
+            _record_exec_failure(registry, name, parent, parent_file, line, exc)
+            raise
+        finally:
+            if load is not None:
+                registry.end_load(load)
+
+    return exec_module
+
+
+def shadow_exec_module(loader: Any, replacement: Callable[[ModuleType], None]) -> bool:
+    """Put ``replacement`` on this loader instance for one call; False if it cannot be done safely."""
+    if not isinstance(loader, _PER_MODULE_LOADERS) or "exec_module" in vars(loader):
+        return False
+    _shadow_exec_module(loader, replacement)
+    return True
 
 
 def _then(loader: Any, after: Callable[[ModuleType], None]) -> Callable[[ModuleType], None]:
@@ -288,4 +301,4 @@ def _record_exec_failure(
 _last_failure = threading.local()
 
 # Our exec_module wrappers sit between the import machinery and the module: skip them too.
-frames.MACHINERY_FILES.add(ImportHookFinder._timed_exec.__code__.co_filename)
+frames.MACHINERY_FILES.add(timed_exec.__code__.co_filename)
