@@ -290,24 +290,35 @@ def test_third_party_package_failing_inside_is_reported_against_our_import(
     assert (failure.importer, failure.line) == (f"{tree.package}.report", 3)
 
 
-def test_sixteen_threads_importing_hundreds_of_modules_record_each_once(tree: SourceTree, collector: str) -> None:
-    packages = [write_package(tree.root, 40, name=f"p{index}", fan_in=3, within=tree.package) for index in range(8)]
+def test_thirty_two_threads_importing_two_thousand_modules_record_each_once(tree: SourceTree, collector: str) -> None:
+    packages = [write_package(tree.root, 120, name=f"p{index}", fan_in=3, within=tree.package) for index in range(16)]
+    # Per package, a circular pair (each imports the other) and a module whose code raises.
+    for index in range(16):
+        dotted = f"{tree.package}.p{index}"
+        tree.write(f"p{index}/ring_a.py", f"from {dotted} import ring_b\nA = 1\n")
+        tree.write(f"p{index}/ring_b.py", f"from {dotted} import ring_a\nB = 1\n")
+        tree.write(f"p{index}/broken.py", "raise RuntimeError('broken on purpose')\n")
+        packages[index] += [f"{dotted}.ring_a", f"{dotted}.ring_b", f"{dotted}.broken"]
     all_names = [name for names in packages for name in names]
     session = start(tree, collector)
     errors: List[BaseException] = []
-    barrier = threading.Barrier(16)
+    raised = []
+    barrier = threading.Barrier(32)
 
     def worker(index: int) -> None:
         try:
             barrier.wait(timeout=30)
             # Two threads per package, importing it from opposite ends, so they collide.
-            names = packages[index % 8]
-            for name in (names if index < 8 else reversed(names)):
-                importlib.import_module(name)
+            names = packages[index % 16]
+            for name in (names if index < 16 else reversed(names)):
+                try:
+                    importlib.import_module(name)
+                except RuntimeError:
+                    raised.append(name)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(i,), name=f"importer-{i}") for i in range(16)]
+    threads = [threading.Thread(target=worker, args=(i,), name=f"importer-{i}") for i in range(32)]
     try:
         for thread in threads:
             thread.start()
@@ -317,12 +328,16 @@ def test_sixteen_threads_importing_hundreds_of_modules_record_each_once(tree: So
     finally:
         session.stop()
     assert not errors
+    assert sorted(raised) == sorted(name for name in all_names if name.endswith(".broken") for _ in range(2))
     loads = session.registry.loads()
     names = [load.name for load in loads]
     assert len(names) == len(set(names))
     assert set(names) == {tree.package} | set(all_names)
-    assert len(names) == 1 + 8 * 41
-    assert {load.thread for load in loads if load.source == SOURCE_IMPORT} <= {f"importer-{i}" for i in range(16)}
+    assert len(names) == 1 + 16 * (121 + 3)
+    assert {load.thread for load in loads if load.source == SOURCE_IMPORT} <= {f"importer-{i}" for i in range(32)}
+    failures = session.registry.failures()
+    assert sorted(failure.name for failure in failures) == sorted(name for name in all_names if name.endswith(".broken"))
+    assert sum(session.registry.failure_count(failure) for failure in failures) == 32
 
 
 def test_settrace_chains_to_an_existing_trace_function(tree: SourceTree, capsys: pytest.CaptureFixture[str]) -> None:
