@@ -111,7 +111,7 @@ class Registry:
         self._loads: Dict[str, ModuleLoad] = {}
         self._failures: List[FailedImport] = []
         self._failure_counts: Dict[Tuple[str, Optional[str], Optional[int], str], int] = {}
-        self._listeners: List[Listener] = []
+        self._listeners: Tuple[Listener, ...] = ()  # replaced whole, so reading it needs no lock
 
     def now_ns(self) -> int:
         return self.clock.now_ns()
@@ -249,12 +249,11 @@ class Registry:
 
     def subscribe(self, listener: Listener) -> None:
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners = self._listeners + (listener,)
 
     def unsubscribe(self, listener: Listener) -> None:
         with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            self._listeners = tuple(known for known in self._listeners if known is not listener)
 
     def knows(self, path: str) -> bool:
         """Whether ``path`` is recorded; lock-free, for the collectors' fast path."""
@@ -286,9 +285,7 @@ class Registry:
 
     def _notify(self, method: str, item: object) -> None:
         """Call each listener outside the lock; a listener's error never reaches the importer."""
-        with self._lock:
-            listeners = tuple(self._listeners)
-        for listener in listeners:
+        for listener in self._listeners:
             try:
                 getattr(listener, method)(item)
             except Exception as exc:

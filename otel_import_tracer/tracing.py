@@ -185,6 +185,7 @@ class _Arm(Listener):
         if self.armed:
             return
         self.armed = True
+        self._session.registry.unsubscribe(self)  # once is all it needs: no call per later load
         _sigterm.arm()
         if self._session._telemetry is not None:
             self._session._telemetry.arm()
