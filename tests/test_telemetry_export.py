@@ -328,6 +328,7 @@ stop_tracing()
 """
 
 
+@pytest.mark.collector_independent
 def test_a_storm_of_lazy_imports_right_after_startup_loses_no_event(tmp_path: Path, receiver: OtlpReceiver) -> None:
     lazy = tmp_path / "src" / "lazy"
     lazy.mkdir(parents=True)
@@ -361,6 +362,7 @@ stop_tracing()
 """
 
 
+@pytest.mark.collector_independent
 def test_a_failing_import_on_every_request_is_one_failure_with_a_count(tmp_path: Path, receiver: OtlpReceiver) -> None:
     root = tmp_path / "src"
     root.mkdir()

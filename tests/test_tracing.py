@@ -286,6 +286,7 @@ def test_a_script_run_by_path_and_the_files_it_runs_by_hand_are_all_recorded(tmp
     assert modules == ["src.manage", "src.versions.0000_step", "src.versions.0001_step", "src.versions.0002_step"]
 
 
+@pytest.mark.collector_independent
 def test_the_exec_audit_hook_keeps_the_apps_own_hooks_and_a_refusal_is_one_warning(tmp_path: Path) -> None:
     root = tmp_path / "src"
     root.mkdir()
