@@ -113,7 +113,7 @@ class ImportHookFinder:
 
     def _watch(self, fullname: str, spec: Any) -> None:
         loader = spec.loader
-        if not isinstance(loader, _PER_MODULE_LOADERS) or "exec_module" in vars(loader):
+        if not _can_shadow(loader):
             return  # a loader we cannot safely shadow: the sweeps still record its modules
         after = self._on_import.get(fullname)
         if after is not None:
@@ -176,7 +176,7 @@ def timed_exec(
 
 def shadow_exec_module(loader: Any, replacement: Callable[[ModuleType], None]) -> bool:
     """Put ``replacement`` on this loader instance for one call; False if it cannot be done safely."""
-    if not isinstance(loader, _PER_MODULE_LOADERS) or "exec_module" in vars(loader):
+    if not _can_shadow(loader):
         return False
     _shadow_exec_module(loader, replacement)
     return True
@@ -251,6 +251,18 @@ def _step_to_the_front(meta_path: list, finder: ImportHookFinder) -> None:
     except ValueError:
         return  # called from a copy of a list it is no longer in
     meta_path.insert(0, finder)
+
+
+def _can_shadow(loader: Any) -> bool:
+    """A loader made for one module whose ``exec_module`` is still its class's own.
+
+    Not ``vars(loader)``: from Python 3.11 an instance keeps its attributes inline until its
+    ``__dict__`` is asked for, and asking makes a dict that stays: 64 bytes for every module
+    of the process."""
+    if not isinstance(loader, _PER_MODULE_LOADERS):
+        return False
+    bound = getattr(loader, "exec_module", None)
+    return getattr(bound, "__func__", None) is getattr(type(loader), "exec_module", None)
 
 
 def _shadow_exec_module(loader: Any, replacement: Callable[[ModuleType], None]) -> None:
