@@ -20,7 +20,7 @@ import importlib.util
 import os
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames
@@ -108,15 +108,12 @@ class ByHandCollector:
     name = "byhand"
 
     def __init__(self, registry: Registry, root: SourceRoot) -> None:
-        self._session: Optional[_Session] = (registry, root)
-        self._registry = registry
-        self._root = root
+        self._session: _Session = (registry, root)
 
     def start(self) -> None:
         with _lock:
             _install()
-            if self._session is not None:
-                _SESSIONS.append(self._session)
+            _SESSIONS.append(self._session)
         self._note_script()
 
     def stop(self) -> None:
@@ -131,6 +128,7 @@ class ByHandCollector:
         main = sys.modules.get("__main__")
         if not sys.argv or not sys.argv[0] or (main is not None and "__file__" in vars(main)):
             return
-        hit = self._root.classify(os.path.abspath(sys.argv[0]))
+        registry, root = self._session
+        hit = root.classify(os.path.abspath(sys.argv[0]))
         if hit is not None:
-            self._registry.note_executed(hit[0], hit[1], None, threading.current_thread().name)
+            registry.note_executed(hit[0], hit[1], None, threading.current_thread().name)
