@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from otel_import_tracer import messages, tracing
 from otel_import_tracer.config import Config
+
+# Property-based tests: a bounded run in CI, a long one on request (HYPOTHESIS_PROFILE=long),
+# no example database written into the checkout.
+settings.register_profile("ci", max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=20_000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # The suite runs once per collector: IMPORT_TRACING_TEST_COLLECTOR picks it (CI sets it).
 TEST_COLLECTOR = os.environ.get("IMPORT_TRACING_TEST_COLLECTOR", "auto")
