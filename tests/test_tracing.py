@@ -452,7 +452,7 @@ def test_sigterm_while_tracing_stops_waits_for_the_export_then_kills_as_before(t
         stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == -signal.SIGTERM, stderr
     assert "stop returned" not in stdout  # killed at the end of the stop, not left running
-    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"], (stdout, stderr)
     (startup,) = receiver.spans("app.startup")
     imports = sorted(s.attributes["python.module.name"] for s in receiver.spans() if s.trace_id == startup.trace_id and s is not startup)
     assert imports == ["src", "src.worker"], receiver.summary()
