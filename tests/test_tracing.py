@@ -358,11 +358,25 @@ def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> N
         env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)}),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    assert _first_line(process) == "ready"
     process.terminate()
     stdout, _ = process.communicate(timeout=60)
     assert process.returncode == -signal.SIGTERM  # the exit a supervisor expects
     assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+
+
+def _first_line(process: subprocess.Popen) -> str:
+    """The child's first line, read byte by byte from the pipe: ``stdout.readline()`` may buffer
+    what follows (the shutdown lines, when the child is fast), and ``communicate`` reads the pipe
+    itself, past that buffer, so those lines would be lost to the test."""
+    assert process.stdout is not None
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(process.stdout.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode().strip()
 
 
 @contextlib.contextmanager
@@ -406,7 +420,7 @@ def test_sigterm_taken_while_the_main_thread_blocks_is_still_acted_on(tmp_path: 
         threading.Thread(target=send).start()
         time.sleep(60)
         """) as process:
-        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        assert _first_line(process) == "ready"
         started = time.monotonic()
         stdout, stderr = process.communicate(timeout=30)
     assert time.monotonic() - started < 10, "SIGTERM was left pending while the main thread slept"
@@ -421,7 +435,7 @@ def test_sigterm_while_the_main_thread_is_stuck_in_native_code_is_bounded(tmp_pa
     with _sigterm_child(tmp_path, """
         ctypes.CDLL(None).system(b"exec sleep 8 </dev/null >/dev/null 2>&1")
         """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="1") as process:
-        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        assert _first_line(process) == "ready"
         time.sleep(0.3)
         started = time.monotonic()
         process.terminate()
@@ -448,7 +462,7 @@ def test_sigterm_while_tracing_stops_waits_for_the_export_then_kills_as_before(t
         print("stop returned", flush=True)
         time.sleep(60)
         """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="10", **receiver.env("http")) as process:
-        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        assert _first_line(process) == "ready"
         stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == -signal.SIGTERM, stderr
     assert "stop returned" not in stdout  # killed at the end of the stop, not left running
