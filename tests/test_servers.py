@@ -272,7 +272,9 @@ def test_a_failed_startup_ends_app_startup_with_the_error(tmp_path: Path, receiv
     main.write_text(main.read_text().replace("    yield\n", "    raise RuntimeError('database unreachable')\n    yield\n"))
     # HTTP: the process exits at once, and Python 3.12.1 refuses the thread importing gRPC needs then.
     env = clean_env({**receiver.env("http/protobuf"), "ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(app / "src"),
-                     "IMPORT_TRACING_REPORT": str(tmp_path / "imports.json")})
+                     "IMPORT_TRACING_REPORT": str(tmp_path / "imports.json"),
+                     # the export happens at exit, within this bound: 3 s was too short on a loaded machine
+                     "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "20"})
     result = subprocess.run([PY, "-m", "otel_import_tracer", "run", "src.main:app", "--port", "0"],
                             cwd=str(app), env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stderr  # uvicorn's "startup failed"
