@@ -19,11 +19,12 @@ with the parser.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 import tempfile
 import time
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, List
 
 from otel_import_tracer import messages
 
@@ -39,8 +40,8 @@ def stopping_line(pid: int) -> str:
 
 def shutdown_lines(root: str, files: Iterable[str], modules: Iterable[str], pid: int = 0) -> Iterator[str]:
     """The lines, one at a time: at 5,000 modules a list of them would be megabytes held at once."""
-    sorted_files = sorted(set(files))
-    sorted_modules = sorted(set(modules))
+    sorted_files = _sorted_once(files)
+    sorted_modules = _sorted_once(modules)
     package = os.path.basename(root)
     yield stopping_line(pid or os.getpid())
     yield f"Total unique {root}/*.py files loaded: {len(sorted_files)}"
@@ -49,6 +50,11 @@ def shutdown_lines(root: str, files: Iterable[str], modules: Iterable[str], pid:
     yield f"Total unique {package}.* modules loaded: {len(sorted_modules)}"
     for name in sorted_modules:
         yield MODULE_PREFIX + name
+
+
+def _sorted_once(items: Iterable[str]) -> List[str]:
+    """Sorted, each item once, without a set (a megabyte at 20,000 items, at the stop's memory peak)."""
+    return [item for item, _ in itertools.groupby(sorted(items))]
 
 
 def write_block(lines: Iterable[str]) -> None:

@@ -12,6 +12,7 @@ derived from ``perf_counter_ns`` so durations are monotonic and precise.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 import threading
 import time
@@ -279,6 +280,16 @@ class Registry:
     def modules(self) -> Set[str]:
         with self._lock:
             return {load.name for load in self._loads.values()}
+
+    def sorted_files_and_modules(self) -> Tuple[List[str], List[str]]:
+        """The files and the module names, sorted, each once: what the shutdown lines print.
+
+        Lists, not the sets ``files()`` and ``modules()`` copy: at 20,000 modules each set is a
+        megabyte, and the stop is when the process's memory peaks."""
+        with self._lock:
+            files = sorted(self._loads)  # the keys: one per file already
+            names = sorted(load.name for load in self._loads.values())
+        return files, [name for name, _ in itertools.groupby(names)]
 
     def _notify_load(self, load: ModuleLoad) -> None:
         self._notify("on_load", load)

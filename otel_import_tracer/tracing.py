@@ -154,7 +154,8 @@ class TracingSession:
         self._collectors = []
 
     def _write_lines(self) -> None:
-        lines = logs.shutdown_lines(self.root.root, self.registry.files(), self.registry.modules())
+        files, modules = self.registry.sorted_files_and_modules()
+        lines = logs.shutdown_lines(self.root.root, files, modules)
         logs.write_block(lines)
 
     def _after_startup(self, export: bool = True) -> None:

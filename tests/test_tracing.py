@@ -528,3 +528,18 @@ def test_sigterm_inside_the_tracers_own_critical_section_is_still_acted_on(tmp_p
     assert "not stopped" not in process.stdout
     # Arming happens at the first load under the root (src itself); after it, src.handler is loaded.
     assert ("src.handler" if lazy else "src") in shutdown_lines(process.stdout)[1], process.stdout
+
+
+def test_shutdown_lines_list_each_file_and_module_once_sorted() -> None:
+    from otel_import_tracer import logs
+
+    lines = list(logs.shutdown_lines("/app/src", ["/app/src/b.py", "/app/src/a.py", "/app/src/b.py"], ["src.b", "src.a", "src.b"], pid=7))
+    assert lines == [
+        "Stopping runtime file tracing... (pid 7)",
+        "Total unique /app/src/*.py files loaded: 2",
+        "LOADED_SRC_FILE: /app/src/a.py",
+        "LOADED_SRC_FILE: /app/src/b.py",
+        "Total unique src.* modules loaded: 2",
+        "LOADED_MODULE: src.a",
+        "LOADED_MODULE: src.b",
+    ]
