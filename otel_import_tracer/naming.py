@@ -52,19 +52,23 @@ class SourceRoot:
         self._prefixes = tuple(prefixes)
         self._cache: Dict[str, Optional[Tuple[str, str]]] = {}
 
-    def classify(self, filename: Optional[str]) -> Optional[Tuple[str, str]]:
-        """``(path, module name)`` if ``filename`` is a ``.py`` file under the root, else None."""
+    def classify(self, filename: Optional[str], name: Optional[str] = None) -> Optional[Tuple[str, str]]:
+        """``(path, module name)`` if ``filename`` is a ``.py`` file under the root, else None.
+
+        ``name``: the module's name where the caller knows it (the import hook); when it is the
+        name the path gives, the cache keeps that string rather than a copy of its own, 64 bytes
+        less for every module of the process."""
         if not filename or not filename.endswith(SOURCE_SUFFIX):
             return None  # not cached: names like "<string>" or generated code are unbounded
         try:
             return self._cache[filename]
         except KeyError:
             pass
-        result = self._classify_uncached(filename)
+        result = self._classify_uncached(filename, name)
         self._cache[filename] = result
         return result
 
-    def _classify_uncached(self, filename: str) -> Optional[Tuple[str, str]]:
+    def _classify_uncached(self, filename: str, known: Optional[str]) -> Optional[Tuple[str, str]]:
         path = filename
         if not os.path.isabs(path) or _UNNORMALIZED in path or _DOUBLE_SEP in path:
             path = os.path.normpath(os.path.abspath(path))
@@ -72,7 +76,8 @@ class SourceRoot:
             if path.startswith(prefix):
                 if prefix != self._prefixes[0]:
                     path = self._prefixes[0] + path[len(prefix) :]
-                return path, module_name_for(path, self.root)
+                name = module_name_for(path, self.root)
+                return path, known if name == known else name
         return None
 
     def exists(self) -> bool:

@@ -43,3 +43,13 @@ def test_files_seen_through_the_real_path_of_a_symlinked_root_are_reported_under
     root = SourceRoot(str(link))
     assert root.classify(str(real / "m.py")) == (str(link / "m.py"), "src.m")
     assert root.classify(str(link / "m.py")) == (str(link / "m.py"), "src.m")
+
+
+def test_the_name_the_import_system_gave_is_kept_not_a_copy(tmp_path: Path) -> None:
+    # 20,000 modules, 64 bytes each: the cached name is the import system's own string when equal.
+    root = SourceRoot(str(tmp_path / "src"))
+    given = ".".join(["src", "a", "b"])  # built at run time, like the import system's names
+    path, name = root.classify(str(tmp_path / "src" / "a" / "b.py"), given)
+    assert name is given
+    other = ".".join(["src", "elsewhere"])
+    assert root.classify(str(tmp_path / "src" / "c.py"), other)[1] == "src.c"  # a wrong hint is ignored

@@ -119,7 +119,7 @@ class ImportHookFinder:
         if after is not None:
             _shadow_exec_module(loader, _then(loader, after))
             return
-        hit = self._root.classify(spec.origin)
+        hit = self._root.classify(spec.origin, fullname)
         if hit is not None:
             _shadow_exec_module(loader, self._timed_exec(loader, hit[0], hit[1]))
             return
