@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX
 from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for, path_for
-from otel_import_tracer.report import InputError, Merge, Report, parse_report
+from otel_import_tracer.report import InputError, Merge, Report, parse_report, read_bytes
 
 AUDIT_SCHEMA = "otel-import-tracer/audit"
 AUDIT_SCHEMA_VERSION = 1
@@ -60,13 +60,9 @@ def load_input(path: str, raw: bytes, problems: Optional[List[InputError]] = Non
 def read_input(path: str, stdin: Any = None, problems: Optional[List[InputError]] = None) -> Input:
     """``load_input`` for a file name, or standard input for ``-``."""
     if path == STDIN:
-        return load_input(STDIN_NAME, stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read(), problems)
-    try:
-        with open(path, "rb") as stream:
-            raw = stream.read()
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    return load_input(path, raw, problems)
+        raw = read_bytes(STDIN_NAME, stdin.buffer) if hasattr(stdin, "buffer") else stdin.read().encode("utf-8", "surrogateescape")
+        return load_input(STDIN_NAME, raw, problems)
+    return load_input(path, read_bytes(path), problems)
 
 
 def _looks_like_report(raw: bytes) -> bool:

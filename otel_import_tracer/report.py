@@ -13,15 +13,17 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import operator
 import os
 import platform
 import re
 import socket
 import stat
+import sys
 import threading
 import time
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, NoReturn, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, FrozenSet, Iterable, Iterator, List, NoReturn, Optional, Tuple, Union
 
 from otel_import_tracer import messages
 from otel_import_tracer.config import IMPORT_TRACING_REPORT
@@ -421,27 +423,107 @@ class Report:
         return self.data["failed_imports"]
 
 
+MAX_INPUT_BYTES = 1 << 30
+"""A report or log larger than this is refused: 1 GiB is about 4 million modules."""
+_MAX_INT_DIGITS = 30  # nanoseconds since 1970 have 19; Python refuses past 4,300
+_MAX_DEPTH = 100  # a report nests 3 deep; json.loads recurses, and fails past about 1,000
+
+
+def read_bytes(path: str, stream: Optional[BinaryIO] = None) -> bytes:
+    """The bytes of an input file (or of ``stream``), refused past ``MAX_INPUT_BYTES``."""
+    try:
+        if stream is None:
+            with open(path, "rb") as opened:
+                return read_bytes(path, opened)
+        raw = stream.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise InputError(path, None, f"larger than {MAX_INPUT_BYTES >> 20} MB: not a report or log of this tool (or split it)")
+    return raw
+
+
 def read_report(path: str) -> Report:
     """Read and check the report at ``path``; raises ``InputError`` naming the file and line."""
-    try:
-        with open(path, "rb") as stream:
-            raw = stream.read()
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read the report: {exc.strerror or exc}") from None
-    return parse_report(raw, path)
+    return parse_report(read_bytes(path), path)
 
 
 def parse_report(raw: bytes, path: str) -> Report:
     """Check a report's bytes; ``path`` is only used in error messages."""
     text = _decode(raw, path)
+    del raw  # the caller may hold on to it; this frame need not, while the document is built
     if not text or text.isspace():
         raise InputError(path, 1, "the file is empty: the process may have been killed before its report was written")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant, object_hook=_shared_values)
     except json.JSONDecodeError as err:
         raise InputError(path, err.lineno, _json_problem(err, text)) from None
+    except _Refused as refused:
+        raise InputError(path, refused.line_in(text), refused.message) from None
+    except RecursionError:
+        raise InputError(path, _too_deep_at(text), f"JSON nested more than {_MAX_DEPTH} deep: not a report") from None
     _check_report(data, text, path)
     return Report(path, data)
+
+
+class _Refused(Exception):
+    """A JSON value no report holds (``NaN``, ``Infinity``, a number too large); found again by its text."""
+
+    def __init__(self, token: str, message: str) -> None:
+        super().__init__(message)
+        self.token = token
+        self.message = message
+
+    def line_in(self, text: str) -> int:
+        found = re.search(r"[\[:,]\s*" + re.escape(self.token) + r"(?![\w.])", text)
+        return text.count("\n", 0, found.end()) + 1 if found else 1
+
+
+def _parse_int(token: str) -> int:
+    if len(token) > _MAX_INT_DIGITS:
+        raise _Refused(token, f"an integer of {len(token)} digits: no field of a report is that large")
+    return int(token)
+
+
+def _parse_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise _Refused(token, f"the number {token[:40]} is too large: no field of a report is that large")
+    return value
+
+
+def _parse_constant(token: str) -> NoReturn:
+    raise _Refused(token, f"{token} is not a number a report holds (JSON has no NaN or Infinity)")
+
+
+# Values every module entry repeats: one string object for all, not one per entry (a
+# 441,000-module report holds the same thread name, source and importers that many times).
+_SHARED_KEYS = ("thread", "source", "importer")
+
+
+def _shared_values(entry: Dict[str, Any]) -> Dict[str, Any]:
+    for key in _SHARED_KEYS:
+        value = entry.get(key)
+        if type(value) is str and len(value) < 200:
+            entry[key] = sys.intern(value)
+    return entry
+
+
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep_at(text: str) -> int:
+    """The line where the nesting first passes ``_MAX_DEPTH``, strings skipped."""
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        mark = token.group()
+        if mark in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return text.count("\n", 0, token.start()) + 1
+        elif mark in "]}":
+            depth -= 1
+    return 1
 
 
 def _decode(raw: bytes, path: str) -> str:
@@ -560,7 +642,7 @@ def line_of(text: str, at: JsonPath) -> int:
             if found is None:
                 break
             position = found
-    except (ValueError, IndexError):  # cannot happen for text json.loads accepted; stay safe
+    except (ValueError, IndexError, RecursionError):  # cannot happen for text json.loads accepted; stay safe
         pass
     return text.count("\n", 0, position) + 1
 

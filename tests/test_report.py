@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import signal
 import threading
 import types
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -329,3 +330,61 @@ def test_sigterm_rewrites_the_report_with_the_lazy_imports(tmp_path: Path) -> No
     assert set(modules) == demo_graph.STARTUP | demo_graph.LAZY_BY_ENDPOINT["/reports/1.pdf"]
     assert modules["src.reports.pdf"]["lazy"] and not modules["src.main"]["lazy"]
     assert modules[demo_graph.THREAD_MODULE]["thread"] == demo_graph.THREAD_NAME
+
+
+# -- hostile input: every malformed report is one line naming the file and line ---------------
+
+
+def _module_line_with(text: str, old: str, new: str) -> Tuple[str, int]:
+    lines = text.splitlines()
+    index = next(i for i, line in enumerate(lines) if '"name": "src.main"' in line)
+    assert old in lines[index]
+    lines[index] = lines[index].replace(old, new, 1)
+    return "\n".join(lines) + "\n", index + 1
+
+
+@pytest.mark.parametrize("number", ["Infinity", "-Infinity", "NaN", "1e400", "-1e999"])
+@pytest.mark.parametrize("field", ["duration_ms", "offset_ms"])
+def test_a_number_that_is_not_finite_is_refused_at_its_line(tmp_path: Path, field: str, number: str) -> None:
+    # Infinity in a duration made `report --html` loop for ever (measured).
+    text, line = _module_line_with(valid_report_text(tmp_path), f'"{field}": ', f'"{field}": {number}, "was": ')
+    error = bad(tmp_path, text)
+    assert error.line == line and ("too large" in error.message or "NaN or Infinity" in error.message)
+
+
+def test_infinity_at_startup_complete_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = re.sub(r'"startup_complete_ms": [^,]+,', '"startup_complete_ms": Infinity,', valid_report_text(tmp_path))
+    error = bad(tmp_path, text)
+    assert error.line == next(i for i, l in enumerate(text.splitlines(), 1) if "startup_complete_ms" in l)
+
+
+def test_a_5000_digit_pid_is_refused_at_its_line_not_a_traceback(tmp_path: Path) -> None:
+    # Python 3.11+ raised "Exceeds the limit (4300 digits)" out of json.loads.
+    text = re.sub(r'"pid": \d+', '"pid": ' + "9" * 5000, valid_report_text(tmp_path))
+    error = bad(tmp_path, text)
+    assert error.line == next(i for i, l in enumerate(text.splitlines(), 1) if '"pid"' in l)
+    assert "5000 digits" in error.message
+
+
+def test_json_nested_a_thousand_deep_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = valid_report_text(tmp_path).replace('"status": ', '"deep":\n' + "[" * 5000 + "]" * 5000 + ',\n  "status": ', 1)
+    error = bad(tmp_path, text)
+    assert "nested more than" in error.message
+    assert error.line == next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("["))
+
+
+def test_a_file_past_the_size_limit_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from otel_import_tracer import report
+
+    monkeypatch.setattr(report, "MAX_INPUT_BYTES", 1000)
+    error = bad(tmp_path, valid_report_text(tmp_path))
+    assert error.line is None and "larger than" in error.message
+
+
+def test_repeated_values_of_the_entries_are_one_string_each(tmp_path: Path) -> None:
+    # A 441,000-module report: one "MainThread" and one "import", not 441,000 of each.
+    path = tmp_path / "r.json"
+    path.write_text(valid_report_text(tmp_path))
+    modules = read_report(str(path)).modules
+    assert len({id(entry["thread"]) for entry in modules}) == len({entry["thread"] for entry in modules})
+    assert len({id(entry["source"]) for entry in modules}) == len({entry["source"] for entry in modules})
