@@ -13,7 +13,7 @@ import fnmatch
 import json
 import os
 import re
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX
 from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for, path_for
@@ -27,9 +27,9 @@ STDIN_NAME = "<stdin>"
 # "Stopping runtime file tracing... (pid 42)" starts a block (no pid before 0.2);
 # "Total unique /app/src/*.py files loaded: 12" opens its LOADED_SRC_FILE lines and
 # "Total unique src.* modules loaded: 12" its LOADED_MODULE lines.
-_STOPPING = re.compile(r"Stopping runtime file tracing\.\.\.(?: \(pid (?P<pid>\d+)\))?")
-_FILES_TOTAL = re.compile(r"Total unique (?P<root>.+)/\*\.py files loaded: (?P<count>\d+)")
-_MODULES_TOTAL = re.compile(r"Total unique (?P<package>\S+)\.\* modules loaded: (?P<count>\d+)")
+_STOPPING = re.compile(r"Stopping runtime file tracing\.\.\.(?: \(pid (?P<pid>\d{1,12})\))?\s*$")
+_FILES_TOTAL = re.compile(r"Total unique (?P<root>.+)/\*\.py files loaded: (?P<count>\d{1,9})\s*$")
+_MODULES_TOTAL = re.compile(r"Total unique (?P<package>\S+)\.\* modules loaded: (?P<count>\d{1,9})\s*$")
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SKIPPED_DIRS = ("__pycache__",)
 
@@ -79,7 +79,7 @@ def _looks_like_report(raw: bytes) -> bool:
 
 
 def parse_log(lines: Iterable[str], path: str, problems: Optional[List[InputError]] = None) -> LogInput:
-    """The ``LOADED_SRC_FILE:``/``LOADED_MODULE:`` lines of a log, wherever they sit in a line."""
+    """The files and modules of the tracer's own blocks in a log; see ``_LogReader``."""
     reader = _LogReader(path, problems)
     for number, line in enumerate(lines, 1):
         reader.feed(number, line)
@@ -91,58 +91,83 @@ _NO_LINES = (
     "service stops (SIGTERM, e.g. `docker stop`) with ENABLE_IMPORT_TRACING=true; pipe the log of a "
     "stopped container: docker logs app | otel-import-tracer audit --root ./src"
 )
+_MAX_PENDING = 1000  # "Stopping..." lines still waiting for their totals
+_DIGITS = re.compile(r"\d+")
+
+
+def _decoration(line: str, end: int) -> str:
+    """What the log's transport put before our text (``docker logs -t``'s timestamp, compose's
+    ``app-1  | ``, ``kubectl --prefix``'s ``[pod/...] ``), its numbers blurred: the timestamp
+    changes from line to line, the rest of it does not."""
+    return _DIGITS.sub("0", line[:end])
 
 
 class _LogReader:
-    """Line by line: the loaded files and modules, and a check that no announced line is missing.
+    """Line by line: the loaded files and modules of the tracer's own blocks, each checked
+    against the totals its header announced.
+
+    A block starts with ``Stopping runtime file tracing...``; its ``Total unique`` lines and its
+    ``LOADED_*`` lines carry the same decoration before our text (see ``_decoration``). A
+    ``LOADED_SRC_FILE:`` anywhere else (an application's message, a URL in an access log) is
+    someone else's line and is not counted; nor are lines between blocks.
 
     Several workers of a service share one stdout and may stop at once: without the writer's
     lock (an older version, a log merged from several files) their blocks interleave line by
     line. So announced counts are pooled over the blocks that overlap, and checked when the
     overlap ends: every line is still counted, and a cut log is still told apart from
-    interleaved ones. A log with no header at all (``grep LOADED_`` output) is taken as it is."""
+    interleaved ones. A log with no block at all (``grep LOADED_`` output) is taken as it is:
+    every ``LOADED_*`` line counts."""
 
     def __init__(self, path: str, problems: Optional[List[InputError]]) -> None:
         self.result = LogInput(path)
         self.problems = problems
         self.headers_seen = False
         self.group: Optional[_Group] = None  # blocks whose lines are still coming
-        self.pids: List[Optional[str]] = []  # of "Stopping runtime file tracing... (pid N)" lines not yet followed by their total
+        self.pending: List[Tuple[str, Optional[str]]] = []  # (decoration, pid) of "Stopping..." lines awaiting their totals
+        self.loose: List[Tuple[int, str, str]] = []  # LOADED_* lines before any block: counted if no block ever comes
 
     def feed(self, number: int, line: str) -> None:
-        if FILE_PREFIX in line:
-            self._file(number, _value_after(line, FILE_PREFIX))
-        elif MODULE_PREFIX in line:
-            self._module(number, _value_after(line, MODULE_PREFIX))
-        else:
-            self._other(number, line)
+        line = line.rstrip("\r\n")
+        for prefix in (FILE_PREFIX, MODULE_PREFIX):
+            at = line.find(prefix)
+            if at >= 0:
+                self._loaded(number, prefix, _decoration(line, at), line[at + len(prefix) :].strip())
+                return
+        self._other(number, line)
 
     def finish(self) -> LogInput:
         self._close_group()
+        if not self.headers_seen:
+            for number, prefix, value in self.loose:
+                self._take(number, prefix, value)
         if not self.result.files and not self.result.modules:
             raise InputError(self.result.path, None, _NO_LINES)
         return self.result
 
-    def _file(self, number: int, value: str) -> None:
-        if not (value.endswith(SOURCE_SUFFIX) and value.startswith("/")):
-            self._bad(number, f"{FILE_PREFIX.strip()} should be followed by an absolute .py path, not {value[:60]!r} (a cut line?)")
-            return
-        self.result.files.append(value)
-        self._count(number, "files", FILE_PREFIX)
-
-    def _module(self, number: int, value: str) -> None:
-        if not _MODULE_NAME.fullmatch(value):
-            self._bad(number, f"{MODULE_PREFIX.strip()} should be followed by a module name, not {value[:60]!r} (a cut line?)")
-            return
-        self.result.modules.append(value)
-        self._count(number, "modules", MODULE_PREFIX)
-
-    def _count(self, number: int, kind: str, prefix: str) -> None:
+    def _loaded(self, number: int, prefix: str, decoration: str, value: str) -> None:
         group = self.group
-        if group is None:
-            if self.headers_seen:
-                self._bad(number, f"a {prefix.strip()} line after the blocks above were complete (lines of another log mixed in?)")
-            return
+        if group is None or decoration not in group.decorations:
+            if not self.headers_seen:
+                self.loose.append((number, prefix, value))
+            return  # someone else's line, or one between blocks
+        if self._take(number, prefix, value):
+            self._count(number, group, "files" if prefix == FILE_PREFIX else "modules", prefix)
+
+    def _take(self, number: int, prefix: str, value: str) -> bool:
+        """Record a file or module; False (and a problem) if the value is not one (a cut line)."""
+        if prefix == FILE_PREFIX:
+            if value.endswith(SOURCE_SUFFIX) and value.startswith("/"):
+                self.result.files.append(value)
+                return True
+            self._bad(number, f"{FILE_PREFIX.strip()} should be followed by an absolute .py path, not {value[:60]!r} (a cut line?)")
+            return False
+        if _MODULE_NAME.fullmatch(value):
+            self.result.modules.append(value)
+            return True
+        self._bad(number, f"{MODULE_PREFIX.strip()} should be followed by a module name, not {value[:60]!r} (a cut line?)")
+        return False
+
+    def _count(self, number: int, group: "_Group", kind: str, prefix: str) -> None:
         if getattr(group, kind).expect():
             if group.complete():
                 self.group = None
@@ -152,18 +177,25 @@ class _LogReader:
     def _other(self, number: int, line: str) -> None:
         stopping = _STOPPING.search(line)
         if stopping is not None:
-            self.pids.append(stopping.group("pid"))
+            self.pending.append((_decoration(line, stopping.start()), stopping.group("pid")))
+            del self.pending[:-_MAX_PENDING]
             return
         files = _FILES_TOTAL.search(line)
         if files is not None:
+            decoration = _decoration(line, files.start())
+            announcer = next((entry for entry in self.pending if entry[0] == decoration), None)
+            if announcer is None:
+                return  # no "Stopping..." of ours before it: someone else's line
+            self.pending.remove(announcer)
             self.headers_seen = True
             self.result.roots.append(files.group("root"))
-            self._join(number).open_block(int(files.group("count")), self.pids.pop(0) if self.pids else None)
+            self._join(number).open_block(int(files.group("count")), announcer[1], decoration)
             return
         modules = _MODULES_TOTAL.search(line)
         if modules is not None:
-            self.headers_seen = True
-            group = self._join(number)
+            group = self.group
+            if group is None or _decoration(line, modules.start()) not in group.decorations:
+                return
             group.modules_announced(int(modules.group("count")))
             if group.complete():  # a block of no modules ends at its total
                 self.group = None
@@ -217,9 +249,11 @@ class _Group:
         self.modules = _Tally()
         self.blocks: List[Optional[str]] = []  # their pids, where printed
         self.waiting_for_modules = 0  # blocks whose modules total has not come yet
+        self.decorations: Set[str] = set()  # what precedes our text on the blocks' lines
 
-    def open_block(self, files: int, pid: Optional[str]) -> None:
+    def open_block(self, files: int, pid: Optional[str], decoration: str) -> None:
         self.blocks.append(pid)
+        self.decorations.add(decoration)
         self.files.announced += files
         self.waiting_for_modules += 1
 
@@ -232,10 +266,6 @@ class _Group:
 
     def pids(self) -> List[str]:
         return [pid or "?" for pid in self.blocks]
-
-
-def _value_after(line: str, prefix: str) -> str:
-    return line[line.index(prefix) + len(prefix) :].strip()
 
 
 def read_inputs(paths: Sequence[str], stdin: Any, skip_bad: bool) -> Tuple[List[Input], List[InputError]]:

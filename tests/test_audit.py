@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence
 
 import pytest
 
@@ -167,18 +167,47 @@ def demo_log_lines(root: str = "/app/src", files: Sequence[str] = ("__init__.py"
     return list(shutdown_lines(root, [f"{root}/{f}" for f in files], modules))
 
 
-def test_the_prefix_is_found_anywhere_in_a_line() -> None:
-    lines = [
-        "2024-05-01T10:00:00.123456789Z Stopping runtime file tracing...",
-        "app-1  | Total unique /app/src/*.py files loaded: 2",
-        "app-1  | LOADED_SRC_FILE: /app/src/__init__.py\r",
-        "[pod/app-7c9/app] INFO: LOADED_SRC_FILE: /app/src/main.py",
-        "app-1  | Total unique src.* modules loaded: 1",
-        "2024-05-01T10:00:00Z LOADED_MODULE: src.main",
-    ]
+@pytest.mark.parametrize(
+    "decorate",
+    [
+        lambda n: "",
+        lambda n: f"2024-05-01T10:00:{n:02d}.{'123456789'[: 9 - n % 4]}Z ",  # docker logs -t: the fraction's length varies
+        lambda n: "app-1  | ",  # docker compose
+        lambda n: "[pod/app-7c9d5/app] ",  # kubectl logs --prefix
+        lambda n: f"Dec 01 10:00:{n:02d} host app[4242]: ",  # journald, syslog
+    ],
+    ids=["bare", "docker-timestamps", "compose", "kubectl-prefix", "journald"],
+)
+def test_blocks_are_read_under_whatever_the_log_transport_put_before_them(decorate: Any) -> None:
+    lines = [decorate(n) + line + ("\r" if n % 2 else "") for n, line in enumerate(_block(42, ["__init__", "main"]))]
+    lines.insert(3, decorate(3) + "INFO: handled GET /status")  # the app's own line, inside the block
     log = parse_log(lines, "app.log")
     assert log.files == ["/app/src/__init__.py", "/app/src/main.py"]
-    assert log.modules == ["src.main"] and log.roots == ["/app/src"]
+    assert log.modules == ["src.__init__", "src.main"] and log.roots == ["/app/src"]
+
+
+def test_a_loaded_line_inside_someone_elses_line_is_not_a_load() -> None:
+    # Measured: an application line naming a file counted it as loaded, and an access-log URL
+    # holding the prefix made the audit exit 2.
+    block = [f"app-1  | {line}" for line in _block(42, ["main"])]
+    lines = [
+        "app-1  | INFO handled LOADED_SRC_FILE: /app/src/x.py",
+        *block[:3],
+        "app-1  | INFO handled LOADED_SRC_FILE: /app/src/y.py",  # between two lines of the block
+        '10.0.0.1 - - "GET /?q=LOADED_SRC_FILE: x HTTP/1.1" 200',
+        *block[3:],
+        "app-1  | WARNING LOADED_MODULE: src.z",
+        "app-1  | Total unique /app/src/*.py files loaded: 99",  # no "Stopping..." of ours before it
+    ]
+    problems: List[InputError] = []
+    log = parse_log(lines, "app.log", problems)
+    assert problems == []
+    assert log.files == ["/app/src/main.py"] and log.modules == ["src.main"]
+
+
+def test_an_absurd_total_is_not_a_header() -> None:
+    lines = [*_block(42, ["main"]), "Stopping runtime file tracing... (pid 1)", "Total unique /a/*.py files loaded: " + "9" * 5000]
+    assert parse_log(lines, "app.log").files == ["/app/src/main.py"]
 
 
 def test_garbage_between_the_lines_is_ignored() -> None:
@@ -235,11 +264,16 @@ def test_a_cut_among_interleaved_blocks_names_them() -> None:
     assert problem.line == 3 and "pids 11, 12" in problem.message and "a cut log" in problem.message
 
 
-def test_a_loaded_line_after_complete_blocks_is_reported_where_it_is() -> None:
+def test_a_loaded_line_after_complete_blocks_is_not_theirs() -> None:
     lines = [*_block(11, ["a"]), "LOADED_SRC_FILE: /app/src/stray.py"]
-    with pytest.raises(InputError) as caught:
-        parse_log(lines, "app.log")
-    assert caught.value.line == len(lines) and "after the blocks above were complete" in caught.value.message
+    assert parse_log(lines, "app.log").files == ["/app/src/a.py"]
+
+
+def test_a_log_of_loaded_lines_alone_counts_them_all() -> None:
+    # `grep LOADED_ app.log | otel-import-tracer audit`: no block to check them against.
+    lines = [line for line in _block(11, ["a", "b"]) if line.startswith("LOADED_")]
+    log = parse_log(["app-1  | " + line for line in lines], "grepped.log")
+    assert log.files == ["/app/src/a.py", "/app/src/b.py"] and log.modules == ["src.a", "src.b"]
 
 
 def test_a_log_of_the_original_format_without_a_pid_still_reads() -> None:
@@ -376,13 +410,14 @@ def test_skip_bad_counts_the_good_reports_and_warns_about_the_bad(tmp_path: Path
 
 def test_a_log_with_garbage_and_a_cut_line_fails_or_is_skipped_line_by_line(tmp_path: Path) -> None:
     root = small_tree(tmp_path)
-    lines = ["\x1b[0mnoise", *demo_log_lines(files=("__init__.py", "main.py", "pkg/__init__.py"), modules=()), "LOADED_SRC_FILE: /app/src/pkg/unu"]
+    lines = ["\x1b[0mnoise", *demo_log_lines(files=("__init__.py", "main.py", "pkg/__init__.py", "pkg/unused.py"), modules=())]
+    lines[6] = "LOADED_SRC_FILE: /app/src/pkg/unu"  # the block's last file line, cut
     log = "\n".join(lines).encode() + b"\n\xff\xfe binary tail\n"
-    err = assert_clean_error(run_audit("--root", str(root), stdin=log), "<stdin>:8:", "absolute .py path")
+    err = assert_clean_error(run_audit("--root", str(root), stdin=log), "<stdin>:7:", "absolute .py path")
     assert "Traceback" not in err
     result = run_audit("--root", str(root), "--skip-bad", "--format", "json", stdin=log)
     assert result.returncode == 0
-    assert "otel-import-tracer: warning: <stdin>:8:" in result.stderr.decode()
+    assert "otel-import-tracer: warning: <stdin>:7:" in result.stderr.decode()
     assert json.loads(result.stdout)["never_loaded_modules"] == ["src.pkg.unused"]
 
 
