@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Un
 
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX
 from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for, path_for
-from otel_import_tracer.report import InputError, Merge, Report, parse_report, read_bytes
+from otel_import_tracer.report import InputError, Merge, Report, decode_report, parse_report, parse_report_text, read_bytes
 
 AUDIT_SCHEMA = "otel-import-tracer/audit"
 AUDIT_SCHEMA_VERSION = 1
@@ -62,7 +62,12 @@ def read_input(path: str, stdin: Any = None, problems: Optional[List[InputError]
     if path == STDIN:
         raw = read_bytes(STDIN_NAME, stdin.buffer) if hasattr(stdin, "buffer") else stdin.read().encode("utf-8", "surrogateescape")
         return load_input(STDIN_NAME, raw, problems)
-    return load_input(path, read_bytes(path), problems)
+    raw = read_bytes(path)
+    if path.endswith(".json") or _looks_like_report(raw):
+        text = decode_report(raw, path)
+        del raw  # one copy of the input at a time
+        return parse_report_text(text, path)
+    return load_input(path, raw, problems)
 
 
 def _looks_like_report(raw: bytes) -> bool:
@@ -291,6 +296,10 @@ def read_inputs(paths: Sequence[str], stdin: Any, skip_bad: bool) -> Tuple[List[
 class PathMapper:
     """Recorded file (container path) -> the same file under the local root, or None."""
 
+    # A fleet's reports repeat the same few thousand files; one huge report repeats none, and
+    # caching all of its files would hold a second copy of every name.
+    MAX_CACHED = 100_000
+
     def __init__(self, root: str, path_maps: Sequence[Tuple[str, str]] = ()) -> None:
         self.root = os.path.abspath(root)
         self.package = os.path.basename(self.root)
@@ -305,16 +314,18 @@ class PathMapper:
         try:
             return self._cache[key]
         except KeyError:
-            local = self._cache[key] = self._relocate(file, module, recorded_root)
+            local = self._relocate(file, module, recorded_root)
+            if len(self._cache) < self.MAX_CACHED:
+                self._cache[key] = local
             return local
 
     def _relocate(self, file: str, module: Optional[str], recorded_root: Optional[str]) -> Optional[str]:
         for old, new in self._maps:
             if file.startswith(old + "/"):
-                return self._inside(os.path.join(new, *file[len(old) + 1 :].split("/")))
+                return self._inside(_join(new, file[len(old) + 1 :]))
         if recorded_root and file.startswith(_strip_sep(recorded_root) + "/"):
             rest = file[len(_strip_sep(recorded_root)) + 1 :]
-            return self._inside(os.path.join(self.root, *rest.split("/")))
+            return self._inside(_join(self.root, rest))
         if self._inside(file):
             return os.path.normpath(file)
         guess = self._by_ancestor(file)
@@ -335,12 +346,22 @@ class PathMapper:
         parts = file.split("/")
         for index, part in enumerate(parts[:-1]):
             if part == self.package:
-                return self._inside(os.path.join(self.root, *parts[index + 1 :]))
+                return self._inside(_join(self.root, "/".join(parts[index + 1 :])))
         return None
 
     def _inside(self, path: str) -> Optional[str]:
-        path = os.path.normpath(path)
+        if _UNNORMALIZED in path or _DOUBLE_SEP in path or path.endswith(os.sep):
+            path = os.path.normpath(path)  # only where needed: this runs once per loaded file
         return path if path.startswith(self.root + os.sep) else None
+
+
+def _join(directory: str, recorded_rest: str) -> str:
+    """``directory`` and a recorded ``a/b.py`` (always ``/``-separated) as a local path."""
+    return directory + os.sep + (recorded_rest if os.sep == "/" else recorded_rest.replace("/", os.sep))
+
+
+_UNNORMALIZED = os.sep + "."
+_DOUBLE_SEP = os.sep + os.sep
 
 
 def _strip_sep(path: str) -> str:
@@ -409,6 +430,8 @@ def inventory(root: str, excludes: Sequence[str] = ()) -> Dict[str, str]:
 
 def is_excluded(path: str, root: str, excludes: Sequence[str]) -> bool:
     """Globs match the path relative to the root (``legacy/*``), or the absolute path."""
+    if not excludes:
+        return False  # the common case, asked once per loaded file: no relpath
     relative = os.path.relpath(path, root).replace(os.sep, "/")
     return any(fnmatch.fnmatchcase(relative, glob) or fnmatch.fnmatchcase(path, glob) for glob in excludes)
 

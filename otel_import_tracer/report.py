@@ -435,23 +435,46 @@ def read_bytes(path: str, stream: Optional[BinaryIO] = None) -> bytes:
         if stream is None:
             with open(path, "rb") as opened:
                 return read_bytes(path, opened)
-        raw = stream.read(MAX_INPUT_BYTES + 1)
+        return _read_at_most(stream, path)
     except OSError as exc:
         raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_INPUT_BYTES:
-        raise InputError(path, None, f"larger than {MAX_INPUT_BYTES >> 20} MB: not a report or log of this tool (or split it)")
-    return raw
+
+
+def _read_at_most(stream: BinaryIO, path: str) -> bytes:
+    """All of ``stream``: a regular file by its size, a pipe a megabyte at a time (``read(limit)``
+    would allocate the whole limit up front)."""
+    too_large = InputError(path, None, f"larger than {MAX_INPUT_BYTES >> 20} MB: not a report or log of this tool (or split it)")
+    try:
+        status = os.fstat(stream.fileno())
+    except (OSError, AttributeError, ValueError):  # io.BytesIO and the like
+        status = None
+    if status is not None and stat.S_ISREG(status.st_mode):
+        if status.st_size > MAX_INPUT_BYTES:
+            raise too_large
+        return stream.read()
+    data = bytearray()
+    while True:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+        if len(data) > MAX_INPUT_BYTES:
+            raise too_large
 
 
 def read_report(path: str) -> Report:
     """Read and check the report at ``path``; raises ``InputError`` naming the file and line."""
-    return parse_report(read_bytes(path), path)
+    return parse_report_text(decode_report(read_bytes(path), path), path)
 
 
 def parse_report(raw: bytes, path: str) -> Report:
     """Check a report's bytes; ``path`` is only used in error messages."""
-    text = _decode(raw, path)
-    del raw  # the caller may hold on to it; this frame need not, while the document is built
+    return parse_report_text(decode_report(raw, path), path)
+
+
+def parse_report_text(text: str, path: str) -> Report:
+    """``parse_report`` of text already decoded: a caller that drops the bytes first holds one
+    copy of a 100 MB report while its document is built, not two."""
     if not text or text.isspace():
         raise InputError(path, 1, "the file is empty: the process may have been killed before its report was written")
     try:
@@ -526,7 +549,7 @@ def _too_deep_at(text: str) -> int:
     return 1
 
 
-def _decode(raw: bytes, path: str) -> str:
+def decode_report(raw: bytes, path: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -677,7 +700,7 @@ def _skip_space(text: str, position: int) -> int:
 # -- merging ----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(**({"slots": True} if sys.version_info >= (3, 10) else {}))
 class MergedFile:
     """One file over many processes: in how many it loaded, how many lazily or preloaded."""
 
