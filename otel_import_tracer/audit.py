@@ -16,6 +16,7 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX
+from otel_import_tracer.messages import printable
 from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for, path_for
 from otel_import_tracer.report import InputError, Merge, Report, decode_report, parse_report, parse_report_text, read_bytes
 
@@ -506,14 +507,18 @@ def never_loaded_by_package(result: AuditResult) -> List[Tuple[str, int, List[st
 
 
 def format_text(result: AuditResult) -> str:
-    """The never-loaded files by package, then totals."""
+    """The never-loaded files by package, then totals.
+
+    Names come from the disk and the inputs: each line goes through ``printable``, so an
+    escape sequence or a newline in a file name shows as ``\\x1b`` or ``\\n``, never acts."""
     base = os.path.dirname(result.root)
     lines = [f"Never-loaded files under {result.root} ({_inputs_phrase(result)}):", ""]
     for package, size, files in never_loaded_by_package(result):
         lines.append(f"{package}  ({len(files)} of {size} files never loaded)")
-        width = max(len(os.path.relpath(file, base)) for file in files)
-        for file in files:
-            lines.append(f"  {os.path.relpath(file, base):<{width}}  {result.files[file]}")
+        shown = [printable(os.path.relpath(file, base)) for file in files]
+        width = max(len(name) for name in shown)
+        for file, name in zip(files, shown):
+            lines.append(f"  {name:<{width}}  {result.files[file]}")
         lines.append("")
     if not result.never_loaded:
         lines += ["(none: every file loaded at least once)", ""]
@@ -523,7 +528,7 @@ def format_text(result: AuditResult) -> str:
     )
     lines.extend(_caveats(result))
     lines.append("Loaded means imported at least once in these runs, not that its code is used.")
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def _inputs_phrase(result: AuditResult) -> str:

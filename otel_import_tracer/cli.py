@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any, List, Optional, Sequence, Tuple
 
+from otel_import_tracer.messages import printable
 from otel_import_tracer.version import __version__
 
 PROG = "otel-import-tracer"
@@ -173,7 +174,7 @@ def _report(options: argparse.Namespace) -> int:
         html_report.write(report, options.html, result, note)
     except OSError as exc:
         return _fail(f"cannot write {options.html}: {exc.strerror or exc}")
-    sys.stderr.write(f"{PROG}: wrote {options.html} ({len(report.modules)} modules)\n")
+    sys.stderr.write(printable(f"{PROG}: wrote {options.html} ({len(report.modules)} modules)") + "\n")
     return 0
 
 
@@ -189,12 +190,13 @@ def _choose_root(given: Optional[str], recorded: List[str]) -> Tuple[Optional[st
 
 def _print_problems(problems: Sequence[Any], skipped: bool) -> None:
     kind, suffix = ("warning", " (skipped)") if skipped else ("error", "")
-    lines = [f"{PROG}: {kind}: {problem}{suffix}\n" for problem in problems[:_PROBLEMS_SHOWN]]
+    lines = [printable(f"{PROG}: {kind}: {problem}{suffix}") + "\n" for problem in problems[:_PROBLEMS_SHOWN]]
     if len(problems) > _PROBLEMS_SHOWN:
         lines.append(f"{PROG}: {kind}: ... and {len(problems) - _PROBLEMS_SHOWN} more\n")
     sys.stderr.write("".join(lines))
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    """One line on stderr; ``printable``, as the message may quote input values and paths."""
+    sys.stderr.write(printable(f"{PROG}: error: {message}") + "\n")
     return EXIT_ERROR

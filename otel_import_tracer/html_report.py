@@ -2,19 +2,32 @@
 
 Inline CSS and a few lines of inline JavaScript only: no fonts, scripts or images from the
 network, so the page opens the same on an air-gapped laptop and as a CI artifact.
+
+A report may be huge (hundreds of thousands of modules) or hand-edited: each section draws at
+most a few thousand rows (the slowest, where it has to choose) and says what it left out,
+every name shown goes through ``messages.printable``, and any float, infinite or NaN
+included, gives a bar somewhere on the track.
 """
 
 from __future__ import annotations
 
+import heapq
 import html
+import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.audit import AuditResult, never_loaded_by_package
-from otel_import_tracer.report import Report
+from otel_import_tracer.messages import printable
+from otel_import_tracer.report import Report, write_text
 from otel_import_tracer.version import __version__
 
 SLOWEST_SHOWN = 20
+# A browser lays out some ten thousand rows in a second or two; 400,000 it does not open at all.
+WATERFALL_ROWS = 2000  # the slowest startup imports (a slow import's importers are slower still)
+TABLE_ROWS = 1000  # failed imports as recorded, lazy imports the slowest
+NEVER_LOADED_SHOWN = 2000  # files, package by package
+_MAX_TICKS = 12
 MAIN_THREAD = "MainThread"
 _MIN_BAR_PERCENT = 0.15  # so a 10 µs import is still a visible sliver
 
@@ -30,19 +43,24 @@ def render(report: Report, audit: Optional[AuditResult] = None, audit_note: str 
     body = [
         f"<h1>{_e(title)}</h1>",
         _summary(report, startup, lazy),
-        _section("Startup waterfall", _waterfall(startup, data["startup_complete_ms"]), "waterfall"),
+        _section("Startup waterfall", _waterfall(startup, data["startup_complete_ms"], report.path), "waterfall"),
         _section("Slowest imports", _slowest(report.modules), "slowest"),
-        _section("Failed imports", _failed(report.failed_imports), "failed"),
-        _section("Lazy imports (after startup)", _lazy(lazy), "lazy"),
-        _section("Never-loaded files", _never_loaded(audit, audit_note), "never-loaded"),
+        _section("Failed imports", _failed(report.failed_imports, report.path), "failed"),
+        _section("Lazy imports (after startup)", _lazy(lazy, report.path), "lazy"),
+        _section("Never-loaded files", _never_loaded(audit, audit_note, report.path), "never-loaded"),
         f"<footer>otel-import-tracer {_e(__version__)} · {_e(report.path)}</footer>",
     ]
     return _PAGE.format(title=_e(title), style=_STYLE, script=_SCRIPT, body="\n".join(body))
 
 
 def write(report: Report, path: str, audit: Optional[AuditResult] = None, audit_note: str = "") -> None:
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(render(report, audit, audit_note))
+    """Render, then replace ``path`` atomically: a failed render or write leaves the previous page.
+
+    The user named ``path``: an existing regular file is overwritten (keeping its mode), a
+    symlink is followed to its target, anything else (a FIFO, a device, a directory) is refused
+    with an ``OSError``."""
+    page = render(report, audit, audit_note)
+    write_text(page, os.path.realpath(path), regular_only=True)
 
 
 # -- sections ---------------------------------------------------------------------------
@@ -68,13 +86,15 @@ def _summary(report: Report, startup: List[Entry], lazy: List[Entry]) -> str:
     return f'<dl class="summary">{rows}</dl>'
 
 
-def _waterfall(startup: List[Entry], complete_ms: Optional[float]) -> str:
+def _waterfall(startup: List[Entry], complete_ms: Optional[float], source: str) -> str:
     if not startup:
         return "<p>No module loaded during startup.</p>"
-    scale = max([complete_ms or 0.0] + [_end(entry) for entry in startup]) or 1.0
-    rows = [_waterfall_row(entry, depth, scale) for entry, depth in tree_order(startup)]
+    scale = max([_finite(complete_ms), 0.0] + [_end(entry) for entry in startup]) or 1.0
+    shown = _slowest_first(startup, WATERFALL_ROWS)
+    rows = [_waterfall_row(entry, depth, scale) for entry, depth in tree_order(shown)]
     marker = "" if complete_ms is None else _complete_marker(complete_ms, scale)
-    return (
+    cut = _cut(len(shown), len(startup), "startup imports, the slowest", f"every module is in the report, {source}")
+    return cut + (
         '<p class="legend"><span class="key main"></span>main thread <span class="key thread"></span>other threads '
         '<span class="key preloaded"></span>preloaded (before tracing began) — hover a bar for details. '
         '<input id="filter" type="search" placeholder="filter modules…"></p>'
@@ -103,65 +123,71 @@ def tree_order(entries: Sequence[Entry]) -> List[Tuple[Entry, int]]:
     return ordered
 
 
+def _slowest_first(entries: Sequence[Entry], count: int) -> Sequence[Entry]:
+    """All of ``entries`` if they are few, else the ``count`` that took longest (preloaded: 0)."""
+    if len(entries) <= count:
+        return entries
+    return heapq.nlargest(count, entries, key=lambda entry: _finite(entry["duration_ms"]))
+
+
 def _waterfall_row(entry: Entry, depth: int, scale: float) -> str:
-    left = 100.0 * entry["offset_ms"] / scale
-    width = max(100.0 * (entry["duration_ms"] or 0.0) / scale, _MIN_BAR_PERCENT)
+    left = _percent(entry["offset_ms"], scale)
+    width = max(_percent(entry["duration_ms"], scale), _MIN_BAR_PERCENT)
     kind = "preloaded" if entry["preloaded"] else ("main" if entry["thread"] == MAIN_THREAD else "thread")
     duration = "preloaded" if entry["duration_ms"] is None else _ms(entry["duration_ms"])
-    tip = (
-        f"{entry['name']}\n{entry['file']}\nimported by {entry['importer'] or '?'} in thread "
-        f"{entry['thread'] or '?'}\nat +{_ms(entry['offset_ms'])}, took {duration}"
+    tip = "&#10;".join(
+        _e(line)
+        for line in (
+            entry["name"],
+            entry["file"],
+            f"imported by {entry['importer'] or '?'} in thread {entry['thread'] or '?'}",
+            f"at +{_ms(entry['offset_ms'])}, took {duration}",
+        )
     )
     return (
         f'<div class="row" data-module="{_e(entry["name"])}" data-depth="{depth}">'
         f'<div class="label" style="padding-left:{depth * 14 + 4}px" title="{_e(entry["file"])}">{_e(entry["name"])}</div>'
-        f'<div class="track"><div class="bar {kind}" style="left:{min(left, 100.0):.3f}%;width:{width:.3f}%" '
-        f'title="{_e(tip)}"></div></div><div class="ms">{_e(duration)}</div></div>'
+        f'<div class="track"><div class="bar {kind}" style="left:{left:.3f}%;width:{width:.3f}%" '
+        f'title="{tip}"></div></div><div class="ms">{_e(duration)}</div></div>'
     )
 
 
 def _axis(scale: float) -> str:
     step = _nice_step(scale / 5)
     ticks = []
-    value = 0.0
-    while value <= scale:
-        ticks.append(f'<span class="tick" style="left:{100.0 * value / scale:.3f}%">{value:g} ms</span>')
-        value += step
+    for index in range(_MAX_TICKS):  # bounded: at a float's limits ``step`` may not add up to ``scale``
+        value = index * step
+        if value > scale:
+            break
+        ticks.append(f'<span class="tick" style="left:{_percent(value, scale):.3f}%">{value:g} ms</span>')
     return f'<div class="row axis"><div class="label">module</div><div class="track">{"".join(ticks)}</div><div class="ms">took</div></div>'
 
 
 def _complete_marker(complete_ms: float, scale: float) -> str:
     # An overlay spanning exactly the tracks, so the line sits at the same scale as the bars.
     return (
-        f'<div class="overlay"><div class="complete" style="left:{100.0 * complete_ms / scale:.3f}%" '
+        f'<div class="overlay"><div class="complete" style="left:{_percent(complete_ms, scale):.3f}%" '
         f'title="startup complete at +{_ms(complete_ms)}"></div></div>'
     )
 
 
 def _nice_step(raw: float) -> float:
-    """1, 2 or 5 times a power of ten, at least ``raw``."""
-    magnitude = 10.0 ** _floor_log10(raw)
+    """1, 2 or 5 times a power of ten, at least ``raw``; ``raw`` itself where no power fits (0, subnormal)."""
+    if not 0 < raw < math.inf:
+        return 1.0
+    magnitude = 10.0 ** math.floor(math.log10(raw))
     for factor in (1, 2, 5, 10):
         if factor * magnitude >= raw:
             return factor * magnitude
-    return 10 * magnitude
-
-
-def _floor_log10(value: float) -> int:
-    power = 0
-    while value >= 10:
-        value, power = value / 10, power + 1
-    while 0 < value < 1:
-        value, power = value * 10, power - 1
-    return power
+    return raw
 
 
 def _slowest(entries: Sequence[Entry]) -> str:
     timed = [entry for entry in entries if entry["duration_ms"] is not None]
     if not timed:
         return "<p>No timed imports.</p>"
-    own = self_times(timed)
-    top = sorted(timed, key=lambda entry: -entry["duration_ms"])[:SLOWEST_SHOWN]
+    top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -_finite(entry["duration_ms"]))
+    own = self_times(timed, {entry["name"] for entry in top})
     rows = [
         [entry["name"], _ms(entry["duration_ms"]), _ms(own[entry["name"]]), entry["importer"] or "", entry["thread"], "lazy" if entry["lazy"] else "startup"]
         for entry in top
@@ -169,24 +195,26 @@ def _slowest(entries: Sequence[Entry]) -> str:
     return _table(["module", "took (with its imports)", "self", "imported by", "thread", "when"], rows, "slowest")
 
 
-def self_times(entries: Sequence[Entry]) -> Dict[str, float]:
-    """Each module's duration minus the durations of the modules it imported."""
-    own = {entry["name"]: entry["duration_ms"] or 0.0 for entry in entries}
+def self_times(entries: Sequence[Entry], names: Optional[Sequence[str]] = None) -> Dict[str, float]:
+    """Each module's duration minus the durations of the modules it imported (of ``names`` only, if given)."""
+    wanted = {entry["name"] for entry in entries} if names is None else set(names)
+    own = {entry["name"]: _finite(entry["duration_ms"]) for entry in entries if entry["name"] in wanted}
     for entry in entries:
         parent = entry["importer"]
         if parent in own and parent != entry["name"]:
-            own[parent] -= entry["duration_ms"] or 0.0
+            own[parent] -= _finite(entry["duration_ms"])
     return {name: max(value, 0.0) for name, value in own.items()}
 
 
-def _failed(failures: Sequence[Entry]) -> str:
+def _failed(failures: Sequence[Entry], source: str) -> str:
     if not failures:
         return "<p>No import failed.</p>"
     rows = [
         [f["name"], f["exception_type"], f["message"], _where(f), f["thread"], "lazy" if f["lazy"] else "startup"]
-        for f in failures
+        for f in failures[:TABLE_ROWS]
     ]
-    return _table(["import of", "exception", "message", "in", "thread", "when"], rows, "failed")
+    cut = _cut(len(rows), len(failures), "failed imports, the first recorded", f"all are in the report, {source}")
+    return cut + _table(["import of", "exception", "message", "in", "thread", "when"], rows, "failed")
 
 
 def _where(failure: Entry) -> str:
@@ -194,29 +222,45 @@ def _where(failure: Entry) -> str:
     return where if failure["line"] is None else f"{where}:{failure['line']}"
 
 
-def _lazy(lazy: Sequence[Entry]) -> str:
+def _lazy(lazy: Sequence[Entry], source: str) -> str:
     if not lazy:
         return "<p>No lazy import: every module loaded during startup (or the report was written before any request).</p>"
-    rows = [[e["name"], f"+{_ms(e['offset_ms'])}", _ms(e["duration_ms"]) if e["duration_ms"] is not None else "", e["importer"] or "", e["thread"]] for e in _by_start(lazy)]
-    return _table(["module", "at", "took", "imported by", "thread"], rows, "lazy")
+    shown = _by_start(_slowest_first(lazy, TABLE_ROWS))
+    rows = [[e["name"], f"+{_ms(e['offset_ms'])}", _ms(e["duration_ms"]) if e["duration_ms"] is not None else "", e["importer"] or "", e["thread"]] for e in shown]
+    cut = _cut(len(shown), len(lazy), "lazy imports, the slowest", f"all are in the report, {source}")
+    return cut + _table(["module", "at", "took", "imported by", "thread"], rows, "lazy")
 
 
-def _never_loaded(audit: Optional[AuditResult], note: str) -> str:
+def _never_loaded(audit: Optional[AuditResult], note: str, source: str) -> str:
     if audit is None:
         return f"<p>{_e(note or 'Not computed.')}</p>"
     base = os.path.dirname(audit.root)
+    never = len(audit.never_loaded)
     parts = [
         f'<p class="totals">{len(audit.files)} files under {_e(audit.root)}: {audit.loaded_count} loaded '
-        f"({audit.loaded_percent}%), {len(audit.never_loaded)} never loaded in this process. "
-        "Loaded is not used: a loaded module may still hold dead code.</p>"
+        f"({audit.loaded_percent}%), {never} never loaded in this process. "
+        "Loaded is not used: a loaded module may still hold dead code.</p>",
+        _cut(min(never, NEVER_LOADED_SHOWN), never, "never-loaded files",
+             f"otel-import-tracer audit {source} --root {audit.root} lists them all (--format json for a program)"),
     ]
+    budget = NEVER_LOADED_SHOWN
     for package, size, files in never_loaded_by_package(audit):
-        items = "".join(f"<li><code>{_e(os.path.relpath(f, base))}</code> {_e(audit.files[f])}</li>" for f in files)
+        if budget <= 0:
+            break
+        items = "".join(f"<li><code>{_e(os.path.relpath(f, base))}</code> {_e(audit.files[f])}</li>" for f in files[:budget])
+        budget -= len(files)
         parts.append(f'<h3>{_e(package)} <small>({len(files)} of {size})</small></h3><ul class="never">{items}</ul>')
     return "".join(parts)
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _cut(shown: int, total: int, what: str, everything: str) -> str:
+    """What a capped section left out, and where to see all of it; '' when nothing was left out."""
+    if shown >= total:
+        return ""
+    return f'<p class="cut">Showing {shown:,} of {total:,} {_e(what)}: {_e(everything)}.</p>'
 
 
 def _section(title: str, content: str, anchor: str) -> str:
@@ -234,7 +278,17 @@ def _by_start(entries: Sequence[Entry]) -> List[Entry]:
 
 
 def _end(entry: Entry) -> float:
-    return entry["offset_ms"] + (entry["duration_ms"] or 0.0)
+    return _finite(_finite(entry["offset_ms"]) + _finite(entry["duration_ms"]))
+
+
+def _finite(value: Optional[float]) -> float:
+    """``value``, or 0 for None, infinities and NaN (a hand-edited report): where to draw it."""
+    return value if value is not None and math.isfinite(value) else 0.0
+
+
+def _percent(value: Optional[float], scale: float) -> float:
+    """``value`` as a percentage of ``scale`` (> 0), within the track."""
+    return min(max(100.0 * (_finite(value) / scale), 0.0), 100.0)
 
 
 def _ms(value: float) -> str:
@@ -242,7 +296,8 @@ def _ms(value: float) -> str:
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    """Text for the page: control characters and lone surrogates escaped (``printable``), then HTML."""
+    return html.escape(printable(str(text)), quote=True)
 
 
 _PAGE = """<!DOCTYPE html>
@@ -278,7 +333,7 @@ dt{color:#556}dd{margin:0;font-family:ui-monospace,monospace;word-break:break-al
 .key.main{background:#3b73d9}.key.thread{background:#a259d9}.key.preloaded{background:#9aa3ad}
 #filter{margin-left:16px;padding:2px 6px}
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #dde;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f4f6fa}ul.never{margin:2px 0 8px}footer{margin-top:32px;color:#889;font-size:12px}
+th{background:#f4f6fa}p.cut{background:#fff6e0;border-left:3px solid #e0a63d;padding:4px 8px}ul.never{margin:2px 0 8px}footer{margin-top:32px;color:#889;font-size:12px}
 """
 
 # The filter hides waterfall rows whose module name does not contain the text typed.

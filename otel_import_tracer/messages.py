@@ -9,6 +9,7 @@ Each warning has a slug and is written once per process.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from typing import Iterable, Iterator, List, Set
@@ -59,6 +60,32 @@ def _chunks(lines: Iterable[str]) -> Iterator[str]:
         size += length
     if parts:
         yield "".join(parts)
+
+
+# What must not reach a terminal raw: C0 controls (ESC starts a sequence that can clear the
+# screen or set the title, CR and newline forge lines), DEL, C1 controls (U+009B is a one-char
+# CSI), the bidi overrides that reorder what is shown, and lone surrogates (a file name that is
+# not UTF-8, as os.walk decodes it), which no UTF-8 stream can encode.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal or a page: what ``_UNPRINTABLE`` matches becomes an escape.
+
+    ``\\x1b``, ``\\n``, ``\\u202e``; a surrogate that stands for an undecodable byte of a file
+    name (``\\udcff``) shows as that byte, ``\\xff``. Everything else is kept as it is."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's surrogateescape of byte code - 0xDC00
+        code -= 0xDC00
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def info(message: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import json
 import math
 import operator
@@ -181,7 +182,6 @@ def claim(path: str, per_process: bool) -> str:
     A path that names something other than a report of ours (a FIFO, a device, somebody's file)
     is refused: '' and a warning. A symlink is followed: the report goes to its target."""
     path = os.path.realpath(path)
-    _remove_stale_temporaries(path)
     problem = _not_ours(path)
     if problem:
         messages.warn("report-refused", f"{IMPORT_TRACING_REPORT}: {path} {problem}; no report is written there.")
@@ -245,6 +245,9 @@ def _head(path: str) -> Dict[str, Any]:
     return fields
 
 
+_NOT_REGULAR = "is not a regular file (a FIFO, a device or a directory)"
+
+
 def _not_ours(path: str) -> str:
     """Why ``path`` must not be replaced by a report, or '' (it does not exist, or is a report)."""
     try:
@@ -252,7 +255,7 @@ def _not_ours(path: str) -> str:
     except OSError:  # absent, or its directory is not one: the write will say what is wrong
         return ""
     if not stat.S_ISREG(status.st_mode):
-        return "is not a regular file (a FIFO, a device or a directory)"
+        return _NOT_REGULAR
     if status.st_size and _head(path).get("schema") != SCHEMA:
         return "exists and is not an otel-import-tracer report"
     return ""
@@ -301,17 +304,26 @@ def _remove_stale_temporaries(path: str) -> None:
 
 
 def write_document(document: Dict[str, Any], path: str, replace_ours: bool = False) -> None:
-    """Write ``document`` to ``path`` atomically: a temporary file beside it, then a rename.
+    """Write ``document`` to ``path`` atomically (``write_text``)."""
+    write_text(dumps(document), path, regular_only=replace_ours)
 
-    The new file gets the mode of the one it replaces, or the umask's (``0o666 & ~umask``).
-    ``replace_ours``: refuse (raise) when ``path`` is not a regular file."""
+
+def write_text(text: str, path: str, regular_only: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file beside it, then a rename.
+
+    A failed write leaves what was at ``path`` as it was. The new file gets the mode of the one it
+    replaces, or the umask's (``0o666 & ~umask``). A symlink at ``path`` is replaced, not followed:
+    pass its ``os.path.realpath`` to write its target. ``regular_only``: refuse (raise) when
+    ``path`` is not a regular file (a FIFO, a device, a directory). First removes the temporaries
+    that processes killed while writing ``path`` left (``_remove_stale_temporaries``)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
+    _remove_stale_temporaries(os.path.abspath(path))
     mode = None
     try:
         status = os.stat(path)
-        if replace_ours and not stat.S_ISREG(status.st_mode):
-            raise OSError(f"{path} is not a regular file")
+        if regular_only and not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, _NOT_REGULAR, path)
         mode = stat.S_IMODE(status.st_mode)
     except FileNotFoundError:
         pass
@@ -321,7 +333,7 @@ def write_document(document: Dict[str, Any], path: str, replace_ours: bool = Fal
         if mode is not None:
             os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(dumps(document))
+            stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp, path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -471,3 +473,52 @@ def test_inventory_follows_a_directory_linked_into_the_root_once(tmp_path: Path)
     (root / "plugins").symlink_to(outside, target_is_directory=True)
     (root / "plugins" / "again").symlink_to(root, target_is_directory=True)  # a loop back up
     assert sorted(inventory(str(root))) == [str(root / "main.py"), str(root / "plugins" / "plugin.py")]
+
+
+# -- hostile names on the terminal (issue 12) ----------------------------------------------
+
+HOSTILE = "evil\x1b]0;owned\x07\x1b[2J\rforged\n\u009b31m"
+HOSTILE_SHOWN = "evil\\x1b]0;owned\\x07\\x1b[2J\\rforged\\n\\x9b31m"
+
+
+def assert_printable(text: str) -> None:
+    """Nothing a terminal acts on but the newlines ending our own lines, and every line one of ours."""
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]", text), text
+
+
+def test_text_output_escapes_control_characters_and_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    root = small_tree(tmp_path)
+    (root / f"{HOSTILE}.py").write_text("")
+    with open(os.path.join(os.fsencode(str(root)), b"caf\xe9.py"), "w"):
+        pass
+    report = tmp_path / "report.json"
+    report.write_text(small_report(root))
+    result = run_audit(str(report), "--root", str(root))
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode("utf-8")
+    assert_printable(out)
+    assert f"src/{HOSTILE_SHOWN}.py" in out and "src/caf\\xe9.py" in out
+    assert not any(line.startswith("forged") for line in out.splitlines())
+
+
+def test_json_output_keeps_hostile_names_exact_and_escaped_by_json(tmp_path: Path) -> None:
+    root = small_tree(tmp_path)
+    (root / f"{HOSTILE}.py").write_text("")
+    report = tmp_path / "report.json"
+    report.write_text(small_report(root))
+    result = run_audit(str(report), "--root", str(root), "--format", "json")
+    assert result.returncode == 0 and result.stdout.isascii()
+    assert str(root / f"{HOSTILE}.py") in json.loads(result.stdout)["never_loaded_files"]
+
+
+@pytest.mark.parametrize("skip_bad", [False, True])
+def test_errors_and_warnings_escape_the_names_they_quote(tmp_path: Path, skip_bad: bool) -> None:
+    root = small_tree(tmp_path)
+    good = tmp_path / "good.json"
+    good.write_text(small_report(root))
+    missing = tmp_path / f"{HOSTILE}.log"
+    result = run_audit(str(good), str(missing), "--root", str(root), *(["--skip-bad"] if skip_bad else []))
+    err = result.stderr.decode("utf-8")
+    assert result.returncode == (0 if skip_bad else 2), err
+    assert_printable(err)
+    assert HOSTILE_SHOWN in err and all(line.startswith("otel-import-tracer: ") for line in err.splitlines())

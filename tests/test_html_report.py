@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 import re
 import shutil
+import signal
+import stat
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
+from otel_import_tracer import html_report
 from otel_import_tracer.audit import audit
 from otel_import_tracer.html_report import render, self_times, tree_order
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report
@@ -291,3 +298,180 @@ def _predict(kind: int, left: int, up: int, corner: int) -> int:
     estimate = left + up - corner  # Paeth
     distances = {(abs(estimate - left), 0), (abs(estimate - up), 1), (abs(estimate - corner), 2)}
     return (left, up, corner)[min(distances)[1]]
+
+
+# -- hostile and huge reports (issue 12) -------------------------------------------------------
+
+HOSTILE = "evil\x1b]0;owned\x07\x1b[2J\rforged\n\u009b31m\ud800"
+
+
+def assert_clean_text(page: str) -> None:
+    """Encodes as UTF-8, and nothing from the inputs that a terminal or browser would act on."""
+    page.encode("utf-8")
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", page)
+
+
+def test_the_page_escapes_control_characters_and_lone_surrogates(tmp_path: Path) -> None:
+    report = make_report(tmp_path, message=HOSTILE)
+    report.modules[1]["name"] = report.modules[1]["file"] = HOSTILE
+    page = render(report)
+    assert_clean_text(page)
+    assert "evil\\x1b]0;owned\\x07\\x1b[2J\\rforged\\n\\x9b31m\\ud800" in page
+    assert len(bars(page)) == STARTUP_COUNT
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_as_its_bytes(tmp_path: Path) -> None:
+    root = local_tree(tmp_path)
+    with open(os.path.join(os.fsencode(str(root)), b"caf\xe9.py"), "w"):
+        pass  # os.walk gives it as "caf\udce9.py"
+    out = tmp_path / "out.html"
+    result = run_report(make_report(tmp_path).path, "--html", str(out), "--root", str(root))
+    assert result.returncode == 0, result.stderr.decode()
+    assert "src/caf\\xe9.py" in out.read_text(encoding="utf-8")
+
+
+def test_a_failed_render_leaves_the_previous_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out.html"
+    out.write_text("the previous page")
+
+    def broken(*args: Any) -> str:
+        raise RuntimeError("a bug while rendering")
+
+    monkeypatch.setattr(html_report, "render", broken)
+    with pytest.raises(RuntimeError):
+        html_report.write(make_report(tmp_path), str(out))
+    assert out.read_text() == "the previous page"
+    assert sorted(os.listdir(tmp_path)) == ["out.html", "report.json"]
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Fail, rather than hang the suite, if the block runs longer (the main thread only)."""
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1.7e308, 5e-324, -3.0])
+def test_any_float_in_the_timings_gives_a_page_with_every_bar_on_its_track(tmp_path: Path, value: float) -> None:
+    report = make_report(tmp_path)
+    report.data["startup_complete_ms"] = value
+    report.modules[1]["offset_ms"] = report.modules[2]["duration_ms"] = value
+    report.modules[3]["offset_ms"] = report.modules[3]["duration_ms"] = value
+    with time_limit(10):
+        page = render(report)
+    found = bars(page)
+    assert len(found) == STARTUP_COUNT
+    assert all(0.0 <= left <= 100.0 and 0.0 <= width <= 100.0 for _, _, left, width in found)
+
+
+def huge_report(tmp_path: Path, startup: int, lazy: int, failures: int) -> Report:
+    report = make_report(tmp_path)
+    module, failure = report.modules[1], report.failed_imports[0]
+    report.data["modules"] = [
+        dict(module, name=f"src.m{i}", importer="src.main", offset_ms=i * 0.01, duration_ms=float(i % 997), lazy=i >= startup)
+        for i in range(startup + lazy)
+    ]
+    report.data["failed_imports"] = [dict(failure, name=f"gone_{i}") for i in range(failures)]
+    return report
+
+
+def test_a_huge_report_draws_the_slowest_and_says_what_it_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(html_report, "WATERFALL_ROWS", 50)
+    monkeypatch.setattr(html_report, "TABLE_ROWS", 30)
+    report = huge_report(tmp_path, startup=400, lazy=100, failures=40)
+    page = render(report)
+    drawn = [name for name, *_ in bars(page)]
+    slowest = sorted(report.modules[:400], key=lambda entry: -entry["duration_ms"])[:50]
+    assert sorted(drawn) == sorted(entry["name"] for entry in slowest)
+    assert "Showing 50 of 400 startup imports, the slowest" in page
+    assert "Showing 30 of 100 lazy imports, the slowest" in page and "Showing 30 of 40 failed imports" in page
+    assert page.count(f"every module is in the report, {report.path}") == 1
+    assert page.count(f"all are in the report, {report.path}") == 2
+    lazy_table = page.split('<table class="lazy">', 1)[1].split("</table>", 1)[0]
+    assert lazy_table.count("<tr>") == 31  # the header and 30 rows
+
+
+def test_a_report_of_many_thousand_modules_gives_a_page_a_browser_opens(tmp_path: Path) -> None:
+    report = huge_report(tmp_path, startup=30_000, lazy=10_000, failures=5_000)
+    started = time.perf_counter()
+    page = render(report)
+    assert time.perf_counter() - started < 20
+    assert len(bars(page)) == html_report.WATERFALL_ROWS
+    assert len(page.encode()) < 4_000_000
+
+
+def test_the_never_loaded_list_is_capped_with_the_command_that_lists_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(html_report, "NEVER_LOADED_SHOWN", 1)
+    root = local_tree(tmp_path)
+    report = make_report(tmp_path, root=str(root))
+    result = audit([report], str(root))
+    page = render(report, result)
+    assert len(result.never_loaded) == 2 and page.count("<li>") == 1
+    assert f"Showing 1 of {len(result.never_loaded)} never-loaded files: otel-import-tracer audit {report.path} --root {root}" in page
+
+
+# -- where the page is written ------------------------------------------------------------------
+
+
+def run_report_bounded(*args: str) -> subprocess.CompletedProcess:
+    """``run_report`` that gives up after 20 s: opening a FIFO for writing blocks until a reader comes."""
+    return subprocess.run(
+        [sys.executable, "-m", "otel_import_tracer", "report", *args],
+        capture_output=True, cwd=str(REPO), env=clean_env(), timeout=20,
+    )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_the_page_is_not_written_into_a_fifo_a_device_or_a_directory(tmp_path: Path, kind: str) -> None:
+    out = {"fifo": tmp_path / "out.html", "device": Path("/dev/full"), "directory": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(str(out))
+    result = run_report_bounded(make_report(tmp_path).path, "--html", str(out))
+    err = result.stderr.decode()
+    assert result.returncode == 2 and "Traceback" not in err, err
+    assert f"cannot write {out}: is not a regular file" in err
+
+
+def test_the_page_follows_a_symlink_and_keeps_the_mode_of_the_page_it_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "pages" / "imports.html"
+    target.parent.mkdir()
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "latest.html"
+    link.symlink_to(target)
+    result = run_report(make_report(tmp_path).path, "--html", str(link))
+    assert result.returncode == 0, result.stderr.decode()
+    assert link.is_symlink() and "<!DOCTYPE html>" in target.read_text()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
+
+
+def test_a_temporary_left_by_a_killed_render_is_removed_by_the_next(tmp_path: Path) -> None:
+    out = tmp_path / "out.html"
+    stale = tmp_path / f".out.html.{dead_pid()}.tmp"
+    stale.write_text("half a page")
+    result = run_report(make_report(tmp_path).path, "--html", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    assert sorted(os.listdir(tmp_path)) == ["out.html", "report.json"]
+
+
+def test_the_wrote_line_escapes_the_name_of_the_page(tmp_path: Path) -> None:
+    out = tmp_path / "page\x1b[2J\rforged.html"
+    result = run_report(make_report(tmp_path).path, "--html", str(out))
+    err = result.stderr.decode()
+    assert result.returncode == 0 and out.exists(), err
+    assert "\x1b" not in err and "\r" not in err and "page\\x1b[2J\\rforged.html" in err

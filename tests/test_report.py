@@ -7,6 +7,9 @@ import json
 import os
 import re
 import signal
+import stat
+import subprocess
+import sys
 import threading
 import types
 from pathlib import Path
@@ -388,3 +391,52 @@ def test_repeated_values_of_the_entries_are_one_string_each(tmp_path: Path) -> N
     modules = read_report(str(path)).modules
     assert len({id(entry["thread"]) for entry in modules}) == len({entry["thread"] for entry in modules})
     assert len({id(entry["source"]) for entry in modules}) == len({entry["source"] for entry in modules})
+
+# -- where IMPORT_TRACING_REPORT points (issue 12) -----------------------------------------
+
+
+def test_a_report_path_that_is_a_symlink_writes_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "real" / "report.json"
+    target.parent.mkdir()
+    link = tmp_path / "report.json"
+    link.symlink_to(target)
+    path = write_session_report(filled_session(tmp_path, report=str(link)))
+    assert path == str(target) and link.is_symlink() and read_report(str(link)).data["pid"] == os.getpid()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_report_path_that_is_a_fifo_or_a_device_is_refused_once_without_blocking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    path = tmp_path / "report.json" if kind == "fifo" else Path("/dev/full")
+    if kind == "fifo":
+        os.mkfifo(str(path))
+    session = filled_session(tmp_path, report=str(path))
+    assert write_session_report(session) is None and write_session_report(session) is None
+    err = capsys.readouterr().err
+    assert err.count("[report-refused]") == 1 and "is not a regular file" in err and "[report-failed]" not in err
+
+
+def test_a_rewritten_report_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    session = filled_session(tmp_path, report=str(path))
+    write_session_report(session)
+    path.chmod(0o644)
+    previous = os.umask(0o077)
+    try:
+        write_session_report(session)
+        write_session_report(filled_session(tmp_path, report=str(path)))  # a new process of ours
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_temporary_left_by_a_killed_writer_is_removed_at_the_next_write(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()  # its pid is now free: the writer it stands for was killed
+    path = tmp_path / "report.json"
+    session = filled_session(tmp_path, report=str(path))
+    write_session_report(session)
+    (tmp_path / f".report.json.{child.pid}.tmp").write_text('{\n  "schema": "otel-import-tracer/report",')
+    write_session_report(session)  # a rewrite, not the first claim
+    assert os.listdir(tmp_path) == ["report.json"]
