@@ -29,7 +29,8 @@ STDIN_NAME = "<stdin>"
 # "Total unique /app/src/*.py files loaded: 12" opens its LOADED_SRC_FILE lines and
 # "Total unique src.* modules loaded: 12" its LOADED_MODULE lines.
 _STOPPING = re.compile(r"Stopping runtime file tracing\.\.\.(?: \(pid (?P<pid>\d{1,12})\))?\s*$")
-_FILES_TOTAL = re.compile(r"Total unique (?P<root>.+)/\*\.py files loaded: (?P<count>\d{1,9})\s*$")
+_TOTAL = "Total unique "
+_FILES_TOTAL = re.compile(r"(?P<root>.+)/\*\.py files loaded: (?P<count>\d{1,9})\s*$")  # after _TOTAL, see _files_total
 _MODULES_TOTAL = re.compile(r"Total unique (?P<package>\S+)\.\* modules loaded: (?P<count>\d{1,9})\s*$")
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SKIPPED_DIRS = ("__pycache__",)
@@ -99,6 +100,17 @@ _NO_LINES = (
 )
 _MAX_PENDING = 1000  # "Stopping..." lines still waiting for their totals
 _DIGITS = re.compile(r"\d+")
+
+
+def _files_total(line: str) -> Tuple[Optional["re.Match[str]"], int]:
+    """The ``Total unique <root>/*.py files loaded: N`` of a line, and where it starts. Only the
+    first ``Total unique`` is tried: the root's ``.+`` spans any later one, so a later one matches
+    only where the first does, and searching from each would take quadratic time (a line of
+    16,000 of them: 50 s)."""
+    start = line.find(_TOTAL)
+    if start < 0:
+        return None, start
+    return _FILES_TOTAL.match(line, start + len(_TOTAL)), start
 
 
 def _decoration(line: str, end: int) -> str:
@@ -186,9 +198,9 @@ class _LogReader:
             self.pending.append((_decoration(line, stopping.start()), stopping.group("pid")))
             del self.pending[:-_MAX_PENDING]
             return
-        files = _FILES_TOTAL.search(line)
+        files, start = _files_total(line)
         if files is not None:
-            decoration = _decoration(line, files.start())
+            decoration = _decoration(line, start)
             announcer = next((entry for entry in self.pending if entry[0] == decoration), None)
             if announcer is None:
                 return  # no "Stopping..." of ours before it: someone else's line
