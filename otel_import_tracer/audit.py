@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Un
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX
 from otel_import_tracer.messages import printable
 from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for, path_for
+from otel_import_tracer.readers import otlp
 from otel_import_tracer.report import InputError, Merge, Report, decode_report, parse_report, parse_report_text, read_bytes
 
 AUDIT_SCHEMA = "otel-import-tracer/audit"
@@ -49,11 +50,22 @@ class LogInput:
     roots: List[str] = dataclasses.field(default_factory=list)
 
 
-Input = Union[Report, LogInput]
+@dataclasses.dataclass
+class TraceInput:
+    """The processes of a saved trace (OTLP JSON), each as the report it would have written."""
+
+    path: str
+    reports: List[Report]
+
+
+Input = Union[Report, LogInput, TraceInput]
 
 
 def load_input(path: str, raw: bytes, problems: Optional[List[InputError]] = None) -> Input:
-    """A report (``.json``, or JSON content) or a log. Bad log lines go to ``problems`` when given, else raise."""
+    """A trace (OTLP JSON), a report (``.json``, or JSON content) or a log. Bad log lines go to
+    ``problems`` when given, else raise."""
+    if otlp.looks_like_otlp(raw):
+        return TraceInput(path, otlp.parse_otlp(decode_report(raw, path), path))
     if path.endswith(".json") or _looks_like_report(raw):
         return parse_report(raw, path)
     return parse_log(raw.decode("utf-8", errors="replace").splitlines(), path, problems)
@@ -65,7 +77,7 @@ def read_input(path: str, stdin: Any = None, problems: Optional[List[InputError]
         raw = read_bytes(STDIN_NAME, stdin.buffer) if hasattr(stdin, "buffer") else stdin.read().encode("utf-8", "surrogateescape")
         return load_input(STDIN_NAME, raw, problems)
     raw = read_bytes(path)
-    if path.endswith(".json") or _looks_like_report(raw):
+    if not otlp.looks_like_otlp(raw) and (path.endswith(".json") or _looks_like_report(raw)):
         text = decode_report(raw, path)
         del raw  # one copy of the input at a time
         return parse_report_text(text, path)
@@ -386,9 +398,10 @@ def merge_inputs(inputs: Sequence[Input], mapper: PathMapper) -> Tuple[Merge, Li
     merged = Merge()
     outside: List[str] = []
     for item in inputs:
-        if isinstance(item, Report):
-            root = item.root
-            outside.extend(merged.add_report(item, lambda file, module: mapper.relocate(file, module, root)))
+        if isinstance(item, (Report, TraceInput)):
+            for report in item.reports if isinstance(item, TraceInput) else [item]:
+                root = report.root or None  # a process seen only by its lazy loads recorded none
+                outside.extend(merged.add_report(report, lambda file, module: mapper.relocate(file, module, root)))
         else:
             outside.extend(_add_log(merged, item, mapper))
     return merged, sorted(set(outside))
@@ -463,6 +476,8 @@ class AuditResult:
     missing_locally: List[str]  # mapped under the root, but no such file here (code changed?)
     reports: int
     logs: int
+    traces: int = 0  # trace files (OTLP JSON)
+    traced_processes: int = 0  # the processes in them
 
     @property
     def never_loaded(self) -> List[str]:
@@ -486,14 +501,19 @@ def audit(inputs: Sequence[Input], root: str, excludes: Sequence[str] = (), path
         file for file in merged.files if file not in files and not is_excluded(file, mapper.root, excludes) and not os.path.isfile(file)
     )
     reports = sum(isinstance(item, Report) for item in inputs)
-    return AuditResult(mapper.root, files, merged, outside, missing, reports, len(inputs) - reports)
+    traces = [item for item in inputs if isinstance(item, TraceInput)]
+    logs = len(inputs) - reports - len(traces)
+    return AuditResult(mapper.root, files, merged, outside, missing, reports, logs, len(traces), sum(len(item.reports) for item in traces))
 
 
 def recorded_roots(inputs: Sequence[Input]) -> List[str]:
     """The roots the inputs say they were taken under, to default ``--root``."""
     roots = set()
     for item in inputs:
-        roots.update([item.root] if isinstance(item, Report) else item.roots)
+        if isinstance(item, TraceInput):
+            roots.update(report.root for report in item.reports if report.root)
+        else:
+            roots.update([item.root] if isinstance(item, Report) else item.roots)
     return sorted(roots)
 
 
@@ -544,7 +564,10 @@ def format_text(result: AuditResult) -> str:
 
 
 def _inputs_phrase(result: AuditResult) -> str:
-    return f"{_plural(result.reports, 'report')}, {_plural(result.logs, 'log')}"
+    phrase = f"{_plural(result.reports, 'report')}, {_plural(result.logs, 'log')}"
+    if result.traces:
+        phrase += f", {_plural(result.traces, 'trace file')} of {result.traced_processes} process{'' if result.traced_processes == 1 else 'es'}"
+    return phrase
 
 
 def _plural(count: int, word: str) -> str:
@@ -573,7 +596,7 @@ def to_json(result: AuditResult) -> Dict[str, Any]:
         "schema": AUDIT_SCHEMA,
         "schema_version": AUDIT_SCHEMA_VERSION,
         "root": result.root,
-        "inputs": {"reports": result.reports, "logs": result.logs},
+        "inputs": {"reports": result.reports, "logs": result.logs, "traces": result.traces, "traced_processes": result.traced_processes},
         "totals": {
             "files": len(result.files),
             "loaded": result.loaded_count,

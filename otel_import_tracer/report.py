@@ -489,16 +489,23 @@ def parse_report_text(text: str, path: str) -> Report:
     copy of a 100 MB report while its document is built, not two."""
     if not text or text.isspace():
         raise InputError(path, 1, "the file is empty: the process may have been killed before its report was written")
-    try:
-        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant, object_hook=_shared_values)
-    except json.JSONDecodeError as err:
-        raise InputError(path, err.lineno, _json_problem(err, text)) from None
-    except _Refused as refused:
-        raise InputError(path, refused.line_in(text), refused.message) from None
-    except RecursionError:
-        raise InputError(path, _too_deep_at(text), f"JSON nested more than {_MAX_DEPTH} deep: not a report") from None
+    data = parse_json(text, path, object_hook=_shared_values)
     _check_report(data, text, path)
     return Report(path, data)
+
+
+def parse_json(text: str, path: str, first_line: int = 1, object_hook: Optional[Callable[[Dict[str, Any]], Any]] = None) -> Any:
+    """``json.loads`` of an input: bad JSON, a value no input of ours holds (``NaN``,
+    ``Infinity``, a number too large) and nesting deeper than json reads are each one
+    ``InputError`` at their line (``first_line``: the line of the file ``text`` starts at)."""
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant, object_hook=object_hook)
+    except json.JSONDecodeError as err:
+        raise InputError(path, first_line - 1 + err.lineno, _json_problem(err, text)) from None
+    except _Refused as refused:
+        raise InputError(path, first_line - 1 + refused.line_in(text), refused.message) from None
+    except RecursionError:
+        raise InputError(path, first_line - 1 + _too_deep_at(text), f"JSON nested more than {_MAX_DEPTH} deep: not an input of this tool") from None
 
 
 class _Refused(Exception):

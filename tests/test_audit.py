@@ -76,7 +76,7 @@ def test_two_runs_merged_leave_exactly_the_unimported_and_untouched_lazy_modules
     assert never_loaded(result) == demo_graph.NEVER | {"src.reports.spreadsheet"}
     document = json.loads(result.stdout)
     assert document["totals"]["files"] == len(demo_graph.ALL)
-    assert document["inputs"] == {"reports": 2, "logs": 0}
+    assert document["inputs"] == {"reports": 2, "logs": 0, "traces": 0, "traced_processes": 0}
     loaded = {entry["module"]: entry for entry in document["loaded"]}
     assert loaded["src.main"]["processes"] == 2
     assert (loaded["src.reports.pdf"]["processes"], loaded["src.reports.pdf"]["lazy_in"]) == (1, 1)
@@ -99,7 +99,7 @@ def test_container_logs_on_stdin_give_the_same_answer(runs: DemoRuns) -> None:
 def test_reports_and_logs_mix(runs: DemoRuns) -> None:
     result = run_audit(str(runs.reports["a"]), str(runs.logs["b"]), "--format", "json")
     assert never_loaded(result) == expected_never(RUN_REQUESTS["a"] + RUN_REQUESTS["b"])
-    assert json.loads(result.stdout)["inputs"] == {"reports": 1, "logs": 1}
+    assert json.loads(result.stdout)["inputs"] == {"reports": 1, "logs": 1, "traces": 0, "traced_processes": 0}
 
 
 @pytest.mark.slow
@@ -419,7 +419,7 @@ def test_skip_bad_counts_the_good_reports_and_warns_about_the_bad(tmp_path: Path
     assert result.stderr.decode().startswith(f"otel-import-tracer: warning: {bad}:3: report schema version 2")
     document = json.loads(result.stdout)
     assert document["never_loaded_modules"] == ["src.pkg", "src.pkg.unused"]
-    assert document["inputs"] == {"reports": 1, "logs": 0}
+    assert document["inputs"] == {"reports": 1, "logs": 0, "traces": 0, "traced_processes": 0}
 
 
 def test_a_log_with_garbage_and_a_cut_line_fails_or_is_skipped_line_by_line(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ blocks count: no other line, wherever it sits and whatever it holds, adds a file
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from otel_import_tracer.audit import LogInput, _decoration, audit, format_json, format_text, load_input
+from otel_import_tracer.audit import LogInput, TraceInput, _decoration, audit, format_json, format_text, load_input
 from otel_import_tracer.html_report import render
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX, shutdown_lines
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, Report, dumps
@@ -103,8 +104,9 @@ def use(report_or_log: Any, root: str) -> None:
     result = audit([report_or_log], root)
     format_text(result).encode("utf-8")
     format_json(result).encode("utf-8")
-    if isinstance(report_or_log, Report):
-        render(report_or_log, result, "a note").encode("utf-8")
+    for report in report_or_log.reports if isinstance(report_or_log, TraceInput) else [report_or_log]:
+        if isinstance(report, Report):
+            render(report, result, "a note").encode("utf-8")
 
 
 def read(raw: bytes, path: str, root: str, problems: Optional[List[InputError]] = None) -> Any:
@@ -116,7 +118,7 @@ def read(raw: bytes, path: str, root: str, problems: Optional[List[InputError]] 
         assert_one_clear_error(error, path, raw)
         got = error
     else:
-        assert isinstance(got, (Report, LogInput))
+        assert isinstance(got, (Report, LogInput, TraceInput))
         use(got, root)
     for problem in problems or ():
         assert_one_clear_error(problem, path, raw)
@@ -227,6 +229,22 @@ def test_the_undamaged_report_reads(root: str) -> None:
     # The fuzzing above starts from a report the reader takes (else it would only test refusals).
     got = read(dumps(document(root)).encode("utf-8"), "valid.json", root)
     assert isinstance(got, Report) and len(got.modules) == len(FILES)
+
+
+@given(data=st.data())
+def test_any_damage_to_a_trace_file_reads_as_its_processes_or_one_error_at_a_line(root: str, data: Any) -> None:
+    from tests.test_trace_inputs import a_line
+
+    lines = [a_line(), a_line(trace_id=base64.b64encode(bytes(16)).decode())]
+    raw = data.draw(byte_mutations(("\n".join(lines) + "\n").encode("utf-8")))
+    read(raw, "traces.jsonl", root)
+
+
+def test_the_undamaged_trace_file_reads(root: str) -> None:
+    from tests.test_trace_inputs import a_line
+
+    got = read((a_line() + "\n" + a_line() + "\n").encode("utf-8"), "traces.jsonl", root)
+    assert isinstance(got, TraceInput) and [len(report.modules) for report in got.reports] == [1, 1]
 
 
 # --- logs: the tracer's blocks among everyone else's lines -----------------------------------

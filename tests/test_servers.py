@@ -249,7 +249,7 @@ def test_logs_of_four_workers_stopping_at_once_audit_cleanly(tmp_path: Path) -> 
     )
     assert audit.returncode == 0, audit.stderr
     result = json.loads(audit.stdout)
-    assert result["inputs"] == {"reports": 0, "logs": 1}
+    assert result["inputs"] == {"reports": 0, "logs": 1, "traces": 0, "traced_processes": 0}
     assert set(result["never_loaded_modules"]) == {"src.never_used"}
 
 

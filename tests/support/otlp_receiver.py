@@ -7,6 +7,7 @@ answer; ``SilentServer`` and ``closed_port()`` cover the other ways a collector 
 
 from __future__ import annotations
 
+import base64
 import gzip
 import socket
 import threading
@@ -17,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Union
 
 import grpc
+from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
@@ -99,6 +101,21 @@ def decode_request(request: trace_service_pb2.ExportTraceServiceRequest, protoco
     return spans
 
 
+def otlp_json(request: trace_service_pb2.ExportTraceServiceRequest, ids: str = "hex") -> Dict[str, Any]:
+    """An export request in OTLP JSON. ``ids="hex"``: trace and span ids as the OTLP JSON
+    encoding (the Collector's ``file`` exporter, Jaeger's API) writes them; ``"base64"``: as the
+    protobuf JSON mapping does, which Tempo's trace-by-id API answers with."""
+    document = json_format.MessageToDict(request)  # camelCase names, int64 as strings, bytes in base64
+    if ids == "hex":
+        for resource_spans in document.get("resourceSpans", []):
+            for scope_spans in resource_spans.get("scopeSpans", []):
+                for span in scope_spans.get("spans", []):
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if key in span:
+                            span[key] = base64.b64decode(span[key]).hex()
+    return document
+
+
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, receiver: OtlpReceiver) -> None:
         self._receiver = receiver
@@ -151,6 +168,7 @@ class OtlpReceiver:
         self.mode = mode
         self._lock = threading.Lock()
         self._spans: List[ReceivedSpan] = []
+        self._exports: List[trace_service_pb2.ExportTraceServiceRequest] = []  # as received, for otlp_json
         self._requests = {protocol: 0 for protocol in PROTOCOLS}
         self._stopping = threading.Event()
         self._grpc_server: Optional[grpc.Server] = None
@@ -220,7 +238,13 @@ class OtlpReceiver:
         spans = decode_request(request, protocol)
         with self._lock:
             self._spans.extend(spans)
+            self._exports.append(request)
         return True
+
+    def exports(self) -> List[trace_service_pb2.ExportTraceServiceRequest]:
+        """Every export request answered, in the order received."""
+        with self._lock:
+            return list(self._exports)
 
     def request_count(self, protocol: Optional[str] = None) -> int:
         """Export requests received over ``protocol`` ("grpc" or "http"), or over both."""
@@ -234,6 +258,7 @@ class OtlpReceiver:
     def clear(self) -> None:
         with self._lock:
             self._spans.clear()
+            self._exports.clear()
             self._requests = {protocol: 0 for protocol in PROTOCOLS}
 
     def wait_for_spans(
