@@ -1,4 +1,4 @@
-"""``otel-import-tracer run | exec | demo | audit | report``."""
+"""``otel-import-tracer run | exec | demo | audit | report | diff``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_audit_parser(commands)
     _add_report_parser(commands)
+    _add_diff_parser(commands)
     return parser
 
 
@@ -72,6 +73,68 @@ def _add_report_parser(commands: Any) -> None:
     report.add_argument("report", metavar="REPORT", help="a JSON report (IMPORT_TRACING_REPORT)")
     report.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
     _add_root_options(report)
+
+
+_DIFF_EPILOG = """examples:
+  otel-import-tracer diff main.json branch.json
+  otel-import-tracer diff reports/main/ reports/branch/ --fail-if-slower 10% --format markdown
+  otel-import-tracer diff --base a1.json --base a2.json --head b1.json --head b2.json --budget-ms 2000
+
+Each side is one or more startups: a report is one, a saved trace (the Collector's file
+exporter, Tempo, Jaeger) one per app.startup span, a directory every *.json and *.jsonl in it.
+With several startups a side's figures are medians. Logs have no timings: use the reports.
+
+exit status: 0 done, 1 a gate (--fail-if-slower, --fail-if-new-modules, --budget-ms) failed,
+2 bad usage or input, or a gate the inputs cannot answer (no startup completed).
+"""
+
+
+def _add_diff_parser(commands: Any) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="compare startups: modules added and removed, new failed imports, import time (gates for CI)",
+        description="Compare the startups of BASE with those of HEAD: modules added and removed at startup,\n"
+        "new failed imports, the biggest changes in import time (self and cumulative), and the\n"
+        "startup time; medians when a side has several startups.",
+        epilog=_DIFF_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diff.add_argument("sides", nargs="*", metavar="BASE HEAD", help="a report, a saved trace or a directory of them, for each side")
+    diff.add_argument("--base", action="append", default=[], metavar="INPUT", help="one more input for the base side; repeatable")
+    diff.add_argument("--head", action="append", default=[], metavar="INPUT", help="one more input for the head side; repeatable")
+    diff.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format (default: text)")
+    diff.add_argument("--top", type=_count, default=10, metavar="N", help="changes in import time shown (default: 10; json lists all)")
+    diff.add_argument("--fail-if-slower", type=_percent, metavar="PCT", help="exit 1 if the startup time grew by more than PCT (e.g. 10%%)")
+    diff.add_argument("--fail-if-new-modules", action="store_true", help="exit 1 if a module loads at startup that did not before")
+    diff.add_argument("--budget-ms", type=_milliseconds, metavar="N", help="exit 1 if head's startup time is over N ms")
+
+
+def _percent(text: str) -> float:
+    value = text.strip()
+    value = value[:-1] if value.endswith("%") else value
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < 1e6:
+        raise argparse.ArgumentTypeError(f"{text!r} should be a percentage, e.g. 10% or 2.5")
+    return number
+
+
+def _milliseconds(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 1e12:
+        raise argparse.ArgumentTypeError(f"{text!r} should be a number of milliseconds, e.g. 1500")
+    return number
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} should be a whole number, e.g. 10")
+    return int(text)
 
 
 def _add_root_options(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +180,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from otel_import_tracer.demo import run_demo
 
         return run_demo(options.host, options.port, options.exercise)
-    if options.command in ("audit", "report"):
+    if options.command in ("audit", "report", "diff"):
+        if options.command == "diff" and len(options.sides) not in (0, 2):
+            return _fail("diff takes BASE and HEAD, or --base and --head (see otel-import-tracer diff --help)")
         return _run_guarded(options)
     parser.print_help(sys.stderr)
     return 2
@@ -128,6 +193,8 @@ def _run_guarded(options: argparse.Namespace) -> int:
     from otel_import_tracer.report import InputError
 
     try:
+        if options.command == "diff":
+            return _diff(options)
         return _audit(options) if options.command == "audit" else _report(options)
     except InputError as error:
         return _fail(str(error))
@@ -176,6 +243,69 @@ def _report(options: argparse.Namespace) -> int:
         return _fail(f"cannot write {options.html}: {exc.strerror or exc}")
     sys.stderr.write(printable(f"{PROG}: wrote {options.html} ({len(report.modules)} modules)") + "\n")
     return 0
+
+
+EXIT_GATE = 1  # diff: a gate failed
+
+
+def _diff(options: argparse.Namespace) -> int:
+    from otel_import_tracer import diff
+
+    base, head = list(options.base), list(options.head)
+    if options.sides:
+        base.insert(0, options.sides[0])
+        head.insert(0, options.sides[1])
+    if not base or not head:
+        return _fail("diff needs a base and a head: otel-import-tracer diff BASE HEAD (see --help)")
+    sides = []
+    for label, paths in (("base", base), ("head", head)):
+        startups, problem = _startups(paths)
+        if problem:
+            return _fail(f"{label}: {problem}")
+        sides.append(startups)
+    result = diff.diff(*sides)
+    gates = diff.Gates(options.fail_if_slower, options.fail_if_new_modules, options.budget_ms)
+    failed, unknown = diff.check(result, gates)
+    verdicts = [f"FAILED {reason}" for reason in failed] + [f"CANNOT TELL {reason}" for reason in unknown]
+    if gates.any() and not verdicts:
+        verdicts = ["Gates passed."]
+    if options.format == "json":
+        sys.stdout.write(diff.format_json(result, failed, unknown))
+    elif options.format == "markdown":
+        sys.stdout.write(diff.format_markdown(result, options.top, verdicts))
+    else:
+        sys.stdout.write(diff.format_text(result, options.top, verdicts))
+    if unknown:
+        return EXIT_ERROR
+    return EXIT_GATE if failed else 0
+
+
+def _startups(paths: Sequence[str]) -> Tuple[List[Any], str]:
+    """The startups in reports and saved traces (directories expanded); or what is wrong with them."""
+    from otel_import_tracer import audit, diff
+
+    files: List[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, name) for name in os.listdir(path) if name.endswith((".json", ".jsonl")))
+            if not found:
+                return [], f"{path}: no *.json or *.jsonl file in this directory"
+            files += found
+        else:
+            files.append(path)
+    inputs, problems = audit.read_inputs(files, sys.stdin, skip_bad=False)
+    if problems:
+        _print_problems(problems, False)
+        return [], "bad input (above)"
+    reports: List[Any] = []
+    for item in inputs:
+        if isinstance(item, audit.LogInput):
+            return [], f"{item.path}: a log has no import timings; diff the JSON reports (IMPORT_TRACING_REPORT) or saved traces"
+        reports += item.reports if isinstance(item, audit.TraceInput) else [item]
+    found = diff.startups(reports)
+    if not found:
+        return [], f"no startup in {', '.join(files)}"
+    return found, ""
 
 
 def _choose_root(given: Optional[str], recorded: List[str]) -> Tuple[Optional[str], str]:

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from otel_import_tracer.audit import AuditResult, never_loaded_by_package
 from otel_import_tracer.messages import printable
 from otel_import_tracer.report import Report, write_text
+from otel_import_tracer.timings import finite, self_times
 from otel_import_tracer.version import __version__
 
 SLOWEST_SHOWN = 20
@@ -89,7 +90,7 @@ def _summary(report: Report, startup: List[Entry], lazy: List[Entry]) -> str:
 def _waterfall(startup: List[Entry], complete_ms: Optional[float], source: str) -> str:
     if not startup:
         return "<p>No module loaded during startup.</p>"
-    scale = max([_finite(complete_ms), 0.0] + [_end(entry) for entry in startup]) or 1.0
+    scale = max([finite(complete_ms), 0.0] + [_end(entry) for entry in startup]) or 1.0
     shown = _slowest_first(startup, WATERFALL_ROWS)
     rows = [_waterfall_row(entry, depth, scale) for entry, depth in tree_order(shown)]
     marker = "" if complete_ms is None else _complete_marker(complete_ms, scale)
@@ -127,7 +128,7 @@ def _slowest_first(entries: Sequence[Entry], count: int) -> Sequence[Entry]:
     """All of ``entries`` if they are few, else the ``count`` that took longest (preloaded: 0)."""
     if len(entries) <= count:
         return entries
-    return heapq.nlargest(count, entries, key=lambda entry: _finite(entry["duration_ms"]))
+    return heapq.nlargest(count, entries, key=lambda entry: finite(entry["duration_ms"]))
 
 
 def _waterfall_row(entry: Entry, depth: int, scale: float) -> str:
@@ -186,24 +187,13 @@ def _slowest(entries: Sequence[Entry]) -> str:
     timed = [entry for entry in entries if entry["duration_ms"] is not None]
     if not timed:
         return "<p>No timed imports.</p>"
-    top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -_finite(entry["duration_ms"]))
+    top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -finite(entry["duration_ms"]))
     own = self_times(timed, {entry["name"] for entry in top})
     rows = [
         [entry["name"], _ms(entry["duration_ms"]), _ms(own[entry["name"]]), entry["importer"] or "", entry["thread"], "lazy" if entry["lazy"] else "startup"]
         for entry in top
     ]
     return _table(["module", "took (with its imports)", "self", "imported by", "thread", "when"], rows, "slowest")
-
-
-def self_times(entries: Sequence[Entry], names: Optional[Sequence[str]] = None) -> Dict[str, float]:
-    """Each module's duration minus the durations of the modules it imported (of ``names`` only, if given)."""
-    wanted = {entry["name"] for entry in entries} if names is None else set(names)
-    own = {entry["name"]: _finite(entry["duration_ms"]) for entry in entries if entry["name"] in wanted}
-    for entry in entries:
-        parent = entry["importer"]
-        if parent in own and parent != entry["name"]:
-            own[parent] -= _finite(entry["duration_ms"])
-    return {name: max(value, 0.0) for name, value in own.items()}
 
 
 def _failed(failures: Sequence[Entry], source: str) -> str:
@@ -278,17 +268,12 @@ def _by_start(entries: Sequence[Entry]) -> List[Entry]:
 
 
 def _end(entry: Entry) -> float:
-    return _finite(_finite(entry["offset_ms"]) + _finite(entry["duration_ms"]))
-
-
-def _finite(value: Optional[float]) -> float:
-    """``value``, or 0 for None, infinities and NaN (a hand-edited report): where to draw it."""
-    return value if value is not None and math.isfinite(value) else 0.0
+    return finite(finite(entry["offset_ms"]) + finite(entry["duration_ms"]))
 
 
 def _percent(value: Optional[float], scale: float) -> float:
     """``value`` as a percentage of ``scale`` (> 0), within the track."""
-    return min(max(100.0 * (_finite(value) / scale), 0.0), 100.0)
+    return min(max(100.0 * (finite(value) / scale), 0.0), 100.0)
 
 
 def _ms(value: float) -> str:

@@ -8,6 +8,7 @@ output formats, both encode as UTF-8, and nothing from the inputs arrives raw.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any, Dict, List, Tuple
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from otel_import_tracer import diff
 from otel_import_tracer.audit import AuditResult, format_text
 from otel_import_tracer.html_report import render
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Merge, Report
@@ -28,7 +30,7 @@ SECONDS_PER_EXAMPLE = 5.0
 
 # Any code point, surrogates and controls included, with the hostile ones often.
 anything = st.text(st.characters(blacklist_categories=()), max_size=12) | st.sampled_from(
-    ["\x1b]0;title\x07", "\x1b[2J", "\r\nforged", "\ud800", "caf\udce9", "\u202e", "<script>alert(1)</script>", '"><script>']
+    ["\x1b]0;title\x07", "\x1b[2J", "\r\nforged", "\ud800", "caf\udce9", "\u202e", "<script>alert(1)</script>", '"><script>', "a|b`c", "x\\|"]
 )
 names = st.sampled_from(["src", "src.a", "src.a.b", "src.c"]) | anything  # some importers are modules of the report
 numbers = st.floats(allow_nan=True, allow_infinity=True)
@@ -127,3 +129,20 @@ def test_the_text_output_of_any_audit_formats_safely(result: AuditResult) -> Non
     assert time.monotonic() - started < SECONDS_PER_EXAMPLE
     assert_safe(text)
     assert text.endswith("\n") and "\n\n\n" not in text
+
+
+@given(st.lists(reports(), min_size=1, max_size=3), st.lists(reports(), min_size=1, max_size=3))
+def test_the_diff_of_any_reports_formats_safely(base: List[Report], head: List[Report]) -> None:
+    started = time.monotonic()
+    result = diff.diff(base, head)
+    failed, unknown = diff.check(result, diff.Gates(slower_percent=10, new_modules=True, budget_ms=100))
+    verdicts = failed + unknown
+    text, markdown = diff.format_text(result, verdicts=verdicts), diff.format_markdown(result, verdicts=verdicts)
+    document = json.loads(diff.format_json(result, failed, unknown))  # json.loads takes the NaN a float may give
+    assert time.monotonic() - started < SECONDS_PER_EXAMPLE
+    assert_safe(text)
+    assert_safe(markdown)
+    assert len(document["changes"]) == len(result.changes)
+    for row in markdown.splitlines():
+        if row.startswith("| `"):  # a change: five cells, whatever the module's name holds
+            assert len(re.findall(r"(?<!\\)\|", row)) == 6, row

@@ -21,7 +21,8 @@ import pytest
 
 from otel_import_tracer import html_report
 from otel_import_tracer.audit import audit
-from otel_import_tracer.html_report import render, self_times, tree_order
+from otel_import_tracer.html_report import render, tree_order
+from otel_import_tracer.timings import self_times
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report
 from tests.support.servers import REPO, clean_env
 

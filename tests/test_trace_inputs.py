@@ -18,6 +18,7 @@ from tests.support import demo_graph
 from tests.support.otlp_receiver import OtlpReceiver, otlp_json
 from tests.support.servers import DEMO_ROOT, start_demo
 from tests.test_audit import RUN_REQUESTS, assert_clean_error, expected_never, never_loaded, run_audit
+from tests.test_diff import run_diff
 
 pytestmark = pytest.mark.collector_independent
 
@@ -127,6 +128,20 @@ def test_lazy_loads_without_their_startup_still_count(traced: TracedRuns, tmp_pa
     result = audited(saved)
     touched = frozenset().union(*(demo_graph.LAZY_BY_ENDPOINT.get(path, frozenset()) for path in RUN_REQUESTS["a"]))
     assert touched and never_loaded(result) == demo_graph.ALL - touched
+
+
+def test_diff_of_a_runs_trace_and_its_report_finds_nothing_changed(traced: TracedRuns, tmp_path: Path) -> None:
+    # The same startup read from what went over the wire and from the process's own report:
+    # the same modules with the same import times, so diff has nothing to say and no gate fails.
+    trace_file = write_jsonl(tmp_path / "a.jsonl", traced.exports["a"])
+    result = run_diff(str(trace_file), str(traced.reports["a"]), "--format", "json", "--fail-if-new-modules", "--fail-if-slower", "1%")
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    found = json.loads(result.stdout)
+    assert (found["base"]["startups"], found["head"]["startups"]) == (1, 1)
+    assert found["base"]["modules"] == found["head"]["modules"] == len(demo_graph.STARTUP)
+    assert (found["added"], found["removed"], found["new_failures"], found["fixed_failures"]) == ([], [], [], [])
+    assert found["changes"] and all(abs(change["cumulative_delta_ms"]) < 0.01 for change in found["changes"])
+    assert abs(found["startup_delta_ms"]) < 5  # the span ends when startup completes; the report notes it then
 
 
 # -- bad trace files: one clear error at their line -------------------------------------

@@ -1,0 +1,352 @@
+"""``diff``: what changed in startup between two sets of runs (reports or saved traces).
+
+Each side is one or more startups: a report is one, a saved trace holds one per
+``app.startup`` span. Startups are noisy, so each side's figures are medians over its
+startups: a module's import time (cumulative, and self: without the modules it imported)
+over the startups that timed it, the startup time (to startup complete) over those that
+completed. A module belongs to a side when it loaded during the startup of any of its runs;
+lazy loads (after startup) depend on the requests served and are not compared.
+
+Modules are matched by name, not file: the two sides may come from different machines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from otel_import_tracer.messages import printable
+from otel_import_tracer.report import Report
+from otel_import_tracer.timings import Entry, self_times
+
+DIFF_SCHEMA = "otel-import-tracer/diff"
+DIFF_SCHEMA_VERSION = 1
+TOP = 10  # changes in import time shown by default
+
+FailureKey = Tuple[str, Optional[str], str]  # what, imported by, exception type
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """A module's import time on one side: medians over the startups that timed it (ms)."""
+
+    cumulative_ms: Optional[float]
+    self_ms: Optional[float]
+    runs: int  # startups of the side in which it loaded
+
+
+@dataclasses.dataclass
+class Side:
+    """One side of the diff: its startups, reduced to medians."""
+
+    label: str
+    startups: List[Report]
+    modules: Dict[str, Timing]
+    startup_ms: Optional[float]  # median time to startup complete; None if no startup completed
+    failures: Dict[FailureKey, Entry]
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A module loaded on both sides, with its import time on each."""
+
+    name: str
+    base: Timing
+    head: Timing
+
+    @property
+    def self_delta_ms(self) -> Optional[float]:
+        return _delta(self.base.self_ms, self.head.self_ms)
+
+    @property
+    def cumulative_delta_ms(self) -> Optional[float]:
+        return _delta(self.base.cumulative_ms, self.head.cumulative_ms)
+
+
+@dataclasses.dataclass
+class DiffResult:
+    base: Side
+    head: Side
+    added: List[str]
+    removed: List[str]
+    new_failures: List[Entry]
+    fixed_failures: List[Entry]
+    changes: List[Change]  # biggest change of self time first
+
+    @property
+    def startup_delta_ms(self) -> Optional[float]:
+        return _delta(self.base.startup_ms, self.head.startup_ms)
+
+    @property
+    def startup_change_percent(self) -> Optional[float]:
+        delta = self.startup_delta_ms
+        if delta is None or not self.base.startup_ms:
+            return None
+        return 100.0 * delta / self.base.startup_ms
+
+
+@dataclasses.dataclass(frozen=True)
+class Gates:
+    """The CI gates asked for; each that is set may fail the diff."""
+
+    slower_percent: Optional[float] = None
+    new_modules: bool = False
+    budget_ms: Optional[float] = None
+
+    def any(self) -> bool:
+        return self.slower_percent is not None or self.new_modules or self.budget_ms is not None
+
+
+def startups(reports: Sequence[Report]) -> List[Report]:
+    """The reports that hold a startup (a trace file may also give processes seen only by their lazy loads)."""
+    return [r for r in reports if r.data.get("startup_complete_ms") is not None or any(not m["lazy"] for m in r.modules)]
+
+
+def side(label: str, reports: Sequence[Report]) -> Side:
+    """Reduce the startups of one side to medians."""
+    cumulative: Dict[str, List[float]] = {}
+    own: Dict[str, List[float]] = {}
+    runs: Dict[str, int] = {}
+    failures: Dict[FailureKey, Entry] = {}
+    for report in reports:
+        entries = [entry for entry in report.modules if not entry["lazy"]]
+        timed = [entry for entry in entries if entry["duration_ms"] is not None]
+        for name, value in self_times(timed).items():
+            own.setdefault(name, []).append(value)
+        for name in {entry["name"] for entry in entries}:
+            runs[name] = runs.get(name, 0) + 1
+        for entry in timed:
+            cumulative.setdefault(entry["name"], []).append(entry["duration_ms"])
+        for failure in report.failed_imports:
+            failures.setdefault((failure["name"], failure["importer"], failure["exception_type"]), failure)
+    modules = {
+        name: Timing(_median(cumulative.get(name)), _median(own.get(name)), count) for name, count in runs.items()
+    }
+    complete = [r.data["startup_complete_ms"] for r in reports if r.data.get("startup_complete_ms") is not None]
+    return Side(label, list(reports), modules, _median(complete), failures)
+
+
+def diff(base: Sequence[Report], head: Sequence[Report]) -> DiffResult:
+    before, after = side("base", base), side("head", head)
+    both = sorted(set(before.modules) & set(after.modules))
+    changes = [Change(name, before.modules[name], after.modules[name]) for name in both]
+    changes = [change for change in changes if change.self_delta_ms is not None or change.cumulative_delta_ms is not None]
+    changes.sort(key=lambda change: (-abs(change.self_delta_ms or 0.0), -abs(change.cumulative_delta_ms or 0.0), change.name))
+    return DiffResult(
+        base=before,
+        head=after,
+        added=sorted(set(after.modules) - set(before.modules)),
+        removed=sorted(set(before.modules) - set(after.modules)),
+        new_failures=[after.failures[key] for key in sorted(set(after.failures) - set(before.failures), key=_failure_order)],
+        fixed_failures=[before.failures[key] for key in sorted(set(before.failures) - set(after.failures), key=_failure_order)],
+        changes=changes,
+    )
+
+
+def check(result: DiffResult, gates: Gates) -> Tuple[List[str], List[str]]:
+    """``(failed, unknown)``: the gates that failed, and those the inputs cannot answer, each as a sentence."""
+    failed: List[str] = []
+    unknown: List[str] = []
+    head_ms, base_ms = result.head.startup_ms, result.base.startup_ms
+    if gates.slower_percent is not None:
+        percent = result.startup_change_percent
+        if percent is None:
+            unknown.append(f"--fail-if-slower: no startup time on {'the base' if not base_ms else 'the head'} side (no startup completed)")
+        elif percent > gates.slower_percent:
+            failed.append(
+                f"--fail-if-slower {gates.slower_percent:g}%: startup is {percent:+.1f}% "
+                f"({_ms(base_ms)} -> {_ms(head_ms)})"
+            )
+    if gates.new_modules and result.added:
+        failed.append(f"--fail-if-new-modules: {len(result.added)} new at startup ({', '.join(result.added[:5])}{', ...' if len(result.added) > 5 else ''})")
+    if gates.budget_ms is not None:
+        if head_ms is None:
+            unknown.append("--budget-ms: no startup time on the head side (no startup completed)")
+        elif head_ms > gates.budget_ms:
+            failed.append(f"--budget-ms {gates.budget_ms:g}: startup took {_ms(head_ms)}")
+    return failed, unknown
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()) -> str:
+    lines = [f"Startup diff: {_runs(result.base)} -> {_runs(result.head)}{_medians(result)}", ""]
+    lines.append(f"Startup time: {_startup_phrase(result)}")
+    lines.append(
+        f"Modules at startup: {len(result.base.modules)} -> {len(result.head.modules)} "
+        f"({len(result.added)} added, {len(result.removed)} removed)"
+    )
+    for title, names, one in (("Added", result.added, result.head), ("Removed", result.removed, result.base)):
+        if names:
+            lines += ["", f"{title} ({len(names)}):"] + [f"  {name}{_took(one, name)}" for name in names]
+    if result.new_failures:
+        lines += ["", f"New failed imports ({len(result.new_failures)}):"]
+        lines += [f"  {_failure_phrase(failure)}" for failure in result.new_failures]
+    if result.fixed_failures:
+        lines += ["", f"Failed imports gone ({len(result.fixed_failures)}):"]
+        lines += [f"  {_failure_phrase(failure)}" for failure in result.fixed_failures]
+    shown = result.changes[:top]
+    if shown:
+        lines += ["", "Biggest changes in import time (self = without the modules it imported):"]
+        rows = [("module", "self base -> head", "change", "cumulative base -> head", "change")]
+        rows += [_change_cells(change) for change in shown]
+        lines += ["  " + line for line in _columns(rows)]
+    if verdicts:
+        lines += [""] + list(verdicts)
+    return "".join(printable(line) + "\n" for line in lines)
+
+
+def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()) -> str:
+    """For a pull-request comment."""
+    lines = ["### Startup imports: base vs head", ""]
+    lines += [
+        f"{_md(_runs(result.base))} → {_md(_runs(result.head))}{_medians(result)}.",
+        "",
+        "| | base | head | change |",
+        "|---|---|---|---|",
+        f"| startup time | {_ms(result.base.startup_ms)} | {_ms(result.head.startup_ms)} | {_startup_change(result)} |",
+        f"| modules at startup | {len(result.base.modules)} | {len(result.head.modules)} | "
+        f"+{len(result.added)} / -{len(result.removed)} |",
+    ]
+    for title, names, one in (("Added", result.added, result.head), ("Removed", result.removed, result.base)):
+        if names:
+            lines += ["", f"**{title}** ({len(names)}): " + ", ".join(f"`{_md(name)}`{_took(one, name)}" for name in names)]
+    if result.new_failures:
+        lines += ["", f"**New failed imports** ({len(result.new_failures)}):", ""]
+        lines += [f"- `{_md(failure['name'])}`: {_md(_failure_phrase(failure, name=False))}" for failure in result.new_failures]
+    if result.fixed_failures:
+        lines += ["", f"**Failed imports gone** ({len(result.fixed_failures)}): "
+                  + ", ".join(f"`{_md(failure['name'])}`" for failure in result.fixed_failures)]
+    shown = result.changes[:top]
+    if shown:
+        lines += ["", "**Biggest changes in import time** (self = without the modules it imported)", ""]
+        lines += ["| module | self base → head | change | cumulative base → head | change |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join([f"`{_md(cells[0])}`"] + [_md(cell) for cell in cells[1:]]) + " |" for cells in map(_change_cells, shown)]
+    if verdicts:
+        lines += [""] + [f"- {_md(verdict)}" for verdict in verdicts]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[str] = ()) -> Dict[str, Any]:
+    def side_json(one: Side) -> Dict[str, Any]:
+        return {
+            "startups": len(one.startups),
+            "inputs": sorted({report.path for report in one.startups}),
+            "startup_ms": one.startup_ms,
+            "modules": len(one.modules),
+        }
+
+    return {
+        "schema": DIFF_SCHEMA,
+        "schema_version": DIFF_SCHEMA_VERSION,
+        "base": side_json(result.base),
+        "head": side_json(result.head),
+        "startup_delta_ms": result.startup_delta_ms,
+        "startup_change_percent": result.startup_change_percent,
+        "added": result.added,
+        "removed": result.removed,
+        "new_failures": [_failure_json(failure) for failure in result.new_failures],
+        "fixed_failures": [_failure_json(failure) for failure in result.fixed_failures],
+        "changes": [
+            {
+                "name": change.name,
+                "base_self_ms": change.base.self_ms,
+                "head_self_ms": change.head.self_ms,
+                "self_delta_ms": change.self_delta_ms,
+                "base_cumulative_ms": change.base.cumulative_ms,
+                "head_cumulative_ms": change.head.cumulative_ms,
+                "cumulative_delta_ms": change.cumulative_delta_ms,
+            }
+            for change in result.changes
+        ],
+        "gates_failed": list(failed),
+        "gates_unknown": list(unknown),
+    }
+
+
+def format_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[str] = ()) -> str:
+    return json.dumps(to_json(result, failed, unknown), indent=2) + "\n"
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _median(values: Optional[List[float]]) -> Optional[float]:
+    return statistics.median(values) if values else None
+
+
+def _delta(before: Optional[float], after: Optional[float]) -> Optional[float]:
+    return None if before is None or after is None else after - before
+
+
+def _failure_order(key: FailureKey) -> Tuple[str, str, str]:
+    return key[0], key[1] or "", key[2]
+
+
+def _failure_json(failure: Entry) -> Dict[str, Any]:
+    keys = ("name", "importer", "importer_file", "line", "exception_type", "message")
+    return {key: failure.get(key) for key in keys}
+
+
+def _failure_phrase(failure: Entry, name: bool = True) -> str:
+    where = failure.get("importer_file") or failure.get("importer") or "?"
+    if failure.get("line") is not None:
+        where = f"{where}:{failure['line']}"
+    text = f"{failure['exception_type']}: {failure['message']} (in {where})"
+    return f"{failure['name']}  {text}" if name else text
+
+
+def _medians(result: DiffResult) -> str:
+    return " (medians)" if len(result.base.startups) > 1 or len(result.head.startups) > 1 else ""
+
+
+def _took(one: Side, name: str) -> str:
+    """`` (12.3 ms)``: a module's cumulative import time on the side that has it, where known."""
+    timing = one.modules[name].cumulative_ms
+    return "" if timing is None else f" ({_ms(timing)})"
+
+
+def _runs(one: Side) -> str:
+    count = len(one.startups)
+    return f"{one.label} {count} startup{'' if count == 1 else 's'}"
+
+
+def _ms(value: Optional[float]) -> str:
+    return "?" if value is None else f"{value:.1f} ms"
+
+
+def _signed_ms(value: Optional[float]) -> str:
+    return "?" if value is None else f"{value:+.1f} ms"
+
+
+def _startup_change(result: DiffResult) -> str:
+    percent = result.startup_change_percent
+    delta = _signed_ms(result.startup_delta_ms)
+    return delta if percent is None else f"{delta} ({percent:+.1f}%)"
+
+
+def _startup_phrase(result: DiffResult) -> str:
+    return f"{_ms(result.base.startup_ms)} -> {_ms(result.head.startup_ms)}, {_startup_change(result)}"
+
+
+def _change_cells(change: Change) -> Tuple[str, str, str, str, str]:
+    return (
+        change.name,
+        f"{_ms(change.base.self_ms)} -> {_ms(change.head.self_ms)}",
+        _signed_ms(change.self_delta_ms),
+        f"{_ms(change.base.cumulative_ms)} -> {_ms(change.head.cumulative_ms)}",
+        _signed_ms(change.cumulative_delta_ms),
+    )
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> List[str]:
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def _md(text: str) -> str:
+    """Text safe in a Markdown table cell or code span: printable, no pipe or backtick to break out."""
+    return printable(text).replace("|", "\\|").replace("`", "'")

@@ -1,0 +1,235 @@
+"""``otel-import-tracer diff``: what changed in startup between two sets of runs.
+
+The end-to-end tests change a generated app between two sets of real traced runs (one module
+added, one made slow by 50 ms): diff finds exactly those, and the new-modules gate fails. The
+time gates are tested on reports built by hand: a whole process's startup time moves with the
+machine's load by more than 50 ms on a busy CI machine, even in medians, where one module's own
+time does not. The hand-built reports also pin down medians and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import pytest
+
+from otel_import_tracer import diff
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report_text
+from tests.support.genapp import write_package
+from tests.support.servers import REPO, clean_env
+from tests.test_audit import assert_clean_error
+
+pytestmark = pytest.mark.collector_independent
+
+CLI = [sys.executable, "-m", "otel_import_tracer", "diff"]
+RUNS_PER_SIDE = 5  # medians of five: a scheduler stall in one run moves nothing
+SLOW = "src.mod10"
+ADDED = "src.extra"
+
+
+def run_diff(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, cwd=str(REPO), env=clean_env(), timeout=60)
+
+
+def traced_run(app: Path, reports: Path) -> None:
+    """Import the app as a user would turn tracing on: one variable, no code change."""
+    env = {
+        **clean_env(),
+        "ENABLE_IMPORT_TRACING": "true",
+        "IMPORT_TRACING_ROOT": str(app / "src"),
+        "IMPORT_TRACING_REPORT": str(reports / "imports-{pid}.json"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    result = subprocess.run([sys.executable, "-c", "import src.mod29"], cwd=str(app), env=env, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+
+
+@pytest.fixture(scope="module")
+def changed_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Reports of a 30-module generated app (base), and of a copy with a module added and one made
+    slow (head). The runs alternate, base then head, so a busy moment of the machine slows both."""
+    where = tmp_path_factory.mktemp("changed-app")
+    base, head = where / "base-app", where / "head-app"
+    write_package(base, 30, name="src")
+    shutil.copytree(base, head)
+    (head / "src" / "extra.py").write_text("EXTRA = 1\n")
+    last = head / "src" / "mod29.py"
+    last.write_text(last.read_text() + "\nfrom src import extra\n")
+    slow = head / "src" / "mod10.py"
+    slow.write_text(slow.read_text() + "\nimport time\ntime.sleep(0.05)\n")
+    for side in ("base", "head"):
+        (where / side).mkdir()
+    for _ in range(RUNS_PER_SIDE):
+        traced_run(base, where / "base")
+        traced_run(head, where / "head")
+    for side in ("base", "head"):
+        assert len(list((where / side).glob("imports-*.json"))) == RUNS_PER_SIDE
+    return where
+
+
+def test_diff_of_a_changed_app_finds_the_added_module_and_the_slow_one(changed_app: Path) -> None:
+    result = run_diff(str(changed_app / "base"), str(changed_app / "head"), "--format", "json")
+    assert result.returncode == 0, result.stderr.decode()
+    found = json.loads(result.stdout)
+    assert (found["base"]["startups"], found["head"]["startups"]) == (RUNS_PER_SIDE, RUNS_PER_SIDE)
+    assert (found["added"], found["removed"], found["new_failures"]) == ([ADDED], [], [])
+    top = found["changes"][0]
+    assert top["name"] == SLOW, found["changes"][:3]
+    assert 45 <= top["self_delta_ms"] < 500, top
+    assert all(abs(change["self_delta_ms"]) < 25 for change in found["changes"][1:]), found["changes"][:3]
+    # Not the startup time: the whole process moves with the machine's load, by more than 50 ms
+    # on a busy CI machine even in medians of five, where one module's own time does not.
+
+
+def test_the_new_modules_gate_fails_on_the_changed_app_and_every_gate_passes_on_itself(changed_app: Path) -> None:
+    base, head = str(changed_app / "base"), str(changed_app / "head")
+    new = run_diff(base, head, "--fail-if-new-modules")
+    assert new.returncode == 1
+    assert f"FAILED --fail-if-new-modules: 1 new at startup ({ADDED})" in new.stdout.decode()
+    same = run_diff(base, base, "--fail-if-slower", "0%", "--fail-if-new-modules", "--budget-ms", "60000")
+    assert same.returncode == 0, same.stdout.decode()
+    assert "Gates passed." in same.stdout.decode()
+
+
+def test_text_and_markdown_name_the_changes(changed_app: Path) -> None:
+    text = run_diff(str(changed_app / "base"), str(changed_app / "head")).stdout.decode()
+    assert f"Startup diff: base {RUNS_PER_SIDE} startups -> head {RUNS_PER_SIDE} startups (medians)" in text
+    assert f"Added (1):\n  {ADDED} (" in text
+    assert text.split("Biggest changes in import time")[1].splitlines()[2].split()[0] == SLOW
+    markdown = run_diff(str(changed_app / "base"), str(changed_app / "head"), "--format", "markdown").stdout.decode()
+    assert "| startup time |" in markdown
+    assert f"**Added** (1): `{ADDED}`" in markdown
+    assert f"| `{SLOW}` |" in markdown
+
+
+# -- reports by hand -------------------------------------------------------------------------
+
+
+def module(name: str, duration: Optional[float], importer: Optional[str] = None, lazy: bool = False) -> Dict[str, Any]:
+    return {
+        "name": name, "file": f"/app/{name.replace('.', '/')}.py", "offset_ms": 0.0, "duration_ms": duration,
+        "importer": importer, "thread": "MainThread", "preloaded": False, "lazy": lazy, "source": "import",
+    }
+
+
+def report(modules: Sequence[Dict[str, Any]], startup_ms: Optional[float] = 100.0, failures: Sequence[Dict[str, Any]] = ()) -> Report:
+    document = {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "service": "s", "host": "h", "pid": 1,
+        "python": "3.11.7", "root": "/app/src", "collector": "importhook", "trace_id": None, "status": "stopped",
+        "started_at": "2026-01-01T00:00:00.000000Z", "started_unix_ns": 0, "startup_complete_ms": startup_ms,
+        "modules": list(modules), "failed_imports": list(failures),
+    }
+    return parse_report_text(dumps(document), "by-hand.json")
+
+
+def failure(name: str, importer: str = "src.main") -> Dict[str, Any]:
+    return {
+        "name": name, "importer": importer, "importer_file": "/app/src/main.py", "line": 3,
+        "exception_type": "ModuleNotFoundError", "message": f"No module named {name!r}", "offset_ms": 1.0,
+        "thread": "MainThread", "lazy": False, "count": 1,
+    }
+
+
+def test_each_side_is_the_median_of_its_startups() -> None:
+    base = [report([module("src", d + 2, None), module("src.a", d, "src")], startup_ms=s) for d, s in ((10, 100), (12, 110), (95, 900))]
+    head = [report([module("src", 14, None), module("src.a", 12, "src")], startup_ms=105)]
+    result = diff.diff(base, head)
+    assert result.base.startup_ms == 110 and result.head.startup_ms == 105
+    assert result.base.modules["src.a"] == diff.Timing(cumulative_ms=12, self_ms=12, runs=3)
+    assert result.base.modules["src"] == diff.Timing(cumulative_ms=14, self_ms=2, runs=3)
+    assert [change.self_delta_ms for change in result.changes] == [0, 0]
+
+
+def test_lazy_loads_are_not_compared_and_failures_are_matched_by_what_and_where() -> None:
+    base = [report([module("src", 1), module("src.lazy", 5, lazy=True)], failures=[failure("gone"), failure("kept")])]
+    head = [report([module("src", 1)], failures=[failure("kept"), failure("kept", importer="src.other"), failure("new")])]
+    result = diff.diff(base, head)
+    assert (result.added, result.removed) == ([], [])
+    assert [(f["name"], f["importer"]) for f in result.new_failures] == [("kept", "src.other"), ("new", "src.main")]
+    assert [f["name"] for f in result.fixed_failures] == ["gone"]
+
+
+def test_budget_and_slower_gates_and_what_they_cannot_tell() -> None:
+    base, head = [report([module("src", 1)], startup_ms=100)], [report([module("src", 1)], startup_ms=115)]
+    result = diff.diff(base, head)
+    assert diff.check(result, diff.Gates(slower_percent=10))[0] == ["--fail-if-slower 10%: startup is +15.0% (100.0 ms -> 115.0 ms)"]
+    assert diff.check(result, diff.Gates(slower_percent=15)) == ([], [])
+    assert diff.check(result, diff.Gates(budget_ms=110))[0] == ["--budget-ms 110: startup took 115.0 ms"]
+    unfinished = diff.diff(base, [report([module("src", 1)], startup_ms=None)])
+    assert diff.check(unfinished, diff.Gates(slower_percent=10, budget_ms=1))[1] == [
+        "--fail-if-slower: no startup time on the head side (no startup completed)",
+        "--budget-ms: no startup time on the head side (no startup completed)",
+    ]
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def hand_report(path: Path, modules: Sequence[Dict[str, Any]], startup_ms: Optional[float] = 100.0) -> str:
+    return write(path, dumps(report(modules, startup_ms).data))
+
+
+def test_the_time_gates_exit_1_when_the_head_is_slower(tmp_path: Path) -> None:
+    base = hand_report(tmp_path / "base.json", [module("src", 1)], startup_ms=100)
+    head = hand_report(tmp_path / "head.json", [module("src", 1)], startup_ms=150)
+    slower = run_diff(base, head, "--fail-if-slower", "10%", "--budget-ms", "120")
+    assert slower.returncode == 1
+    assert "FAILED --fail-if-slower 10%: startup is +50.0% (100.0 ms -> 150.0 ms)" in slower.stdout.decode()
+    assert "FAILED --budget-ms 120: startup took 150.0 ms" in slower.stdout.decode()
+    assert run_diff(base, head, "--fail-if-slower", "50%", "--budget-ms", "150").returncode == 0
+
+
+def test_a_gate_the_inputs_cannot_answer_exits_2(tmp_path: Path) -> None:
+    base = hand_report(tmp_path / "base.json", [module("src", 1)])
+    head = hand_report(tmp_path / "head.json", [module("src", 1)], startup_ms=None)
+    result = run_diff(base, head, "--budget-ms", "500")
+    assert result.returncode == 2
+    assert "CANNOT TELL --budget-ms" in result.stdout.decode()
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["only-one.json"], "diff takes BASE and HEAD"),
+        (["--base", "{base}"], "diff needs a base and a head"),
+        (["{base}", "{log}"], "a log has no import timings"),
+        (["{base}", "{bad}"], "bad.json:4: "),
+        (["{base}", "{empty_dir}"], "no *.json or *.jsonl file in this directory"),
+        (["{base}", "{lazy_only}"], "head: no startup in"),
+        (["{base}", "{base}", "--fail-if-slower", "ten"], "should be a percentage"),
+    ],
+    ids=["one-side", "no-head", "log", "malformed", "empty-dir", "no-startup", "bad-percent"],
+)
+def test_bad_usage_and_input_is_one_clear_line_and_status_2(tmp_path: Path, args: List[str], words: str) -> None:
+    (tmp_path / "empty").mkdir()
+    names = {
+        "base": hand_report(tmp_path / "base.json", [module("src", 1)]),
+        "log": write(tmp_path / "app.log", "Stopping runtime file tracing...\nLOADED_SRC_FILE: /app/src/x.py\n"),
+        "bad": write(tmp_path / "bad.json", '{\n  "schema": "otel-import-tracer/report",\n  "schema_version": 1,\n  oops\n}\n'),
+        "empty_dir": str(tmp_path / "empty"),
+        "lazy_only": hand_report(tmp_path / "lazy.json", [module("src", 1, lazy=True)], startup_ms=None),
+    }
+    result = run_diff(*(arg.format(**names) for arg in args))
+    if "should be a percentage" in words:  # argparse's own usage error
+        assert result.returncode == 2 and words in result.stderr.decode() and "Traceback" not in result.stderr.decode()
+    else:
+        assert_clean_error(result, words)
+    assert result.stdout == b""
+
+
+def test_names_cannot_break_out_of_the_terminal_or_the_markdown_table() -> None:
+    hostile = "src.a|b`c\x1b[2J\nforged"
+    result = diff.diff([report([module(hostile, 1)])], [report([module(hostile, 60)])])
+    text = diff.format_text(result)
+    assert "\x1b" not in text and "\nforged" not in text and "\\x1b[2J\\nforged" in text
+    markdown = diff.format_markdown(result)
+    row = next(line for line in markdown.splitlines() if "2J" in line)
+    assert len(re.findall(r"(?<!\\)\|", row)) == 6 and row.count("`") == 2 and "\x1b" not in row
+    assert json.loads(diff.format_json(result))["changes"][0]["name"] == hostile
