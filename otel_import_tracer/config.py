@@ -29,6 +29,9 @@ IMPORT_TRACING_SPANS = "IMPORT_TRACING_SPANS"
 IMPORT_TRACING_REPORT = "IMPORT_TRACING_REPORT"
 """Path of the JSON report; ``{pid}`` is replaced by the process id. Unset: no report."""
 
+IMPORT_TRACING_SUMMARY = "IMPORT_TRACING_SUMMARY"
+"""``true`` ends the run with a few lines on stderr: modules, startup time, the slowest, lazy and failed imports."""
+
 IMPORT_TRACING_SHUTDOWN_TIMEOUT = "IMPORT_TRACING_SHUTDOWN_TIMEOUT"
 """Seconds ``stop_tracing()`` waits at most for telemetry export. Default 3."""
 
@@ -51,6 +54,7 @@ class Config:
     spans: bool = True
     report: Optional[str] = None
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    summary: bool = False
 
     def __post_init__(self) -> None:
         # A trailing slash or a relative path would break prefix matching of file names.
@@ -71,6 +75,7 @@ class Config:
             shutdown_timeout=_read_seconds(
                 env, IMPORT_TRACING_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT
             ),
+            summary=_read_bool(env, IMPORT_TRACING_SUMMARY, default=False),
         )
 
     def report_path(self, pid: Optional[int] = None) -> Optional[str]:

@@ -1,14 +1,17 @@
 """``otel-import-tracer demo``: the demo service of ``deploy/demo`` with tracing on.
 
 No collector is needed: without ``OTEL_*`` export settings the tracer says once that it
-exports nothing, and the shutdown lines (and the report, if asked) still come out.
+exports nothing, and the shutdown lines still come out. The demo ends with the summary
+(``IMPORT_TRACING_SUMMARY``), writes its report and renders the page of it, and says where.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from otel_import_tracer import messages
-from otel_import_tracer.config import ENABLE_IMPORT_TRACING, IMPORT_TRACING_ROOT
+from otel_import_tracer.config import ENABLE_IMPORT_TRACING, IMPORT_TRACING_REPORT, IMPORT_TRACING_ROOT, IMPORT_TRACING_SUMMARY
 
 DEMO_ENDPOINTS: Sequence[str] = (
     "/health",
@@ -38,7 +41,22 @@ def find_demo_dir() -> Optional[Path]:
     return None
 
 
-def run_demo(host: str, port: int, exercise: bool) -> int:
+def default_output_dir() -> Path:
+    """Where the demo's report and page go: a folder of the temporary directory (not the
+    checkout), the user's own: made 0700, and a fresh one if that name is someone else's or a link."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    folder = Path(tempfile.gettempdir()) / f"otel-import-tracer-demo-{uid}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        found = os.lstat(folder)
+        if stat.S_ISDIR(found.st_mode) and found.st_uid == uid:
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="otel-import-tracer-demo-"))
+
+
+def run_demo(host: str, port: int, exercise: bool, output_dir: Optional[Path] = None) -> int:
     demo_dir = find_demo_dir()
     if demo_dir is None:
         messages.write_lines(
@@ -49,6 +67,14 @@ def run_demo(host: str, port: int, exercise: bool) -> int:
     os.environ.setdefault(ENABLE_IMPORT_TRACING, "true")
     os.environ.setdefault(IMPORT_TRACING_ROOT, str(demo_dir / "src"))
     os.environ.setdefault("OTEL_SERVICE_NAME", "otel-import-tracer-demo")
+    os.environ.setdefault(IMPORT_TRACING_SUMMARY, "true")
+    if IMPORT_TRACING_REPORT not in os.environ:
+        try:
+            output = output_dir or default_output_dir()
+            output.mkdir(parents=True, exist_ok=True)
+            os.environ[IMPORT_TRACING_REPORT] = str(output / "imports.json")
+        except OSError as exc:
+            messages.info(f"no report or page this time: no folder for them ({exc})")
     os.chdir(demo_dir)
     sys.path.insert(0, str(demo_dir))
     base = f"http://{host}:{port}"
@@ -61,7 +87,27 @@ def run_demo(host: str, port: int, exercise: bool) -> int:
 
     from otel_import_tracer.process.launcher import run
 
-    return run(["src.main:app", "--host", host, "--port", str(port)])
+    status = run(["src.main:app", "--host", host, "--port", str(port)])
+    _write_page(os.environ.get(IMPORT_TRACING_REPORT), demo_dir / "src")
+    return status
+
+
+def _write_page(report_path: Optional[str], root: Path) -> None:
+    """Render the page of the report the service wrote at stop, beside it, and say where both are."""
+    if not report_path or "{pid}" in report_path or not os.path.isfile(report_path):
+        return
+    from otel_import_tracer import audit, html_report
+    from otel_import_tracer.report import InputError, read_report
+
+    page = os.path.splitext(report_path)[0] + ".html"
+    try:
+        report = read_report(report_path)
+        html_report.write(report, page, audit.audit([report], str(root)))
+    except (InputError, OSError) as exc:
+        messages.info(f"the page of {report_path} could not be written ({exc})")
+        return
+    messages.info(f"report: {report_path}")
+    messages.info(f"page:   {page} (open it in a browser: the startup waterfall, slowest, lazy and never-loaded modules)")
 
 
 def _exercise(base: str) -> None:

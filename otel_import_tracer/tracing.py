@@ -142,6 +142,8 @@ class TracingSession:
         if self.registry.mark_startup_complete():
             self._after_startup()
         _guard("report", self.write_report)
+        if self.config.summary:
+            _guard("summary", self._write_summary)
         if self._telemetry is not None:
             _guard("telemetry", self._telemetry.startup_complete)  # if it was held back
             _guard("telemetry", self._telemetry.shutdown, self.config.shutdown_timeout)
@@ -157,6 +159,11 @@ class TracingSession:
         files, modules = self.registry.sorted_files_and_modules()
         lines = logs.shutdown_lines(self.root.root, files, modules)
         logs.write_block(lines)
+
+    def _write_summary(self) -> None:
+        from otel_import_tracer.summary import summary_lines
+
+        messages.write_lines(summary_lines(self.registry, self.report_path))
 
     def _after_startup(self, export: bool = True) -> None:
         # Written before the app serves, so a kill at any later moment leaves a valid report.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 from otel_import_tracer.naming import path_for
 
@@ -79,11 +81,11 @@ def test_tracing_off_behaves_like_plain_uvicorn() -> None:
     assert "LOADED_" not in output and "otel-import-tracer" not in output
 
 
-def test_demo_command_exercises_every_endpoint_and_exits_cleanly() -> None:
+def test_demo_command_exercises_every_endpoint_and_exits_cleanly(tmp_path: Path) -> None:
     port = free_port()
     result = subprocess.run(
         [console_script("otel-import-tracer"), "demo", "--exercise", "--port", str(port)],
-        env=clean_env(), cwd=str(DEMO_DIR.parent), capture_output=True, text=True, timeout=120,
+        env={**clean_env(), "TMPDIR": str(tmp_path)}, cwd=str(DEMO_DIR.parent), capture_output=True, text=True, timeout=120,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -91,6 +93,23 @@ def test_demo_command_exercises_every_endpoint_and_exits_cleanly() -> None:
     _assert_lines_match(output, demo_graph.STARTUP | lazy)
     assert "GET /reports/1.pdf -> 200" in output
     assert "no trace exporter is configured" in output  # said once, with how to turn it on
+    # It ends with a summary a person reads, and the report and its page, saying where they are.
+    summary = [line for line in result.stderr.splitlines() if line.startswith("otel-import-tracer: ")]
+    first = next(line for line in summary if "summary:" in line)
+    assert first.startswith(
+        f"otel-import-tracer: summary: {len(demo_graph.STARTUP | lazy)} modules under {DEMO_ROOT}: "
+        f"{len(demo_graph.STARTUP)} at startup, {len(lazy)} lazy; startup complete at +"
+    ), first
+    assert any(line.startswith("otel-import-tracer:   slowest: src.main ") for line in summary), summary
+    assert any(line.startswith("otel-import-tracer:   lazy: src.reports by src.routers.reports") for line in summary), summary
+    failed = f"otel-import-tracer:   failed: {demo_graph.FAILED_OPTIONAL} (ModuleNotFoundError in {demo_graph.FAILED_OPTIONAL_IMPORTER}:"
+    assert any(line.startswith(failed) for line in summary), summary
+    folder = tmp_path / f"otel-import-tracer-demo-{os.getuid()}"
+    report, page = folder / "imports.json", folder / "imports.html"
+    assert json.loads(report.read_text())["status"] == "stopped"
+    assert f"otel-import-tracer: report: {report}" in summary
+    assert any(line.startswith(f"otel-import-tracer: page:   {page} ") for line in summary), summary
+    assert "src.reports.pdf" in page.read_text() and (folder.stat().st_mode & 0o777) == 0o700
 
 
 def test_launcher_without_a_lifespan_still_prints_the_lines_on_sigterm(tmp_path) -> None:  # type: ignore[no-untyped-def]

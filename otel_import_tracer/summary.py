@@ -1,0 +1,72 @@
+"""The few lines a person reads at the end of a run (``IMPORT_TRACING_SUMMARY=true``, and the demo).
+
+On stderr, after the shutdown lines: how many modules, the startup time, the slowest startup
+imports with their own time, the lazy and the failed imports, and where the report is. Built
+from the registry alone, at stop, so it costs nothing before.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from otel_import_tracer.messages import PREFIX, printable
+from otel_import_tracer.registry import Registry
+from otel_import_tracer.timings import self_times
+
+SLOWEST = 5
+NAMED = 5  # lazy and failed imports named before "and N more"
+_NS_PER_MS = 1_000_000
+
+
+def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List[str]:
+    loads = registry.loads()
+    failures = registry.failures()
+    origin = registry.started_ns
+    startup = [load for load in loads if not load.lazy]
+    lazy = [load for load in loads if load.lazy]
+    lines = [f"{len(loads)} modules under {registry.root.root}: {len(startup)} at startup, {len(lazy)} lazy"]
+    complete = registry.startup_complete_ns
+    if complete is not None:
+        lines[0] += f"; startup complete at +{_ms(complete - origin)}"
+    entries: List[Dict[str, Any]] = [
+        {"name": load.name, "duration_ms": load.duration_ns / _NS_PER_MS, "importer": load.parent}
+        for load in startup
+        if load.duration_ns is not None
+    ]
+    if entries:
+        slowest = sorted(entries, key=lambda entry: -entry["duration_ms"])[:SLOWEST]
+        own = self_times(entries, [entry["name"] for entry in slowest])
+        lines.append("slowest: " + ", ".join(
+            f"{entry['name']} {_ms_of(entry['duration_ms'])} (self {_ms_of(own[entry['name']])})" for entry in slowest
+        ))
+    if lazy:
+        named = ", ".join(f"{load.name} by {load.parent or '?'}" for load in lazy[:NAMED])
+        lines.append(f"lazy: {named}{_more(len(lazy))}")
+    if failures:
+        named = ", ".join(
+            f"{failure.name} ({failure.exception_type} in {failure.importer or '?'}"
+            f"{'' if failure.line is None else f':{failure.line}'}"
+            f"{_times(registry.failure_count(failure))})"
+            for failure in failures[:NAMED]
+        )
+        lines.append(f"failed: {named}{_more(len(failures))}")
+    if report_path:
+        lines.append(f"report: {report_path} (a page of it: {PREFIX} report {report_path} --html imports.html)")
+    head, *rest = lines
+    return [printable(f"{PREFIX}: summary: {head}")] + [printable(f"{PREFIX}:   {line}") for line in rest]
+
+
+def _ms(ns: int) -> str:
+    return _ms_of(ns / _NS_PER_MS)
+
+
+def _ms_of(value: float) -> str:
+    return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def _more(count: int) -> str:
+    return f" and {count - NAMED} more" if count > NAMED else ""
+
+
+def _times(count: int) -> str:
+    return f", {count} times" if count > 1 else ""
