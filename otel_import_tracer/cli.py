@@ -19,6 +19,7 @@ _AUDIT_EPILOG = """examples:
   docker logs app | otel-import-tracer audit --root ./src
   otel-import-tracer audit reports/*.json --root ./src --exclude 'legacy/*' --fail-if-unused
   otel-import-tracer audit a.json b.log --path-map /srv/app/code=./src --format json
+  otel-import-tracer audit --tempo http://tempo:3200 --service api --since 7d --root ./src
 
 exit status: 0 done, 1 --fail-if-unused found never-loaded files, 2 bad usage or input.
 """
@@ -62,6 +63,44 @@ def _add_audit_parser(commands: Any) -> None:
     audit.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     audit.add_argument("--fail-if-unused", action="store_true", help="exit with status 1 if any file never loaded (for CI)")
     audit.add_argument("--skip-bad", action="store_true", help="warn about bad inputs and lines, and audit the good ones")
+    _add_backend_options(audit)
+
+
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("from a trace backend", "pull every app.startup trace of a window, and the lazy loads after it")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--tempo", metavar="URL", help="Tempo's HTTP API, e.g. http://tempo:3200")
+    where.add_argument("--jaeger", metavar="URL", help="Jaeger's query API, e.g. http://jaeger:16686")
+    group.add_argument("--service", metavar="NAME", help="the service.name of the app (required for Jaeger)")
+    group.add_argument("--since", metavar="DURATION", help="the window: the last 30m, 12h, 7d, 2w (default 24h)")
+    group.add_argument("--start", metavar="TIME", help="the window's start: RFC 3339 (2026-12-01T00:00:00Z) or Unix seconds")
+    group.add_argument("--end", metavar="TIME", help="the window's end (default now)")
+    group.add_argument("--resource", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                       help="only processes with this resource attribute, e.g. deployment.environment.name=staging; repeatable")
+    group.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                       help="an HTTP header for the backend, e.g. 'Authorization: Bearer TOKEN' or 'X-Scope-OrgID: TENANT'; "
+                       "repeatable (also OTEL_IMPORT_TRACER_HEADERS=name=value,...)")
+    group.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="per request (default 30)")
+    group.add_argument("--concurrency", type=_count, default=4, metavar="N", help="traces fetched at once (default 4)")
+    group.add_argument("--search-limit", type=_count, default=500, metavar="N",
+                       help="traces asked per search (default 500); a full answer cuts its window in two")
+
+
+def _key_value(text: str) -> Tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} should be KEY=VALUE, e.g. deployment.environment.name=staging")
+    return key.strip(), value.strip()
+
+
+def _seconds(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} should be a number of seconds from 0 to 3600, e.g. 30")
+    return number
 
 
 def _add_report_parser(commands: Any) -> None:
@@ -205,10 +244,16 @@ def _run_guarded(options: argparse.Namespace) -> int:
 def _audit(options: argparse.Namespace) -> int:
     from otel_import_tracer import audit
 
-    paths = options.inputs or [audit.STDIN]
+    backend = options.tempo or options.jaeger
+    paths = options.inputs or ([] if backend else [audit.STDIN])
     if audit.STDIN in paths and (sys.stdin is None or sys.stdin.isatty()):
         return _fail("no input: pass report files or logs, or pipe a log in (docker logs app | otel-import-tracer audit --root ./src)")
     inputs, problems = audit.read_inputs(paths, sys.stdin, options.skip_bad)
+    if backend:
+        pulled, problem = _pull(options)
+        if pulled is None:
+            return _fail(problem)
+        inputs.append(pulled)
     _print_problems(problems, options.skip_bad)
     if problems and not options.skip_bad:
         return _fail("bad input (above); fix it, or pass --skip-bad to audit the rest")
@@ -246,6 +291,40 @@ def _report(options: argparse.Namespace) -> int:
 
 
 EXIT_GATE = 1  # diff: a gate failed
+
+
+def _pull(options: argparse.Namespace) -> Tuple[Any, str]:
+    """The startups of a backend's window, as one trace input; or why there are none."""
+    from otel_import_tracer.audit import TraceInput
+    from otel_import_tracer.readers import backends, otlp
+    from otel_import_tracer.report import InputError
+
+    kind, url = ("tempo", options.tempo) if options.tempo else ("jaeger", options.jaeger)
+    try:
+        begin, finish = backends.window(options.since, options.start, options.end)
+        headers = backends.headers_from_environ(os.environ.get("OTEL_IMPORT_TRACER_HEADERS", ""))
+        headers.update(backends.parse_headers(options.header))
+    except ValueError as error:
+        return None, str(error)
+    span = f"{backends.rfc3339(begin)} to {backends.rfc3339(finish)}"
+    try:
+        client = backends.client_for(kind, url, headers, timeout=options.timeout, concurrency=options.concurrency,
+                                     progress=backends.stderr_progress, limit=max(1, options.search_limit))
+        backends.stderr_progress(f"{client.name}: searching {span}" + (f" for service {options.service}" if options.service else ""))
+        text = client.pull(options.service, begin, finish, dict(options.resource))
+    except backends.BackendError as error:
+        return None, str(error)
+    if client.cut_short:
+        backends.stderr_progress(f"warning: {client.cut_short} second(s) of the window held more traces than one answer "
+                                 f"takes ({client.limit}); some may be missing: raise --search-limit")
+    source = f"{client.name} {url}"
+    if not text:
+        return None, f"no {'app.startup trace' if kind == 'tempo' else 'trace'} in {client.name} at {url} from {span}" + (
+            f" for service {options.service}" if options.service else "") + ": widen --since, or check --service and --resource"
+    try:
+        return TraceInput(source, otlp.parse_otlp(text, source)), ""
+    except InputError as error:
+        return None, str(error)
 
 
 def _diff(options: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import types
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.naming import SourceRoot

@@ -23,9 +23,9 @@ from tests.support.servers import DEMO_ROOT, REPO, clean_env, start_demo
 CLI = [sys.executable, "-m", "otel_import_tracer", "audit"]
 
 
-def run_audit(*args: str, stdin: Optional[bytes] = None) -> subprocess.CompletedProcess:
+def run_audit(*args: str, stdin: Optional[bytes] = None, env_extra: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*CLI, *args], input=stdin, capture_output=True, cwd=str(REPO), env=clean_env(), timeout=60
+        [*CLI, *args], input=stdin, capture_output=True, cwd=str(REPO), env={**clean_env(), **(env_extra or {})}, timeout=60
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.parse
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, List
 
@@ -15,12 +16,16 @@ import pytest
 
 from otel_import_tracer import semconv
 from tests.support import demo_graph
-from tests.support.otlp_receiver import OtlpReceiver, otlp_json
+from tests.support.backends import FakeBackend, traces_of
+from tests.support.otlp_receiver import OtlpReceiver, closed_port, otlp_json
 from tests.support.servers import DEMO_ROOT, start_demo
 from tests.test_audit import RUN_REQUESTS, assert_clean_error, expected_never, never_loaded, run_audit
 from tests.test_diff import run_diff
 
 pytestmark = pytest.mark.collector_independent
+
+SERVICE = "otel-import-tracer-demo"
+ENVIRONMENTS = {"a": "staging", "b": "production"}  # run -> its deployment.environment.name
 
 
 class TracedRuns:
@@ -37,7 +42,9 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> TracedRuns:
     for (name, requests), protocol in zip(RUN_REQUESTS.items(), ("grpc", "http")):
         report = runs.directory / f"{name}.json"
         with OtlpReceiver() as receiver:
-            with start_demo(env={**receiver.env(protocol), "IMPORT_TRACING_REPORT": str(report)}) as service:
+            env = {**receiver.env(protocol), "IMPORT_TRACING_REPORT": str(report), "OTEL_SERVICE_NAME": SERVICE,
+                   "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment.name={ENVIRONMENTS[name]}"}
+            with start_demo(env=env) as service:
                 service.wait_ready()
                 service.wait_for_output("startup trace")
                 for path in requests:
@@ -142,6 +149,82 @@ def test_diff_of_a_runs_trace_and_its_report_finds_nothing_changed(traced: Trace
     assert (found["added"], found["removed"], found["new_failures"], found["fixed_failures"]) == ([], [], [], [])
     assert found["changes"] and all(abs(change["cumulative_delta_ms"]) < 0.01 for change in found["changes"])
     assert abs(found["startup_delta_ms"]) < 5  # the span ends when startup completes; the report notes it then
+
+
+# -- pulled from a trace backend ------------------------------------------------------------
+# A local HTTP server answering in Tempo's and Jaeger's documented shapes (tests/support/backends.py),
+# holding the traces the demo really sent; no Tempo or Jaeger runs here.
+
+def assert_backend_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Status 2, no traceback, and the last line on stderr the error (progress lines come before it)."""
+    err = result.stderr.decode()
+    assert result.returncode == 2 and "Traceback" not in err, err
+    last = err.splitlines()[-1]
+    assert last.startswith("otel-import-tracer: error: "), err
+    for fragment in fragments:
+        assert fragment in last, err
+
+
+def backend_audit(kind: str, url: str, *args: str) -> subprocess.CompletedProcess:
+    return run_audit(f"--{kind}", url, "--root", str(DEMO_ROOT), "--format", "json", "--since", "30d", *args)
+
+
+@pytest.mark.parametrize("kind", ["tempo", "jaeger"])
+def test_the_backends_startups_and_lazy_loads_give_the_audit_of_the_reports(traced: TracedRuns, kind: str) -> None:
+    # Answers of one more trace than either run made: the whole window's is full and cut in two
+    # (Jaeger's answer holds every trace of the service), each run's is not.
+    limit = max(len(traces_of(requests)) for requests in traced.exports.values()) + 1
+    with FakeBackend(traces_of(traced.exports["a"] + traced.exports["b"])) as backend:
+        result = backend_audit(kind, backend.url, "--service", SERVICE, "--search-limit", str(limit))
+    err = result.stderr.decode()
+    assert never_loaded(result) == expected_never([*RUN_REQUESTS["a"], *RUN_REQUESTS["b"]]), err
+    assert inputs_of(result)["traced_processes"] == 2, err
+    assert "warning" not in err
+    # 30 days: five searches of at most 168 hours (Tempo refuses longer) per query, more where cut.
+    searches = [path for path in backend.requests if path.startswith(("/api/search", "/api/v3/traces"))]
+    if kind == "tempo":
+        assert len(searches) >= 10, searches
+        fetched = [path for path in backend.requests if path.startswith("/api/v2/traces/")]
+        assert len(fetched) == len(set(fetched)) > 2  # each trace once: the startups and the requests' traces
+        assert "fetched" in err
+    else:
+        assert len(searches) > 5, searches
+    assert "windows searched" in err
+
+
+def test_a_resource_filter_keeps_only_its_processes(traced: TracedRuns) -> None:
+    with FakeBackend(traces_of(traced.exports["a"] + traced.exports["b"])) as backend:
+        for kind in ("tempo", "jaeger"):
+            result = backend_audit(kind, backend.url, "--service", SERVICE, "--resource", "deployment.environment.name=staging")
+            assert never_loaded(result) == expected_never(RUN_REQUESTS["a"]), kind
+            assert inputs_of(result)["traced_processes"] == 1
+        assert any("resource.deployment.environment.name" in urllib.parse.unquote_plus(path) for path in backend.requests)
+
+
+def test_credentials_go_with_every_request_and_their_absence_is_said(traced: TracedRuns) -> None:
+    with FakeBackend(traces_of(traced.exports["a"]), token="s3cret") as backend:
+        refused = backend_audit("tempo", backend.url)
+        assert_backend_error(refused, "Tempo refused the request (401)", "--header 'Authorization: Bearer TOKEN'", "X-Scope-OrgID")
+        allowed = backend_audit("tempo", backend.url, "--header", "Authorization: Bearer s3cret", "--header", "X-Scope-OrgID: team-a")
+        assert never_loaded(allowed) == expected_never(RUN_REQUESTS["a"])
+        from_env = run_audit("--jaeger", backend.url, "--service", SERVICE, "--root", str(DEMO_ROOT), "--since", "30d",
+                             "--format", "json", env_extra={"OTEL_IMPORT_TRACER_HEADERS": "Authorization=Bearer%20s3cret"})
+        assert never_loaded(from_env) == expected_never(RUN_REQUESTS["a"])
+
+
+def test_an_empty_window_a_wrong_url_a_slow_and_an_absent_backend_are_one_clear_error(traced: TracedRuns) -> None:
+    with FakeBackend(traces_of(traced.exports["a"])) as backend:
+        assert_backend_error(run_audit("--jaeger", backend.url, "--service", SERVICE, "--root", str(DEMO_ROOT),
+                                     "--start", "2001-01-01T00:00:00Z", "--end", "2001-01-02T00:00:00Z"),
+                           "no trace in Jaeger", "2001-01-01T00:00:00", "widen --since")
+        assert_backend_error(backend_audit("tempo", backend.url, "--service", "nobody"), "no app.startup trace in Tempo")
+        assert_backend_error(run_audit("--tempo", backend.url + "/jaeger", "--root", str(DEMO_ROOT)),
+                           "Tempo has no /jaeger/api/search", "is this Tempo's query URL?")
+    with FakeBackend(traces_of(traced.exports["a"]), delay=3) as slow:
+        assert_backend_error(backend_audit("tempo", slow.url, "--timeout", "0.5"), "did not answer within 0.5 s", "raise --timeout")
+    assert_backend_error(backend_audit("tempo", "http://127.0.0.1:%d" % closed_port()), "cannot reach Tempo at http://127.0.0.1:")
+    assert_backend_error(backend_audit("jaeger", "ftp://jaeger"), "should look like http://")
+    assert_backend_error(backend_audit("jaeger", "http://127.0.0.1:1", "--service", SERVICE, "--since", "soon"), "should be a duration")
 
 
 # -- bad trace files: one clear error at their line -------------------------------------
