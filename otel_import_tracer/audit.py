@@ -92,7 +92,7 @@ def _looks_like_report(raw: bytes) -> bool:
     first_line = text.split(b"\n", 1)[0]
     try:
         head = json.loads(first_line)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting too deep is the report reader's to refuse, at its line
         return True
     return isinstance(head, dict) and "schema" in head
 

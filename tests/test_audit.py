@@ -534,3 +534,12 @@ def test_errors_and_warnings_escape_the_names_they_quote(tmp_path: Path, skip_ba
     assert result.returncode == (0 if skip_bad else 2), err
     assert_printable(err)
     assert HOSTILE_SHOWN in err and all(line.startswith("otel-import-tracer: ") for line in err.splitlines())
+
+
+def test_a_first_line_nested_past_json_s_recursion_limit_is_one_error_at_its_line() -> None:
+    # Found by the fuzz test of trace files: telling a report from a log read the first line with
+    # json.loads, whose RecursionError escaped as a traceback.
+    raw = b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"\n"
+    with pytest.raises(InputError) as caught:
+        load_input("traces.jsonl", raw)
+    assert caught.value.path == "traces.jsonl" and caught.value.line == 1

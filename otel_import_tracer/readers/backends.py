@@ -137,7 +137,7 @@ class _Http:
             raise BackendError(f"{self.name} answered more than 1 GiB for {url}; narrow the window")
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BackendError(f"{self.name} answered something that is not JSON for {url}: is {self.base} "
                                f"{self.name}'s HTTP API (its query port)?") from None
 

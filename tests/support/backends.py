@@ -21,6 +21,7 @@ import datetime
 import http.server
 import json
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -74,7 +75,7 @@ class FakeBackend:
         self.token = token
         self.delay = delay
         self.requests: List[str] = []  # every path asked, with its query
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -127,6 +128,15 @@ class FakeBackend:
 def _filters(traceql: str) -> Dict[str, Any]:
     """The ``resource.KEY = "VALUE"`` conditions of a TraceQL query."""
     return {key: json.loads(value) for key, value in re.findall(r'resource\.([\w.]+) = ("(?:[^"\\]|\\.)*")', traceql)}
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (its --timeout) resets the connection: not the server's error."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 def _seconds(rfc3339: str) -> float:
