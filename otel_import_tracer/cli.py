@@ -245,6 +245,10 @@ def _audit(options: argparse.Namespace) -> int:
     from otel_import_tracer import audit
 
     backend = options.tempo or options.jaeger
+    orphans = [flag for flag, given in (("--service", options.service), ("--since", options.since), ("--start", options.start),
+                                        ("--end", options.end), ("--resource", options.resource), ("--header", options.header)) if given]
+    if orphans and not backend:
+        return _fail(f"{orphans[0]} is for a trace backend: add --tempo URL or --jaeger URL")
     paths = options.inputs or ([] if backend else [audit.STDIN])
     if audit.STDIN in paths and (sys.stdin is None or sys.stdin.isatty()):
         return _fail("no input: pass report files or logs, or pipe a log in (docker logs app | otel-import-tracer audit --root ./src)")

@@ -224,6 +224,8 @@ def test_an_empty_window_a_wrong_url_a_slow_and_an_absent_backend_are_one_clear_
         assert_backend_error(backend_audit("tempo", slow.url, "--timeout", "0.5"), "did not answer within 0.5 s", "raise --timeout")
     assert_backend_error(backend_audit("tempo", "http://127.0.0.1:%d" % closed_port()), "cannot reach Tempo at http://127.0.0.1:")
     assert_backend_error(backend_audit("jaeger", "ftp://jaeger"), "should look like http://")
+    assert_clean_error(run_audit(str(DEMO_ROOT / "main.py"), "--since", "7d", "--root", str(DEMO_ROOT)),
+                       "--since is for a trace backend: add --tempo URL or --jaeger URL")
     assert_backend_error(backend_audit("jaeger", "http://127.0.0.1:1", "--service", SERVICE, "--since", "soon"), "should be a duration")
 
 
