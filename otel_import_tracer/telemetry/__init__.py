@@ -330,7 +330,8 @@ class Telemetry(Listener):
             messages.warn("telemetry-flush-error", f"flushing import traces failed ({exc!r}).")
 
     def _late(self, timeout: float) -> None:
-        if not self._startup_queued or self._destination is None and not self._startup_sent:
+        if not self._startup_sent and not self._imports_planned:
+            # Not queued, the SDK still importing, or the spans not built yet: "0 of 0" would say nothing.
             sent = "nothing was confirmed sent yet"
         else:
             sent = (
