@@ -67,6 +67,8 @@ def _add_audit_parser(commands: Any) -> None:
 
 
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    from otel_import_tracer.readers.backends import CONCURRENCY, SEARCH_LIMIT, TIMEOUT_S
+
     group = parser.add_argument_group("from a trace backend", "pull every app.startup trace of a window, and the lazy loads after it")
     where = group.add_mutually_exclusive_group()
     where.add_argument("--tempo", metavar="URL", help="Tempo's HTTP API, e.g. http://tempo:3200")
@@ -80,10 +82,10 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                        help="an HTTP header for the backend, e.g. 'Authorization: Bearer TOKEN' or 'X-Scope-OrgID: TENANT'; "
                        "repeatable (also OTEL_IMPORT_TRACER_HEADERS=name=value,...)")
-    group.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="per request (default 30)")
-    group.add_argument("--concurrency", type=_count, default=4, metavar="N", help="traces fetched at once (default 4)")
-    group.add_argument("--search-limit", type=_count, default=500, metavar="N",
-                       help="traces asked per search (default 500); a full answer cuts its window in two")
+    group.add_argument("--timeout", type=_seconds, default=TIMEOUT_S, metavar="SECONDS", help=f"per request (default {TIMEOUT_S:g})")
+    group.add_argument("--concurrency", type=_count, default=CONCURRENCY, metavar="N", help=f"traces fetched at once (default {CONCURRENCY})")
+    group.add_argument("--search-limit", type=_count, default=SEARCH_LIMIT, metavar="N",
+                       help=f"traces asked per search (default {SEARCH_LIMIT}); a full answer cuts its window in two")
 
 
 def _key_value(text: str) -> Tuple[str, str]:

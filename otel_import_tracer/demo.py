@@ -56,7 +56,7 @@ def default_output_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="otel-import-tracer-demo-"))
 
 
-def run_demo(host: str, port: int, exercise: bool, output_dir: Optional[Path] = None) -> int:
+def run_demo(host: str, port: int, exercise: bool) -> int:
     demo_dir = find_demo_dir()
     if demo_dir is None:
         messages.write_lines(
@@ -70,7 +70,7 @@ def run_demo(host: str, port: int, exercise: bool, output_dir: Optional[Path] = 
     os.environ.setdefault(IMPORT_TRACING_SUMMARY, "true")
     if IMPORT_TRACING_REPORT not in os.environ:
         try:
-            output = output_dir or default_output_dir()
+            output = default_output_dir()
             output.mkdir(parents=True, exist_ok=True)
             os.environ[IMPORT_TRACING_REPORT] = str(output / "imports.json")
         except OSError as exc:
