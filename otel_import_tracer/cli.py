@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.messages import printable
 from otel_import_tracer.version import __version__
@@ -63,13 +63,13 @@ def _add_audit_parser(commands: Any) -> None:
     audit.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     audit.add_argument("--fail-if-unused", action="store_true", help="exit with status 1 if any file never loaded (for CI)")
     audit.add_argument("--skip-bad", action="store_true", help="warn about bad inputs and lines, and audit the good ones")
-    _add_backend_options(audit)
+    _add_backend_options(audit, "pull every app.startup trace of a window, and the lazy loads after it")
 
 
-def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+def _add_backend_options(parser: argparse.ArgumentParser, what: str) -> argparse._ArgumentGroup:
     from otel_import_tracer.readers.backends import CONCURRENCY, SEARCH_LIMIT, TIMEOUT_S
 
-    group = parser.add_argument_group("from a trace backend", "pull every app.startup trace of a window, and the lazy loads after it")
+    group = parser.add_argument_group("from a trace backend", what)
     where = group.add_mutually_exclusive_group()
     where.add_argument("--tempo", metavar="URL", help="Tempo's HTTP API, e.g. http://tempo:3200")
     where.add_argument("--jaeger", metavar="URL", help="Jaeger's query API, e.g. http://jaeger:16686")
@@ -86,6 +86,7 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--concurrency", type=_count, default=CONCURRENCY, metavar="N", help=f"traces fetched at once (default {CONCURRENCY})")
     group.add_argument("--search-limit", type=_count, default=SEARCH_LIMIT, metavar="N",
                        help=f"traces asked per search (default {SEARCH_LIMIT}); a full answer cuts its window in two")
+    return group
 
 
 def _key_value(text: str) -> Tuple[str, str]:
@@ -120,9 +121,13 @@ _DIFF_EPILOG = """examples:
   otel-import-tracer diff main.json branch.json
   otel-import-tracer diff reports/main/ reports/branch/ --fail-if-slower 10% --format markdown
   otel-import-tracer diff --base a1.json --base a2.json --head b1.json --head b2.json --budget-ms 2000
+  otel-import-tracer diff --tempo http://tempo:3200 --service api --since 7d \\
+      --base-resource service.version=1.4.0 --head-resource service.version=1.5.0
+  otel-import-tracer diff reports/main/ --jaeger http://jaeger:16686 --service api --since 2h
 
 Each side is one or more startups: a report is one, a saved trace (the Collector's file
 exporter, Tempo, Jaeger) one per app.startup span, a directory every *.json and *.jsonl in it.
+With --tempo or --jaeger, a side given no file is pulled from the backend.
 With several startups a side's figures are medians. Logs have no timings: use the reports.
 
 exit status: 0 done, 1 a gate (--fail-if-slower, --fail-if-new-modules, --budget-ms) failed,
@@ -148,6 +153,14 @@ def _add_diff_parser(commands: Any) -> None:
     diff.add_argument("--fail-if-slower", type=_percent, metavar="PCT", help="exit 1 if the startup time grew by more than PCT (e.g. 10%%)")
     diff.add_argument("--fail-if-new-modules", action="store_true", help="exit 1 if a module loads at startup that did not before")
     diff.add_argument("--budget-ms", type=_milliseconds, metavar="N", help="exit 1 if head's startup time is over N ms")
+    group = _add_backend_options(diff, "a side with no file is pulled from the backend: every app.startup trace of its window;\n"
+                                 "--since/--start/--end/--resource apply to both sides, --base-* and --head-* to one")
+    for side in ("base", "head"):
+        group.add_argument(f"--{side}-since", metavar="DURATION", help=f"the {side} side's window: the last DURATION")
+        group.add_argument(f"--{side}-start", metavar="TIME", help=f"the {side} side's window's start")
+        group.add_argument(f"--{side}-end", metavar="TIME", help=f"the {side} side's window's end")
+        group.add_argument(f"--{side}-resource", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                           help=f"only the {side} side's processes with this resource attribute, e.g. service.version=1.4.0")
 
 
 def _percent(text: str) -> float:
@@ -222,8 +235,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         return run_demo(options.host, options.port, options.exercise)
     if options.command in ("audit", "report", "diff"):
-        if options.command == "diff" and len(options.sides) not in (0, 2):
-            return _fail("diff takes BASE and HEAD, or --base and --head (see otel-import-tracer diff --help)")
+        if options.command == "diff" and len(options.sides) > 2:
+            return _fail("diff takes BASE and HEAD; give a side more inputs with --base and --head (see otel-import-tracer diff --help)")
         return _run_guarded(options)
     parser.print_help(sys.stderr)
     return 2
@@ -247,16 +260,15 @@ def _audit(options: argparse.Namespace) -> int:
     from otel_import_tracer import audit
 
     backend = options.tempo or options.jaeger
-    orphans = [flag for flag, given in (("--service", options.service), ("--since", options.since), ("--start", options.start),
-                                        ("--end", options.end), ("--resource", options.resource), ("--header", options.header)) if given]
-    if orphans and not backend:
-        return _fail(f"{orphans[0]} is for a trace backend: add --tempo URL or --jaeger URL")
+    orphan = _backend_orphan(options, ())
+    if orphan:
+        return _fail(orphan)
     paths = options.inputs or ([] if backend else [audit.STDIN])
     if audit.STDIN in paths and (sys.stdin is None or sys.stdin.isatty()):
         return _fail("no input: pass report files or logs, or pipe a log in (docker logs app | otel-import-tracer audit --root ./src)")
     inputs, problems = audit.read_inputs(paths, sys.stdin, options.skip_bad)
     if backend:
-        pulled, problem = _pull(options)
+        pulled, problem = _pull(options, _Query(options.since, options.start, options.end, dict(options.resource)), lazy=True)
         if pulled is None:
             return _fail(problem)
         inputs.append(pulled)
@@ -299,34 +311,62 @@ def _report(options: argparse.Namespace) -> int:
 EXIT_GATE = 1  # diff: a gate failed
 
 
-def _pull(options: argparse.Namespace) -> Tuple[Any, str]:
-    """The startups of a backend's window, as one trace input; or why there are none."""
+class _Query:
+    """One backend query's window and resource filters."""
+
+    def __init__(self, since: Optional[str], start: Optional[str], end: Optional[str], resource: Dict[str, str]) -> None:
+        self.since, self.start, self.end, self.resource = since, start, end, resource
+
+    def key(self) -> Tuple[Any, ...]:
+        return self.since, self.start, self.end, sorted(self.resource.items())
+
+
+def _backend_orphan(options: argparse.Namespace, sides: Sequence[str]) -> str:
+    """A backend option given without --tempo or --jaeger: what to say about it ("" when none)."""
+    if options.tempo or options.jaeger:
+        return ""
+    flags = [("--service", options.service), ("--since", options.since), ("--start", options.start),
+             ("--end", options.end), ("--resource", options.resource), ("--header", options.header)]
+    for side in sides:
+        flags += [(f"--{side}-{name}", getattr(options, f"{side}_{name}")) for name in ("since", "start", "end", "resource")]
+    orphans = [flag for flag, given in flags if given]
+    return f"{orphans[0]} is for a trace backend: add --tempo URL or --jaeger URL" if orphans else ""
+
+
+def _pull(options: argparse.Namespace, query: _Query, lazy: bool, label: str = "") -> Tuple[Any, str]:
+    """The startups of a backend's window (and with ``lazy`` the lazy loads), as one trace input; or why there are none."""
     from otel_import_tracer.audit import TraceInput
     from otel_import_tracer.readers import backends, otlp
     from otel_import_tracer.report import InputError
 
+    def progress(message: str) -> None:
+        backends.stderr_progress(f"{label}: {message}" if label else message)
+
     kind, url = ("tempo", options.tempo) if options.tempo else ("jaeger", options.jaeger)
     try:
-        begin, finish = backends.window(options.since, options.start, options.end)
+        begin, finish = backends.window(query.since, query.start, query.end)
         headers = backends.headers_from_environ(os.environ.get("OTEL_IMPORT_TRACER_HEADERS", ""))
         headers.update(backends.parse_headers(options.header))
     except ValueError as error:
         return None, str(error)
     span = f"{backends.rfc3339(begin)} to {backends.rfc3339(finish)}"
+    filters = "".join(f", {key}={value}" for key, value in sorted(query.resource.items()))
     try:
         client = backends.client_for(kind, url, headers, timeout=options.timeout, concurrency=options.concurrency,
-                                     progress=backends.stderr_progress, limit=max(1, options.search_limit))
-        backends.stderr_progress(f"{client.name}: searching {span}" + (f" for service {options.service}" if options.service else ""))
-        text = client.pull(options.service, begin, finish, dict(options.resource))
+                                     progress=progress, limit=max(1, options.search_limit))
+        progress(f"{client.name}: searching {span}" + (f" for service {options.service}" if options.service else "") + filters)
+        text = client.pull(options.service, begin, finish, query.resource, lazy=lazy)
     except backends.BackendError as error:
         return None, str(error)
     if client.cut_short:
-        backends.stderr_progress(f"warning: {client.cut_short} second(s) of the window held more traces than one answer "
-                                 f"takes ({client.limit}); some may be missing: raise --search-limit")
+        progress(f"warning: {client.cut_short} second(s) of the window held more traces than one answer "
+                 f"takes ({client.limit}); some may be missing: raise --search-limit")
     source = f"{client.name} {url}"
     if not text:
+        flags = f"--{label}-since or --since, or check --service and --{label}-resource" if label else \
+            "--since, or check --service and --resource"
         return None, f"no {'app.startup trace' if kind == 'tempo' else 'trace'} in {client.name} at {url} from {span}" + (
-            f" for service {options.service}" if options.service else "") + ": widen --since, or check --service and --resource"
+            f" for service {options.service}" if options.service else "") + filters + f": widen {flags}"
     try:
         return TraceInput(source, otlp.parse_otlp(text, source)), ""
     except InputError as error:
@@ -336,15 +376,35 @@ def _pull(options: argparse.Namespace) -> Tuple[Any, str]:
 def _diff(options: argparse.Namespace) -> int:
     from otel_import_tracer import diff
 
-    base, head = list(options.base), list(options.head)
-    if options.sides:
-        base.insert(0, options.sides[0])
-        head.insert(0, options.sides[1])
-    if not base or not head:
-        return _fail("diff needs a base and a head: otel-import-tracer diff BASE HEAD (see --help)")
+    orphan = _backend_orphan(options, ("base", "head"))
+    if orphan:
+        return _fail(orphan)
+    backend = options.tempo or options.jaeger
+    paths = {"base": list(options.base), "head": list(options.head)}
+    for label, given in zip(("base", "head"), options.sides):
+        paths[label].insert(0, given)
+    queries = {label: _side_query(options, label) for label in paths if not paths[label]}
+    if queries and not backend:
+        return _fail("diff needs a base and a head: otel-import-tracer diff BASE HEAD, or --tempo/--jaeger URL for a side "
+                     "pulled from the backend (see --help)")
+    if backend and not queries:
+        return _fail(f"--{'tempo' if options.tempo else 'jaeger'} is for a side with no file, but both sides have inputs: "
+                     "drop it, or the side's files")
+    for label in paths:
+        stray = [name for name in ("since", "start", "end", "resource") if paths[label] and getattr(options, f"{label}_{name}")]
+        if stray:
+            return _fail(f"--{label}-{stray[0]} is for a {label} side pulled from the backend, but {label} is read from files")
+    if len(queries) == 2 and queries["base"].key() == queries["head"].key():
+        return _fail("both sides would be the same backend query: tell them apart with --base-resource/--head-resource "
+                     "(e.g. service.version=1.4.0) or --base-since/--head-since, --base-start/--head-start ...")
     sides = []
-    for label, paths in (("base", base), ("head", head)):
-        startups, problem = _startups(paths)
+    for label in ("base", "head"):
+        pulled = None
+        if label in queries:
+            pulled, problem = _pull(options, queries[label], lazy=False, label=label)
+            if pulled is None:
+                return _fail(f"{label}: {problem}")
+        startups, problem = _startups(paths[label], pulled)
         if problem:
             return _fail(f"{label}: {problem}")
         sides.append(startups)
@@ -365,8 +425,16 @@ def _diff(options: argparse.Namespace) -> int:
     return EXIT_GATE if failed else 0
 
 
-def _startups(paths: Sequence[str]) -> Tuple[List[Any], str]:
-    """The startups in reports and saved traces (directories expanded); or what is wrong with them."""
+def _side_query(options: argparse.Namespace, label: str) -> _Query:
+    """A side's backend query: its own window if given (else the shared one), the shared resource filters and its own."""
+    own = [getattr(options, f"{label}_{name}") for name in ("since", "start", "end")]
+    since, start, end = own if any(own) else (options.since, options.start, options.end)
+    return _Query(since, start, end, {**dict(options.resource), **dict(getattr(options, f"{label}_resource"))})
+
+
+def _startups(paths: Sequence[str], pulled: Any = None) -> Tuple[List[Any], str]:
+    """The startups in reports and saved traces (directories expanded) and what was ``pulled`` from a backend;
+    or what is wrong with them."""
     from otel_import_tracer import audit, diff
 
     files: List[str] = []
@@ -383,13 +451,13 @@ def _startups(paths: Sequence[str]) -> Tuple[List[Any], str]:
         _print_problems(problems, False)
         return [], "bad input (above)"
     reports: List[Any] = []
-    for item in inputs:
+    for item in inputs + ([pulled] if pulled is not None else []):
         if isinstance(item, audit.LogInput):
             return [], f"{item.path}: a log has no import timings; diff the JSON reports (IMPORT_TRACING_REPORT) or saved traces"
         reports += item.reports if isinstance(item, audit.TraceInput) else [item]
     found = diff.startups(reports)
     if not found:
-        return [], f"no startup in {', '.join(files)}"
+        return [], f"no startup in {', '.join(files + ([pulled.path] if pulled is not None else []))}"
     return found, ""
 
 

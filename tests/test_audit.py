@@ -386,6 +386,16 @@ def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> 
     return err
 
 
+def assert_backend_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Status 2, no traceback, and the last line on stderr the error (progress lines come before it)."""
+    err = result.stderr.decode()
+    assert result.returncode == 2 and "Traceback" not in err, err
+    last = err.splitlines()[-1]
+    assert last.startswith("otel-import-tracer: error: "), err
+    for fragment in fragments:
+        assert fragment in last, err
+
+
 @pytest.mark.parametrize(
     "content, where, words",
     [

@@ -13,16 +13,19 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
-from otel_import_tracer import diff
+from otel_import_tracer import diff, semconv
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report_text
+from tests.support.backends import FakeBackend, traces_of
 from tests.support.genapp import write_package
+from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.servers import REPO, clean_env
-from tests.test_audit import assert_clean_error
+from tests.test_audit import assert_backend_error, assert_clean_error
 
 pytestmark = pytest.mark.collector_independent
 
@@ -30,16 +33,21 @@ CLI = [sys.executable, "-m", "otel_import_tracer", "diff"]
 RUNS_PER_SIDE = 5  # medians of five: a scheduler stall in one run moves nothing
 SLOW = "src.mod10"
 ADDED = "src.extra"
+SERVICE = "genapp"
+VERSIONS = {"base": "1.0.0", "head": "1.1.0"}  # each side's service.version, as a release would set it
+EXPORTED: Dict[Path, List[Any]] = {}  # changed_app -> the export requests of its runs
 
 
 def run_diff(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, cwd=str(REPO), env=clean_env(), timeout=60)
 
 
-def traced_run(app: Path, reports: Path) -> None:
-    """Import the app as a user would turn tracing on: one variable, no code change."""
+def traced_run(app: Path, reports: Path, otlp: Dict[str, str]) -> None:
+    """Import the app as a user would turn tracing on: one variable, no code change; ``otlp`` says
+    where its spans go."""
     env = {
         **clean_env(),
+        **otlp,
         "ENABLE_IMPORT_TRACING": "true",
         "IMPORT_TRACING_ROOT": str(app / "src"),
         "IMPORT_TRACING_REPORT": str(reports / "imports-{pid}.json"),
@@ -64,9 +72,13 @@ def changed_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     slow.write_text(slow.read_text() + "\nimport time\ntime.sleep(0.05)\n")
     for side in ("base", "head"):
         (where / side).mkdir()
-    for _ in range(RUNS_PER_SIDE):
-        traced_run(base, where / "base")
-        traced_run(head, where / "head")
+    with OtlpReceiver() as receiver:
+        otlp = {side: {**receiver.env("http"), "OTEL_SERVICE_NAME": SERVICE, "OTEL_RESOURCE_ATTRIBUTES": f"service.version={version}"}
+                for side, version in VERSIONS.items()}
+        for _ in range(RUNS_PER_SIDE):
+            traced_run(base, where / "base", otlp["base"])
+            traced_run(head, where / "head", otlp["head"])
+        EXPORTED[where] = receiver.exports()
     for side in ("base", "head"):
         assert len(list((where / side).glob("imports-*.json"))) == RUNS_PER_SIDE
     return where
@@ -84,6 +96,39 @@ def test_diff_of_a_changed_app_finds_the_added_module_and_the_slow_one(changed_a
     assert all(abs(change["self_delta_ms"]) < 25 for change in found["changes"][1:]), found["changes"][:3]
     # Not the startup time: the whole process moves with the machine's load, by more than 50 ms
     # on a busy CI machine even in medians of five, where one module's own time does not.
+
+
+@pytest.mark.parametrize("kind", ["tempo", "jaeger"])
+def test_two_releases_pulled_from_the_backend_show_the_same_changes_and_fail_the_gate(changed_app: Path, kind: str) -> None:
+    # The runs' spans as Tempo and Jaeger would answer them: a local HTTP server answering in
+    # their documented shapes (tests/support/backends.py); no Tempo or Jaeger runs here. The
+    # sides are the two releases of one service in one window, told apart by service.version.
+    with FakeBackend(traces_of(EXPORTED[changed_app])) as backend:
+        result = run_diff(f"--{kind}", backend.url, "--service", SERVICE, "--since", "1d", "--format", "json",
+                          "--base-resource", f"service.version={VERSIONS['base']}",
+                          "--head-resource", f"service.version={VERSIONS['head']}", "--fail-if-new-modules")
+    err = result.stderr.decode()
+    assert result.returncode == 1, err  # the gate: src.extra is new
+    found = json.loads(result.stdout)
+    assert (found["base"]["startups"], found["head"]["startups"]) == (RUNS_PER_SIDE, RUNS_PER_SIDE), err
+    assert (found["added"], found["removed"], found["new_failures"]) == ([ADDED], [], [])
+    assert found["changes"][0]["name"] == SLOW and 45 <= found["changes"][0]["self_delta_ms"] < 500, found["changes"][:3]
+    assert f"base: {kind.capitalize()}: searching" in err and f"service.version={VERSIONS['head']}" in err
+    if kind == "tempo":  # diff needs the startups only: no search for lazy loads
+        searches = [urllib.parse.unquote_plus(path) for path in backend.requests if path.startswith("/api/search")]
+        assert searches and all(f'name = "{semconv.SPAN_STARTUP}"' in search for search in searches), searches
+
+
+def test_a_side_from_files_and_the_other_from_the_backend(changed_app: Path) -> None:
+    # The main branch's reports saved by CI against what staging runs now.
+    with FakeBackend(traces_of(EXPORTED[changed_app])) as backend:
+        mixed = run_diff(str(changed_app / "base"), "--tempo", backend.url, "--since", "1d", "--format", "json",
+                         "--head-resource", f"service.version={VERSIONS['head']}")
+        empty = run_diff(str(changed_app / "base"), "--tempo", backend.url, "--head-start", "2001-01-01", "--head-end", "2001-01-02")
+    assert mixed.returncode == 0, mixed.stderr.decode()
+    found = json.loads(mixed.stdout)
+    assert (found["head"]["startups"], found["added"], found["changes"][0]["name"]) == (RUNS_PER_SIDE, [ADDED], SLOW)
+    assert_backend_error(empty, "head: no app.startup trace in Tempo", "2001-01-01T00:00:00Z", "widen --head-since or --since")
 
 
 def test_the_new_modules_gate_fails_on_the_changed_app_and_every_gate_passes_on_itself(changed_app: Path) -> None:
@@ -197,15 +242,20 @@ def test_a_gate_the_inputs_cannot_answer_exits_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["only-one.json"], "diff takes BASE and HEAD"),
+        (["only-one.json"], "diff needs a base and a head"),
         (["--base", "{base}"], "diff needs a base and a head"),
+        (["a", "b", "c"], "diff takes BASE and HEAD; give a side more inputs with --base and --head"),
+        (["{base}", "{base}", "--tempo", "http://127.0.0.1:1"], "--tempo is for a side with no file, but both sides have inputs"),
+        (["{base}", "--jaeger", "http://127.0.0.1:1", "--base-since", "1d"], "--base-since is for a base side pulled from the backend"),
+        (["{base}", "{base}", "--head-resource", "a=b"], "--head-resource is for a trace backend: add --tempo URL"),
+        (["--tempo", "http://127.0.0.1:1", "--since", "7d"], "both sides would be the same backend query"),
         (["{base}", "{log}"], "a log has no import timings"),
         (["{base}", "{bad}"], "bad.json:4: "),
         (["{base}", "{empty_dir}"], "no *.json or *.jsonl file in this directory"),
         (["{base}", "{lazy_only}"], "head: no startup in"),
         (["{base}", "{base}", "--fail-if-slower", "ten"], "should be a percentage"),
     ],
-    ids=["one-side", "no-head", "log", "malformed", "empty-dir", "no-startup", "bad-percent"],
+    ids=["one-side", "no-head", "three-sides", "backend-unused", "side-option-with-files", "side-option-no-backend", "same-query", "log", "malformed", "empty-dir", "no-startup", "bad-percent"],
 )
 def test_bad_usage_and_input_is_one_clear_line_and_status_2(tmp_path: Path, args: List[str], words: str) -> None:
     (tmp_path / "empty").mkdir()

@@ -19,7 +19,7 @@ from tests.support import demo_graph
 from tests.support.backends import FakeBackend, traces_of
 from tests.support.otlp_receiver import OtlpReceiver, closed_port, otlp_json
 from tests.support.servers import DEMO_ROOT, start_demo
-from tests.test_audit import RUN_REQUESTS, assert_clean_error, expected_never, never_loaded, run_audit
+from tests.test_audit import RUN_REQUESTS, assert_backend_error, assert_clean_error, expected_never, never_loaded, run_audit
 from tests.test_diff import run_diff
 
 pytestmark = pytest.mark.collector_independent
@@ -154,16 +154,6 @@ def test_diff_of_a_runs_trace_and_its_report_finds_nothing_changed(traced: Trace
 # -- pulled from a trace backend ------------------------------------------------------------
 # A local HTTP server answering in Tempo's and Jaeger's documented shapes (tests/support/backends.py),
 # holding the traces the demo really sent; no Tempo or Jaeger runs here.
-
-def assert_backend_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Status 2, no traceback, and the last line on stderr the error (progress lines come before it)."""
-    err = result.stderr.decode()
-    assert result.returncode == 2 and "Traceback" not in err, err
-    last = err.splitlines()[-1]
-    assert last.startswith("otel-import-tracer: error: "), err
-    for fragment in fragments:
-        assert fragment in last, err
-
 
 def backend_audit(kind: str, url: str, *args: str) -> subprocess.CompletedProcess:
     return run_audit(f"--{kind}", url, "--root", str(DEMO_ROOT), "--format", "json", "--since", "30d", *args)

@@ -186,8 +186,8 @@ class _Client:
         self.limit = limit
         self.cut_short = 0  # pieces below MIN_WINDOW_S whose answer was still full
 
-    def pull(self, service: Optional[str], begin: float, finish: float, resource: Dict[str, str]) -> str:
-        """Every startup and lazy load of the window, as JSON Lines of OTLP trace documents."""
+    def pull(self, service: Optional[str], begin: float, finish: float, resource: Dict[str, str], lazy: bool = True) -> str:
+        """Every startup of the window (and, with ``lazy``, every lazy load), as JSON Lines of OTLP trace documents."""
         raise NotImplementedError
 
     def _walk(self, search: Callable[[float, float], List[Any]], begin: float, finish: float, what: str) -> List[Any]:
@@ -229,7 +229,7 @@ class _Client:
 class TempoClient(_Client):
     name = "Tempo"
 
-    def pull(self, service: Optional[str], begin: float, finish: float, resource: Dict[str, str]) -> str:
+    def pull(self, service: Optional[str], begin: float, finish: float, resource: Dict[str, str], lazy: bool = True) -> str:
         filters = [f'resource.service.name = {_traceql_string(service)}'] if service else []
         filters += [f"resource.{key} = {_traceql_string(value)}" for key, value in sorted(resource.items())]
         startups = self._search(" && ".join([f'name = "{semconv.SPAN_STARTUP}"'] + filters), begin, finish, "startups")
@@ -237,9 +237,10 @@ class TempoClient(_Client):
             [f'event:name =~ "{semconv.EVENT_MODULE_LOADED}|{semconv.EVENT_IMPORT_FAILED}"', f'name != "{semconv.SPAN_STARTUP}"']
             + filters
         )
-        lazy = self._search(lazy_query, begin, finish, "lazy loads")
-        ids = list(dict.fromkeys(startups + lazy))  # in order, each once
-        self.progress(f"Tempo: {len(startups)} startup traces and {len(lazy)} with lazy loads; fetching {len(ids)}")
+        later = self._search(lazy_query, begin, finish, "lazy loads") if lazy else []
+        ids = list(dict.fromkeys(startups + later))  # in order, each once
+        self.progress(f"Tempo: {len(startups)} startup traces" + (f" and {len(later)} with lazy loads" if lazy else "")
+                      + f"; fetching {len(ids)}")
         documents = self._fetch_all(self._trace, ids)
         return "".join(json.dumps(document) + "\n" for document in documents)
 
@@ -269,7 +270,8 @@ class TempoClient(_Client):
 class JaegerClient(_Client):
     name = "Jaeger"
 
-    def pull(self, service: Optional[str], begin: float, finish: float, resource: Dict[str, str]) -> str:
+    def pull(self, service: Optional[str], begin: float, finish: float, resource: Dict[str, str], lazy: bool = True) -> str:
+        # Jaeger cannot search by span name or event: every trace of the service is pulled either way.
         if not service:
             raise BackendError("Jaeger's search needs a service: pass --service NAME (OTEL_SERVICE_NAME of the app)")
         traces = self._walk(lambda low, high: self._search(service, low, high), begin, finish, "traces")
@@ -332,8 +334,9 @@ def _traceql_string(value: str) -> str:
 
 
 def rfc3339(seconds: float) -> str:
+    """``2026-12-01T00:00:00Z``, with microseconds only when there are some."""
     moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def client_for(kind: str, url: str, headers: Dict[str, str], **options: Any) -> _Client:
