@@ -153,7 +153,7 @@ def _remove(path: str) -> None:
 
 # -- instruction counts ------------------------------------------------------------------------
 
-INSTRUCTION_VARIANTS = ("untraced", "auto", "importhook", "monitoring", "sdk-import", "sdk-export", "otlp")
+INSTRUCTION_VARIANTS = ("untraced", "auto", "auto-nodeps", "importhook", "monitoring", "sdk-import", "sdk-export", "otlp")
 
 
 @dataclasses.dataclass

@@ -198,6 +198,8 @@ def all_variants(otlp_env: Optional[Mapping[str, str]] = None) -> List[Variant]:
         Variant("untraced", "the app as shipped, tracing off", "baseline"),
         _ours("auto", "auto", f"ours, default collector (= {default_collector()} here)", True),
         _ours("importhook", "importhook", "ours, import hook only", True),
+        Variant("auto-nodeps", "auto with IMPORT_TRACING_DEPENDENCIES=false (no dependency loads)", "ours", starter="ours",
+                env=(("ENABLE_IMPORT_TRACING", "true"), ("IMPORT_TRACING_COLLECTOR", "auto"), ("IMPORT_TRACING_DEPENDENCIES", "false"))),
     ]
     if HAS_MONITORING:
         variants.append(_ours("monitoring", "monitoring", "ours, import hook + sys.monitoring", True))

@@ -26,6 +26,10 @@ IMPORT_TRACING_COLLECTOR = "IMPORT_TRACING_COLLECTOR"
 IMPORT_TRACING_SPANS = "IMPORT_TRACING_SPANS"
 """``true`` (default) adds one child span per module import: the import waterfall."""
 
+IMPORT_TRACING_DEPENDENCIES = "IMPORT_TRACING_DEPENDENCIES"
+"""``true`` (default) times each module outside the root that the root's code imports directly
+(``import fastapi`` in ``src/main.py``): spans ``import fastapi``, the report's dependencies."""
+
 IMPORT_TRACING_REPORT = "IMPORT_TRACING_REPORT"
 """Path of the JSON report; ``{pid}`` is replaced by the process id. Unset: no report."""
 
@@ -52,6 +56,7 @@ class Config:
     root: str = DEFAULT_ROOT
     collector: str = "auto"
     spans: bool = True
+    dependencies: bool = True
     report: Optional[str] = None
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     summary: bool = False
@@ -71,6 +76,7 @@ class Config:
             root=_read_root(env),
             collector=_read_choice(env, IMPORT_TRACING_COLLECTOR, COLLECTOR_CHOICES),
             spans=_read_bool(env, IMPORT_TRACING_SPANS, default=True),
+            dependencies=_read_bool(env, IMPORT_TRACING_DEPENDENCIES, default=True),
             report=env.get(IMPORT_TRACING_REPORT) or None,
             shutdown_timeout=_read_seconds(
                 env, IMPORT_TRACING_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT

@@ -5,7 +5,9 @@ Each side is one or more startups: a report is one, a saved trace holds one per
 startups: a module's import time (cumulative, and self: without the modules it imported)
 over the startups that timed it, the startup time (to startup complete) over those that
 completed. A module belongs to a side when it loaded during the startup of any of its runs;
-lazy loads (after startup) depend on the requests served and are not compared.
+lazy loads (after startup) depend on the requests served and are not compared. Dependency loads
+(what the root's code imported from outside it) are compared by name, cumulative time, when both
+sides recorded some (reports of version 2, dependencies on).
 
 Modules are matched by name, not file: the two sides may come from different machines.
 """
@@ -46,6 +48,20 @@ class Side:
     modules: Dict[str, Timing]
     startup_ms: Optional[float]  # median time to startup complete; None if no startup completed
     failures: Dict[FailureKey, Entry]
+    dependencies: Optional[Dict[str, Optional[float]]] = None  # name -> median ms; None: none recorded
+
+
+@dataclasses.dataclass(frozen=True)
+class DependencyChange:
+    """A dependency loaded at startup on both sides, with its median cumulative time on each."""
+
+    name: str
+    base_ms: Optional[float]
+    head_ms: Optional[float]
+
+    @property
+    def delta_ms(self) -> Optional[float]:
+        return _delta(self.base_ms, self.head_ms)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +90,13 @@ class DiffResult:
     new_failures: List[Entry]
     fixed_failures: List[Entry]
     changes: List[Change]  # biggest change of self time first
+    dependencies_added: List[str] = dataclasses.field(default_factory=list)
+    dependencies_removed: List[str] = dataclasses.field(default_factory=list)
+    dependency_changes: List[DependencyChange] = dataclasses.field(default_factory=list)  # biggest first
+
+    @property
+    def dependencies_compared(self) -> bool:
+        return self.base.dependencies is not None and self.head.dependencies is not None
 
     @property
     def startup_delta_ms(self) -> Optional[float]:
@@ -110,7 +133,15 @@ def side(label: str, reports: Sequence[Report]) -> Side:
     own: Dict[str, List[float]] = {}
     runs: Dict[str, int] = {}
     failures: Dict[FailureKey, Entry] = {}
+    dependency_times: Dict[str, List[float]] = {}
+    recorded = False
     for report in reports:
+        for dependency in report.dependencies:
+            if not dependency["lazy"]:
+                recorded = True
+                times = dependency_times.setdefault(dependency["name"], [])
+                if dependency["duration_ms"] is not None:
+                    times.append(dependency["duration_ms"])
         entries = [entry for entry in report.modules if not entry["lazy"]]
         timed = [entry for entry in entries if entry["duration_ms"] is not None]
         for name, value in self_times(timed).items():
@@ -125,7 +156,8 @@ def side(label: str, reports: Sequence[Report]) -> Side:
         name: Timing(_median(cumulative.get(name)), _median(own.get(name)), count) for name, count in runs.items()
     }
     complete = [r.data["startup_complete_ms"] for r in reports if r.data.get("startup_complete_ms") is not None]
-    return Side(label, list(reports), modules, _median(complete), failures)
+    dependencies = {name: _median(times) for name, times in dependency_times.items()} if recorded else None
+    return Side(label, list(reports), modules, _median(complete), failures, dependencies)
 
 
 def diff(base: Sequence[Report], head: Sequence[Report]) -> DiffResult:
@@ -134,6 +166,10 @@ def diff(base: Sequence[Report], head: Sequence[Report]) -> DiffResult:
     changes = [Change(name, before.modules[name], after.modules[name]) for name in both]
     changes = [change for change in changes if change.self_delta_ms is not None or change.cumulative_delta_ms is not None]
     changes.sort(key=lambda change: (-abs(change.self_delta_ms or 0.0), -abs(change.cumulative_delta_ms or 0.0), change.name))
+    old, new = before.dependencies or {}, after.dependencies or {}
+    compared = before.dependencies is not None and after.dependencies is not None
+    dependency_changes = [DependencyChange(name, old[name], new[name]) for name in sorted(set(old) & set(new))] if compared else []
+    dependency_changes.sort(key=lambda change: (-abs(change.delta_ms or 0.0), change.name))
     return DiffResult(
         base=before,
         head=after,
@@ -142,6 +178,9 @@ def diff(base: Sequence[Report], head: Sequence[Report]) -> DiffResult:
         new_failures=[after.failures[key] for key in sorted(set(after.failures) - set(before.failures), key=_failure_order)],
         fixed_failures=[before.failures[key] for key in sorted(set(before.failures) - set(after.failures), key=_failure_order)],
         changes=changes,
+        dependencies_added=sorted(set(new) - set(old)) if compared else [],
+        dependencies_removed=sorted(set(old) - set(new)) if compared else [],
+        dependency_changes=dependency_changes,
     )
 
 
@@ -194,9 +233,27 @@ def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()
         rows = [("module", "self base -> head", "change", "cumulative base -> head", "change")]
         rows += [_change_cells(change) for change in shown]
         lines += ["  " + line for line in _columns(rows)]
+    lines += _dependency_text(result, top)
     if verdicts:
         lines += [""] + list(verdicts)
     return "".join(printable(line) + "\n" for line in lines)
+
+
+def _dependency_text(result: DiffResult, top: int) -> List[str]:
+    if not result.dependencies_compared:
+        return []
+    base, head = result.base.dependencies or {}, result.head.dependencies or {}
+    lines = ["", f"Dependencies at startup (imported directly by the root's code): {len(base)} -> {len(head)} "
+             f"({len(result.dependencies_added)} added, {len(result.dependencies_removed)} removed)"]
+    for title, names, times in (("added", result.dependencies_added, head), ("removed", result.dependencies_removed, base)):
+        if names:
+            lines.append(f"  {title}: " + ", ".join(f"{name} ({_ms(times[name])})" for name in names))
+    shown = [change for change in result.dependency_changes[:top] if change.delta_ms]
+    if shown:
+        rows = [("dependency", "base -> head", "change")]
+        rows += [(change.name, f"{_ms(change.base_ms)} -> {_ms(change.head_ms)}", _signed_ms(change.delta_ms)) for change in shown]
+        lines += ["  " + line for line in _columns(rows)]
+    return lines
 
 
 def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()) -> str:
@@ -225,6 +282,14 @@ def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] 
         lines += ["", "**Biggest changes in import time** (self = without the modules it imported)", ""]
         lines += ["| module | self base → head | change | cumulative base → head | change |", "|---|---|---|---|---|"]
         lines += ["| " + " | ".join([f"`{_md(cells[0])}`"] + [_md(cell) for cell in cells[1:]]) + " |" for cells in map(_change_cells, shown)]
+    if result.dependencies_compared:
+        lines += ["", f"**Dependencies at startup**: {len(result.base.dependencies or {})} → {len(result.head.dependencies or {})}"
+                  + "".join(f"; {title}: " + ", ".join(f"`{_md(name)}`" for name in names)
+                            for title, names in (("added", result.dependencies_added), ("removed", result.dependencies_removed)) if names)]
+        moved = [change for change in result.dependency_changes[:top] if change.delta_ms]
+        if moved:
+            lines += ["", "| dependency | base → head | change |", "|---|---|---|"]
+            lines += [f"| `{_md(change.name)}` | {_ms(change.base_ms)} → {_ms(change.head_ms)} | {_signed_ms(change.delta_ms)} |" for change in moved]
     if verdicts:
         lines += [""] + [f"- {_md(verdict)}" for verdict in verdicts]
     return "\n".join(lines) + "\n"
@@ -262,6 +327,15 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
             }
             for change in result.changes
         ],
+        "dependencies": {
+            "compared": result.dependencies_compared,
+            "added": result.dependencies_added,
+            "removed": result.dependencies_removed,
+            "changes": [
+                {"name": change.name, "base_ms": change.base_ms, "head_ms": change.head_ms, "delta_ms": change.delta_ms}
+                for change in result.dependency_changes
+            ],
+        },
         "gates_failed": list(failed),
         "gates_unknown": list(unknown),
     }

@@ -1,4 +1,5 @@
-"""One self-contained HTML page for a report: startup waterfall, slowest, failed and lazy imports, never-loaded files.
+"""One self-contained HTML page for a report: startup waterfall, slowest imports and dependencies, failed and
+lazy imports, never-loaded files.
 
 Inline CSS and a few lines of inline JavaScript only: no fonts, scripts or images from the
 network, so the page opens the same on an air-gapped laptop and as a CI artifact.
@@ -40,12 +41,15 @@ def render(report: Report, audit: Optional[AuditResult] = None, audit_note: str 
     data = report.data
     startup = [entry for entry in report.modules if not entry["lazy"]]
     lazy = [entry for entry in report.modules if entry["lazy"]]
+    dependencies = report.dependencies
     title = f"Imports of {data['service'] or 'unknown service'} (pid {data['pid']} on {data['host']})"
     body = [
         f"<h1>{_e(title)}</h1>",
         _summary(report, startup, lazy),
-        _section("Startup waterfall", _waterfall(startup, data["startup_complete_ms"], report.path), "waterfall"),
-        _section("Slowest imports", _slowest(report.modules), "slowest"),
+        _section("Startup waterfall", _waterfall(startup, data["startup_complete_ms"], report.path,
+                                                 [entry for entry in dependencies if not entry["lazy"]]), "waterfall"),
+        _section("Slowest imports", _slowest(report.modules, dependencies), "slowest"),
+        _section("Slowest dependencies", _slowest_dependencies(dependencies, report.path), "dependencies"),
         _section("Failed imports", _failed(report.failed_imports, report.path), "failed"),
         _section("Lazy imports (after startup)", _lazy(lazy, report.path), "lazy"),
         _section("Never-loaded files", _never_loaded(audit, audit_note, report.path), "never-loaded"),
@@ -81,23 +85,33 @@ def _summary(report: Report, startup: List[Entry], lazy: List[Entry]) -> str:
         ("Startup took", "(not complete)" if complete is None else _ms(complete)),
         ("Modules", f"{len(startup)} at startup ({sum(e['preloaded'] for e in startup)} preloaded), {len(lazy)} lazy"),
         ("Failed imports", str(len(report.failed_imports))),
+        ("Dependencies", f"{len(report.dependencies)} imported directly by code under the root"
+         + (f", {_ms(sum(finite(entry['duration_ms']) for entry in report.dependencies))} in all" if report.dependencies else "")),
         ("Report status", data["status"]),
     ]
     rows = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in facts)
     return f'<dl class="summary">{rows}</dl>'
 
 
-def _waterfall(startup: List[Entry], complete_ms: Optional[float], source: str) -> str:
+def _waterfall(startup: List[Entry], complete_ms: Optional[float], source: str, dependencies: Sequence[Entry] = ()) -> str:
     if not startup:
         return "<p>No module loaded during startup.</p>"
-    scale = max([finite(complete_ms), 0.0] + [_end(entry) for entry in startup]) or 1.0
+    scale = max([finite(complete_ms), 0.0] + [_end(entry) for entry in [*startup, *dependencies]]) or 1.0
     shown = _slowest_first(startup, WATERFALL_ROWS)
-    rows = [_waterfall_row(entry, depth, scale) for entry, depth in tree_order(shown)]
+    shown_dependencies = _slowest_first(dependencies, WATERFALL_ROWS)
+    # Dependencies are marked apart, so one named like a module of the root stays a dependency.
+    marked = [{**entry, "_dependency": True} for entry in shown_dependencies]
+    rows = [
+        _dependency_row(entry, depth, scale) if entry.get("_dependency") else _waterfall_row(entry, depth, scale)
+        for entry, depth in tree_order([*shown, *marked])
+    ]
     marker = "" if complete_ms is None else _complete_marker(complete_ms, scale)
     cut = _cut(len(shown), len(startup), "startup imports, the slowest", f"every module is in the report, {source}")
+    cut += _cut(len(shown_dependencies), len(dependencies), "dependency loads, the slowest", f"all are in the report, {source}")
     return cut + (
         '<p class="legend"><span class="key main"></span>main thread <span class="key thread"></span>other threads '
-        '<span class="key preloaded"></span>preloaded (before tracing began) — hover a bar for details. '
+        '<span class="key preloaded"></span>preloaded (before tracing began) '
+        '<span class="key dependency"></span>dependency (outside the root, imported by its code) — hover a bar for details. '
         '<input id="filter" type="search" placeholder="filter modules…"></p>'
         f'<div class="waterfall" data-scale-ms="{scale:.3f}">{_axis(scale)}{marker}{"".join(rows)}</div>'
     )
@@ -153,6 +167,30 @@ def _waterfall_row(entry: Entry, depth: int, scale: float) -> str:
     )
 
 
+def _dependency_row(entry: Entry, depth: int, scale: float) -> str:
+    left = _percent(entry["offset_ms"], scale)
+    width = max(_percent(entry["duration_ms"], scale), _MIN_BAR_PERCENT)
+    duration = "?" if entry["duration_ms"] is None else _ms(entry["duration_ms"])
+    tip = "&#10;".join(
+        _e(line)
+        for line in (
+            f"import {entry['name']}" + (f" ({_distribution(entry)})" if entry["distribution"] else ""),
+            f"imported by {entry['importer'] or '?'} at {_where(entry)} in thread {entry['thread'] or '?'}",
+            f"at +{_ms(entry['offset_ms'])}, took {duration} with everything it imported",
+        )
+    )
+    return (
+        f'<div class="row dependency" data-module="{_e(entry["name"])}" data-depth="{depth}">'
+        f'<div class="label" style="padding-left:{depth * 14 + 4}px" title="{_e(_where(entry))}">{_e(entry["name"])}</div>'
+        f'<div class="track"><div class="bar dependency" style="left:{left:.3f}%;width:{width:.3f}%" '
+        f'title="{tip}"></div></div><div class="ms">{_e(duration)}</div></div>'
+    )
+
+
+def _distribution(entry: Entry) -> str:
+    return f"{entry['distribution']} {entry['version'] or ''}".strip() if entry["distribution"] else ""
+
+
 def _axis(scale: float) -> str:
     step = _nice_step(scale / 5)
     ticks = []
@@ -183,17 +221,38 @@ def _nice_step(raw: float) -> float:
     return raw
 
 
-def _slowest(entries: Sequence[Entry]) -> str:
+def _slowest(entries: Sequence[Entry], dependencies: Sequence[Entry] = ()) -> str:
     timed = [entry for entry in entries if entry["duration_ms"] is not None]
     if not timed:
         return "<p>No timed imports.</p>"
     top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -finite(entry["duration_ms"]))
     own = self_times(timed, {entry["name"] for entry in top})
+    spent: Dict[str, float] = {}  # in dependencies, by importer
+    for dependency in dependencies:
+        if dependency["importer"]:
+            spent[dependency["importer"]] = spent.get(dependency["importer"], 0.0) + finite(dependency["duration_ms"])
     rows = [
-        [entry["name"], _ms(entry["duration_ms"]), _ms(own[entry["name"]]), entry["importer"] or "", entry["thread"], "lazy" if entry["lazy"] else "startup"]
+        [entry["name"], _ms(entry["duration_ms"]), _ms(max(own[entry["name"]] - spent.get(entry["name"], 0.0), 0.0)),
+         _ms(spent.get(entry["name"], 0.0)), entry["importer"] or "", entry["thread"], "lazy" if entry["lazy"] else "startup"]
         for entry in top
     ]
-    return _table(["module", "took (with its imports)", "self", "imported by", "thread", "when"], rows, "slowest")
+    return _table(["module", "took (with its imports)", "self", "in dependencies", "imported by", "thread", "when"], rows, "slowest")
+
+
+def _slowest_dependencies(dependencies: Sequence[Entry], source: str) -> str:
+    timed = [entry for entry in dependencies if entry["duration_ms"] is not None]
+    if not timed:
+        return ("<p>No dependency load recorded: the root's code imported nothing from outside it that was not "
+                "loaded already (or IMPORT_TRACING_DEPENDENCIES=false, or a report of version 1).</p>")
+    top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -finite(entry["duration_ms"]))
+    rows = [
+        [entry["name"], _ms(entry["duration_ms"]), entry["distribution"] or "", entry["version"] or "",
+         entry["importer"] or "", _where(entry), entry["thread"], "lazy" if entry["lazy"] else "startup"]
+        for entry in top
+    ]
+    cut = _cut(len(top), len(timed), "dependency loads, the slowest", f"all are in the report, {source}")
+    return cut + _table(["import of", "took (with its imports)", "distribution", "version", "imported by", "at", "thread", "when"],
+                        rows, "dependencies")
 
 
 def _failed(failures: Sequence[Entry], source: str) -> str:
@@ -309,13 +368,14 @@ dt{color:#556}dd{margin:0;font-family:ui-monospace,monospace;word-break:break-al
 .track{position:relative;flex:1;height:100%}
 .ms{width:84px;flex:none;text-align:right;padding-right:6px;color:#556}
 .bar{position:absolute;top:3px;height:12px;border-radius:2px;min-width:2px}
-.bar.main{background:#3b73d9}.bar.thread{background:#a259d9}.bar.preloaded{background:#9aa3ad}
+.bar.main{background:#3b73d9}.bar.thread{background:#a259d9}.bar.preloaded{background:#9aa3ad}.bar.dependency{background:#2f9e74}
+.row.dependency .label{color:#23775a;font-style:italic}
 .axis{border-bottom:1px solid #dde;color:#667;height:20px}
 .tick{position:absolute;top:2px;border-left:1px solid #ccd;padding-left:2px;font-size:11px}
 .overlay{position:absolute;top:0;bottom:0;left:32%;right:84px;pointer-events:none}
 .complete{position:absolute;top:0;bottom:0;border-left:2px dashed #e0663d}
 .key{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px;border-radius:2px}
-.key.main{background:#3b73d9}.key.thread{background:#a259d9}.key.preloaded{background:#9aa3ad}
+.key.main{background:#3b73d9}.key.thread{background:#a259d9}.key.preloaded{background:#9aa3ad}.key.dependency{background:#2f9e74}
 #filter{margin-left:16px;padding:2px 6px}
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #dde;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f4f6fa}p.cut{background:#fff6e0;border-left:3px solid #e0a63d;padding:4px 8px}ul.never{margin:2px 0 8px}footer{margin-top:32px;color:#889;font-size:12px}

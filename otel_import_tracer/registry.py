@@ -72,10 +72,32 @@ class FailedImport:
     lazy: bool
 
 
+@dataclasses.dataclass(**_SLOTS)
+class DependencyLoad:
+    """A module outside the root loaded by an import that code under the root issued directly
+    (``import fastapi`` in ``src/main.py``): its cumulative time, nothing of what it imported."""
+
+    name: str
+    importer: Optional[str]
+    importer_file: str
+    line: Optional[int]
+    start_ns: int
+    thread: str
+    lazy: bool = False
+    end_ns: Optional[int] = None
+
+    @property
+    def duration_ns(self) -> Optional[int]:
+        return None if self.end_ns is None else self.end_ns - self.start_ns
+
+
 class Listener:
     """Told about each finished load and each failure, outside the registry lock."""
 
     def on_load(self, load: ModuleLoad) -> None:  # pragma: no cover - interface
+        pass
+
+    def on_dependency(self, dependency: DependencyLoad) -> None:  # pragma: no cover - interface
         pass
 
     def on_failure(self, failure: FailedImport) -> None:  # pragma: no cover - interface
@@ -98,9 +120,12 @@ class Registry:
 
     # Distinct failures kept (dynamic module names could make them unbounded).
     MAX_FAILURES = 1000
+    # Dependency loads kept: one per module outside the root, so bounded by what is installed.
+    MAX_DEPENDENCIES = 10_000
 
-    def __init__(self, root: SourceRoot, clock: Optional[Clock] = None) -> None:
+    def __init__(self, root: SourceRoot, clock: Optional[Clock] = None, dependencies: bool = True) -> None:
         self.root = root
+        self.dependencies_on = dependencies  # record DependencyLoad (IMPORT_TRACING_DEPENDENCIES)
         self.clock = clock or Clock()
         self.started_ns = self.clock.now_ns()
         self.startup_complete_ns: Optional[int] = None
@@ -112,6 +137,7 @@ class Registry:
         self._loads: Dict[str, ModuleLoad] = {}
         self._failures: List[FailedImport] = []
         self._failure_counts: Dict[Tuple[str, Optional[str], Optional[int], str], int] = {}
+        self._dependencies: List[DependencyLoad] = []
         self._listeners: Tuple[Listener, ...] = ()  # replaced whole, so reading it needs no lock
 
     def now_ns(self) -> int:
@@ -145,6 +171,22 @@ class Registry:
         with self._lock:
             load.end_ns = end
         self._notify_load(load)
+
+    def begin_dependency(
+        self, name: str, importer: Optional[str], importer_file: str, line: Optional[int], thread: str
+    ) -> Optional[DependencyLoad]:
+        """Record a dependency load starting now; None past ``MAX_DEPENDENCIES``. No lock: one
+        ``list.append`` is atomic, and a module is loaded once, so no two threads record the same one."""
+        if len(self._dependencies) >= self.MAX_DEPENDENCIES:
+            return None
+        dependency = DependencyLoad(name, importer, importer_file, line, self.clock.now_ns(), thread,
+                                    self.startup_complete_ns is not None)
+        self._dependencies.append(dependency)
+        return dependency
+
+    def end_dependency(self, dependency: DependencyLoad) -> None:
+        dependency.end_ns = self.clock.now_ns()
+        self._notify("on_dependency", dependency)
 
     def note_executed(self, path: str, name: str, parent: Optional[str], thread: str) -> None:
         """A collector saw code of ``path`` run; record it unless already known."""
@@ -272,6 +314,10 @@ class Registry:
     def failures(self) -> List[FailedImport]:
         with self._lock:
             return list(self._failures)
+
+    def dependencies(self) -> List[DependencyLoad]:
+        """Dependency loads in the order they started."""
+        return list(self._dependencies)
 
     def files(self) -> Set[str]:
         with self._lock:

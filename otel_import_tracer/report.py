@@ -31,13 +31,14 @@ from otel_import_tracer.config import IMPORT_TRACING_REPORT
 from otel_import_tracer.version import __version__
 
 SCHEMA = "otel-import-tracer/report"
-SCHEMA_VERSION = 1
-"""Bumped on any change a reader of the previous version would misread."""
+SCHEMA_VERSION = 2
+"""Bumped on any change a reader of the previous version would misread. 2: ``dependencies``."""
+READABLE_VERSIONS = (1, 2)  # version 1 has no dependencies: read as none
 
 STATUS_RUNNING = "running"  # written at startup completion; the process went on serving
 STATUS_STOPPED = "stopped"  # written at stop: lazy imports up to the end are included
 
-_LIST_KEYS = ("modules", "failed_imports")
+_LIST_KEYS = ("modules", "failed_imports", "dependencies")
 _NUMBER = (int, float)
 _NS_PER_MS = 1_000_000
 
@@ -79,6 +80,19 @@ _FAILURE_FIELDS: Dict[str, Tuple[Any, ...]] = {
     "offset_ms": (_NUMBER,),
     "thread": (str,),
     "lazy": (bool,),
+}
+
+_DEPENDENCY_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "name": (str,),
+    "importer": (str, None),
+    "importer_file": (str,),
+    "line": (int, None),
+    "offset_ms": (_NUMBER,),
+    "duration_ms": (_NUMBER, None),
+    "thread": (str,),
+    "lazy": (bool,),
+    "distribution": (str, None),
+    "version": (str, None),
 }
 
 JsonPath = Tuple[Union[str, int], ...]
@@ -127,6 +141,7 @@ def build_document(session: Any, trace_id: Optional[str] = None) -> Dict[str, An
         "failed_imports": [
             _failure_entry(failure, origin, registry.failure_count(failure)) for failure in registry.failures()
         ],
+        "dependencies": _dependency_entries(registry.dependencies(), origin, resolve=not session.running),
     }
 
 
@@ -384,6 +399,33 @@ def _failure_entry(failure: Any, origin_ns: int, count: int) -> Dict[str, Any]:
     }
 
 
+def _dependency_entries(dependencies: List[Any], origin_ns: int, resolve: bool) -> List[Dict[str, Any]]:
+    """The dependency loads; with ``resolve`` (at stop: it reads the installed distributions'
+    metadata once, off the startup path) each with the distribution that provides it."""
+    provided: Callable[[str], Tuple[Optional[str], Optional[str]]] = lambda name: (None, None)
+    if resolve and dependencies:
+        from otel_import_tracer import distributions
+
+        provided = distributions.of
+    entries = []
+    for dependency in dependencies:
+        duration = dependency.duration_ns
+        distribution, version = provided(dependency.name)
+        entries.append({
+            "name": dependency.name,
+            "importer": dependency.importer,
+            "importer_file": dependency.importer_file,
+            "line": dependency.line,
+            "offset_ms": _ms(dependency.start_ns - origin_ns),
+            "duration_ms": None if duration is None else _ms(duration),
+            "thread": dependency.thread,
+            "lazy": dependency.lazy,
+            "distribution": distribution,
+            "version": version,
+        })
+    return entries
+
+
 def _service_name() -> Optional[str]:
     """``OTEL_SERVICE_NAME``, else ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES`` (the SDK's order)."""
     name = os.environ.get("OTEL_SERVICE_NAME", "").strip()
@@ -433,6 +475,11 @@ class Report:
     @property
     def failed_imports(self) -> List[Dict[str, Any]]:
         return self.data["failed_imports"]
+
+    @property
+    def dependencies(self) -> List[Dict[str, Any]]:
+        """Dependency loads (none in a version 1 report)."""
+        return self.data.get("dependencies") or []
 
 
 MAX_INPUT_BYTES = 1 << 30
@@ -590,11 +637,14 @@ def _check_report(data: Any, text: str, path: str) -> None:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         fail((), f"not an otel-import-tracer report (no \"schema\": \"{SCHEMA}\" field)")
     version = data.get("schema_version")
-    if type(version) is not int or version != SCHEMA_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         fail(("schema_version",), _version_problem(version))
     _check_fields(data, _HEADER_FIELDS, (), fail)
-    for key, fields, shape in (("modules", _MODULE_FIELDS, _MODULE_SHAPE), ("failed_imports", _FAILURE_FIELDS, _FAILURE_SHAPE)):
-        entries = data[key]
+    if "dependencies" in data and not isinstance(data["dependencies"], list):
+        fail(("dependencies",), f"{_where(('dependencies',))} should be a list, not {json.dumps(data['dependencies'])[:40]}")
+    for key, fields, shape in (("modules", _MODULE_FIELDS, _MODULE_SHAPE), ("failed_imports", _FAILURE_FIELDS, _FAILURE_SHAPE),
+                               ("dependencies", _DEPENDENCY_FIELDS, _DEPENDENCY_SHAPE)):
+        entries = data.get(key, [])
         if not shape.fits_all(entries):  # the fast check says no: find the entry and say why
             for index, entry in enumerate(entries):
                 _check_fields(entry, fields, (key, index), fail)
@@ -608,7 +658,7 @@ def _version_problem(version: Any) -> str:
         )
     return (
         f"report schema version {version!r} is not supported (this otel-import-tracer reads "
-        f"version {SCHEMA_VERSION}); write the report again with a matching otel-import-tracer"
+        f"versions {', '.join(map(str, READABLE_VERSIONS))}); write the report again with a matching otel-import-tracer"
     )
 
 
@@ -645,6 +695,7 @@ def _json_types(accepted: Tuple[Any, ...]) -> FrozenSet[type]:
 
 _MODULE_SHAPE = _Shape(_MODULE_FIELDS)
 _FAILURE_SHAPE = _Shape(_FAILURE_FIELDS)
+_DEPENDENCY_SHAPE = _Shape(_DEPENDENCY_FIELDS)
 
 
 def _accepts(value: Any, accepted: Tuple[Any, ...]) -> bool:

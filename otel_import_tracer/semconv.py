@@ -25,6 +25,8 @@ SPAN_LAZY_IMPORT = "module.lazy_import"
 # Span events.
 EVENT_MODULE_LOADED = "module.loaded"
 EVENT_IMPORT_FAILED = "module.import_failed"
+EVENT_DEPENDENCY_LOADED = "module.dependency_loaded"
+"""A lazy dependency load (a request's first ``import pandas``), on the span current then."""
 
 # Attributes of one module load (events and waterfall spans).
 ATTR_MODULE_NAME = "python.module.name"
@@ -35,6 +37,10 @@ ATTR_IMPORT_DURATION_MS = "python.module.import_duration_ms"
 ATTR_THREAD_NAME = "thread.name"
 ATTR_PRELOADED = "python.module.preloaded"
 ATTR_LAZY = "python.module.lazy"
+ATTR_MODULE_DEPENDENCY = "python.module.dependency"
+"""True on an ``import <name>`` span of a module outside the root that the root's code imported
+directly (its ``code.file.path`` and ``code.line.number`` are where the import is); false on
+the spans of the root's own modules."""
 ATTR_EXCEPTION_TYPE = "exception.type"
 ATTR_EXCEPTION_MESSAGE = "exception.message"
 
@@ -44,6 +50,7 @@ ATTR_TRACING_COLLECTOR = "python.import_tracing.collector"
 ATTR_MODULE_COUNT = "python.import_tracing.module_count"
 ATTR_PRELOADED_COUNT = "python.import_tracing.preloaded_count"
 ATTR_FAILED_IMPORT_COUNT = "python.import_tracing.failed_import_count"
+ATTR_DEPENDENCY_COUNT = "python.import_tracing.dependency_count"
 ATTR_STARTUP_FAILED = "python.import_tracing.startup_failed"
 """True when the application reported ``lifespan.startup.failed`` (the span status says why)."""
 

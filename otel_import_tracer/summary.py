@@ -1,7 +1,8 @@
 """The few lines a person reads at the end of a run (``IMPORT_TRACING_SUMMARY=true``, and the demo).
 
 On stderr, after the shutdown lines: how many modules, the startup time, the slowest startup
-imports with their own time, the lazy and the failed imports, and where the report is. Built
+imports with their own time, the slowest dependencies (what the root's code imported from
+outside it), the lazy and the failed imports, and where the report is. Built
 from the registry alone, at stop, so it costs nothing before.
 """
 
@@ -38,6 +39,13 @@ def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List
         own = self_times(entries, [entry["name"] for entry in slowest])
         lines.append("slowest: " + ", ".join(
             f"{entry['name']} {_ms_of(entry['duration_ms'])} (self {_ms_of(own[entry['name']])})" for entry in slowest
+        ))
+    dependencies = [dependency for dependency in registry.dependencies() if not dependency.lazy and dependency.end_ns is not None]
+    if dependencies:
+        slow = sorted(dependencies, key=lambda dependency: -(dependency.duration_ns or 0))[:SLOWEST]
+        lines.append("slowest dependencies: " + ", ".join(
+            f"{dependency.name} {_ms(dependency.duration_ns or 0)} (by {dependency.importer or '?'}"
+            f"{'' if dependency.line is None else f':{dependency.line}'})" for dependency in slow
         ))
     if lazy:
         named = ", ".join(f"{load.name} by {load.parent or '?'}" for load in lazy[:NAMED])

@@ -35,7 +35,7 @@ class TracingSession:
     def __init__(self, config: Config, inherited: bool = False, handed_over: bool = False) -> None:
         self.config = config
         self.root = SourceRoot(config.root)
-        self.registry = Registry(self.root)
+        self.registry = Registry(self.root, dependencies=config.dependencies)
         self.collector = "none"
         self.running = False
         # A forked child: what it holds came from its parent. Only a worker a server handed

@@ -421,12 +421,12 @@ def test_a_bad_report_is_one_clear_line_and_status_2(tmp_path: Path, content: st
 def test_skip_bad_counts_the_good_reports_and_warns_about_the_bad(tmp_path: Path) -> None:
     root = small_tree(tmp_path)
     bad = tmp_path / "bad.json"
-    bad.write_text(small_report(root, schema_version=2))
+    bad.write_text(small_report(root, schema_version=3))
     good = tmp_path / "good.json"
     good.write_text(small_report(root))
     result = run_audit(str(good), str(bad), "--root", str(root), "--skip-bad", "--format", "json")
     assert result.returncode == 0
-    assert result.stderr.decode().startswith(f"otel-import-tracer: warning: {bad}:3: report schema version 2")
+    assert result.stderr.decode().startswith(f"otel-import-tracer: warning: {bad}:3: report schema version 3")
     document = json.loads(result.stdout)
     assert document["never_loaded_modules"] == ["src.pkg", "src.pkg.unused"]
     assert document["inputs"] == {"reports": 1, "logs": 0, "traces": 0, "traced_processes": 0}

@@ -77,7 +77,7 @@ TEMPO_ALLOWED = {
 TEMPO_NESTED_SINCE = {("query_frontend", "query_end_cutoff"): 3}
 
 # Names the package emits, straight from its constants.
-EVENT_NAMES = {semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED}
+EVENT_NAMES = {semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED, semconv.EVENT_DEPENDENCY_LOADED}
 EXACT_SPAN_NAMES = {semconv.SPAN_STARTUP, semconv.SPAN_LAZY_IMPORT}
 ATTRIBUTES = {
     value for name, value in vars(semconv).items() if name.startswith("ATTR_") and isinstance(value, str)
@@ -91,7 +91,7 @@ ONLY_ON_EVENT = {
     semconv.ATTR_EXCEPTION_TYPE: semconv.EVENT_IMPORT_FAILED,
     semconv.ATTR_EXCEPTION_MESSAGE: semconv.EVENT_IMPORT_FAILED,
 }
-BOOL_ATTRIBUTES = {semconv.ATTR_LAZY, semconv.ATTR_PRELOADED}
+BOOL_ATTRIBUTES = {semconv.ATTR_LAZY, semconv.ATTR_PRELOADED, semconv.ATTR_MODULE_DEPENDENCY}
 # python.module.import_duration_ms is a float; Tempo never matches a float attribute
 # against an integer literal (grafana/tempo#4332), so thresholds need a decimal point.
 FLOAT_ATTRIBUTES = {semconv.ATTR_IMPORT_DURATION_MS}
@@ -902,6 +902,10 @@ def _answers_longest(query: str) -> bool:
     )
 
 
+def _answers_slowest_dependency(query: str) -> bool:
+    return f"span.{semconv.ATTR_MODULE_DEPENDENCY} = true" in query and "span:duration >" in query
+
+
 def _answers_failed(query: str) -> bool:
     return f'event:name = "{semconv.EVENT_IMPORT_FAILED}"' in query
 
@@ -914,6 +918,7 @@ QUESTIONS: Dict[str, Callable[[str], bool]] = {
     "which modules loaded in staging": _answers_staging,
     "which startup loaded a given module": _answers_given_module,
     "which module took longest": _answers_longest,
+    "which dependency made startup slow": _answers_slowest_dependency,
     "which imports failed": _answers_failed,
     "which loads were lazy": _answers_lazy,
 }

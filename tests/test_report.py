@@ -195,13 +195,30 @@ def test_an_empty_report_says_the_process_may_have_died_early(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     "version, expected",
-    [(2, "newer than this otel-import-tracer"), (0, "not supported"), ("1", "not supported")],
+    [(3, "newer than this otel-import-tracer"), (0, "not supported"), ("1", "not supported"), ("2", "not supported")],
 )
 def test_another_schema_version_is_refused_at_its_line(tmp_path: Path, version: Any, expected: str) -> None:
     document = json.loads(valid_report_text(tmp_path))
     document["schema_version"] = version
     error = bad(tmp_path, dumps(document))
     assert error.line == 3 and expected in error.message
+
+
+def test_a_bad_dependency_entry_is_refused_at_its_line_and_version_1_has_none(tmp_path: Path) -> None:
+    document = json.loads(valid_report_text(tmp_path))
+    entry = {"name": "fastapi", "importer": "src.main", "importer_file": "/app/src/main.py", "line": 3, "offset_ms": 1.0,
+             "duration_ms": 2.0, "thread": "MainThread", "lazy": False, "distribution": "fastapi", "version": "0.115.0"}
+    document["dependencies"] = [entry, {**entry, "name": "pydantic", "line": "three"}]
+    error = bad(tmp_path, dumps(document))
+    assert error.message == 'dependencies[1].line should be an integer or null, not "three"'
+    assert dumps(document).splitlines()[error.line - 1].lstrip().startswith('{"name": "pydantic"')
+    document["dependencies"] = {"fastapi": 2.0}
+    assert "dependencies should be a list" in bad(tmp_path, dumps(document)).message
+    document["schema_version"] = 1
+    del document["dependencies"]
+    path = tmp_path / "v1.json"
+    path.write_text(dumps(document))
+    assert read_report(str(path)).dependencies == []
 
 
 def test_json_that_is_not_a_report_is_named_as_such(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def _loaded(span: ReceivedSpan) -> Dict[str, object]:
 
 def _imports(receiver: OtlpReceiver, trace_id: str) -> List[str]:
     return sorted(s.attributes[semconv.ATTR_MODULE_NAME] for s in receiver.spans()
-                  if s.trace_id == trace_id and s.name.startswith(semconv.SPAN_IMPORT_PREFIX))
+                  if s.trace_id == trace_id and s.is_module_import)
 
 
 def _check_startups(run: Run, receiver: OtlpReceiver, processes: int, timed: bool = True) -> List[ReceivedSpan]:
@@ -181,7 +181,7 @@ def test_gunicorn_preload_master_sends_the_imports_once(tmp_path: Path, receiver
         assert worker.end_ns <= run.first_request_ns
         assert _imports(receiver, worker.trace_id) == sorted({"src.plugins", "src.plugins.csv_export"})  # its lifespan only
         assert set(_loaded(worker)) == STARTUP  # inherited modules are listed, as preloaded
-    import_spans = [s for s in receiver.spans() if s.name.startswith(semconv.SPAN_IMPORT_PREFIX)]
+    import_spans = [s for s in receiver.spans() if s.is_module_import]
     assert len(import_spans) == len(STARTUP - {"src.plugins", "src.plugins.csv_export"}) + 2 * 2
     sets = line_sets(run.output)
     assert len(sets) == 3 and all(STARTUP - {"src.plugins", "src.plugins.csv_export"} <= set(m) for m in sets.values())

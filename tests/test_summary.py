@@ -39,15 +39,17 @@ def test_modules_startup_slowest_with_self_time_lazy_failed_and_the_report(tmp_p
     outer = registry.begin_load("/x/src/main.py", "src.main", None, "MainThread", SOURCE_IMPORT)  # at 2 ms (tracing began at 1)
     load(registry, "src.db")  # 3 -> 4 ms
     registry.end_load(outer)  # 5 ms: 3 ms in all, 2 of its own
+    registry.end_dependency(registry.begin_dependency("fastapi", "src.main", "/x/src/main.py", 3, "MainThread"))  # 6 -> 7 ms
     registry.add_failure("fastcache", "src.main", "/x/src/main.py", 8, "ModuleNotFoundError", "No module named 'fastcache'", "MainThread")
     registry.add_failure("fastcache", "src.main", "/x/src/main.py", 8, "ModuleNotFoundError", "No module named 'fastcache'", "MainThread")
-    registry.mark_startup_complete()  # at 7 ms, 6 after tracing began (1 ms); the failure was at 6
+    registry.mark_startup_complete()  # at 9 ms, 8 after tracing began (1 ms); the failure was at 8
     for index in range(7):
         load(registry, f"src.lazy{index}", "src.routes")
     lines = summary_lines(registry, "/var/log/imports.json")
     assert lines == [
-        f"otel-import-tracer: summary: 9 modules under {tmp_path / 'src'}: 2 at startup, 7 lazy; startup complete at +6.0 ms",
+        f"otel-import-tracer: summary: 9 modules under {tmp_path / 'src'}: 2 at startup, 7 lazy; startup complete at +8.0 ms",
         "otel-import-tracer:   slowest: src.main 3.0 ms (self 2.0 ms), src.db 1.0 ms (self 1.0 ms)",
+        "otel-import-tracer:   slowest dependencies: fastapi 1.0 ms (by src.main:3)",
         "otel-import-tracer:   lazy: src.lazy0 by src.routes, src.lazy1 by src.routes, src.lazy2 by src.routes, "
         "src.lazy3 by src.routes, src.lazy4 by src.routes and 2 more",
         "otel-import-tracer:   failed: fastcache (ModuleNotFoundError in src.main:8, 2 times)",

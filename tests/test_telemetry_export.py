@@ -92,7 +92,7 @@ def test_demo_startup_trace_events_waterfall_and_lazy_imports(receiver: OtlpRece
 
     # The waterfall: one span per module import, nested by importer, inside app.startup.
     imports = {s.name[len(semconv.SPAN_IMPORT_PREFIX):]: s for s in receiver.spans()
-               if s.name.startswith(semconv.SPAN_IMPORT_PREFIX)}
+               if s.is_module_import}
     assert set(imports) == demo_graph.STARTUP
     by_id: Dict[str, ReceivedSpan] = {s.span_id: s for s in [startup, *imports.values()]}
     for name, span in imports.items():
@@ -168,7 +168,7 @@ def test_five_thousand_modules_all_arrive(tmp_path: Path, receiver: OtlpReceiver
     (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
     assert startup.dropped_events_count == 0
     assert sorted(_loaded_names(startup)) == modules
-    imports = receiver.wait_for_spans(lambda s: s.name.startswith(semconv.SPAN_IMPORT_PREFIX), count=len(modules))
+    imports = receiver.wait_for_spans(lambda s: s.is_module_import, count=len(modules))
     assert sorted(s.attributes[semconv.ATTR_MODULE_NAME] for s in imports) == modules
 
 
@@ -182,7 +182,7 @@ def test_a_large_unmodified_app_exports_at_startup_not_at_stop(tmp_path: Path, r
         output = service.stop()
     _, modules, _ = shutdown_lines(output)
     assert len(modules) > 1717
-    imports = receiver.wait_for_spans(lambda s: s.name.startswith(semconv.SPAN_IMPORT_PREFIX), count=len(modules))
+    imports = receiver.wait_for_spans(lambda s: s.is_module_import, count=len(modules))
     assert sorted(s.attributes[semconv.ATTR_MODULE_NAME] for s in imports) == modules
     assert "[shutdown-timeout]" not in output
 
@@ -286,7 +286,7 @@ def test_a_job_without_a_lifespan_exports_at_exit(tmp_path: Path, receiver: Otlp
     assert "startup trace" in result.stderr and "exported:" in result.stderr, result.stderr
     (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
     assert sorted(_loaded_names(startup)) == ["src", "src.m0", "src.m1", "src.m2"]
-    imports = receiver.wait_for_spans(lambda s: s.name.startswith(semconv.SPAN_IMPORT_PREFIX), count=4)
+    imports = receiver.wait_for_spans(lambda s: s.is_module_import, count=4)
     assert {s.trace_id for s in imports} == {startup.trace_id}
     assert "Traceback" not in result.stderr
 

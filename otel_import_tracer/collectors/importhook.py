@@ -126,24 +126,36 @@ class ImportHookFinder:
         caller = sys._getframe(2)
         importer = frames.describe(frames.importer_frame(caller), self._root)
         if importer[1] is not None and frames.in_real_import(caller):
-            # A third-party module imported by our code: watch only for its failure.
-            _shadow_exec_module(loader, self._failure_watch(loader, fullname, importer))
+            # A module outside the root imported by our code: time it as a dependency (one
+            # record, nothing of what it imports in turn), and watch for its failure.
+            _shadow_exec_module(loader, self._dependency_watch(loader, fullname, importer))
 
     def _timed_exec(self, loader: Any, path: str, name: str) -> Callable[[ModuleType], None]:
         return timed_exec(self._registry, self._root, loader, path, name, SOURCE_IMPORT)
 
-    def _failure_watch(
+    def _dependency_watch(
         self, loader: Any, fullname: str, importer: Tuple[Optional[str], Optional[str], Optional[int]]
     ) -> Callable[[ModuleType], None]:
         registry = self._registry
+        timed = registry.dependencies_on
 
         def exec_module(module: ModuleType) -> None:
             _unshadow_exec_module(loader)
+            dependency = None
+            if timed:
+                try:
+                    dependency = registry.begin_dependency(fullname, importer[0], importer[1], importer[2],  # type: ignore[arg-type]
+                                                           threading.current_thread().name)
+                except Exception as exc:
+                    messages.internal_error(exc)
             try:
                 loader.exec_module(module)
             except Exception as exc:
                 _record_exec_failure(registry, fullname, *importer, exc)
                 raise
+            finally:
+                if dependency is not None:
+                    registry.end_dependency(dependency)
 
         return exec_module
 

@@ -13,7 +13,9 @@ after startup is an event on whatever span was current (a request's, or a
 ``module.lazy_import`` span of its own) in another trace: it joins the process whose
 resource (service, host, pid, ...) is the same, or a report of its own when no startup of that
 resource is in the input. The ``import <module>`` spans of the waterfall repeat the events and
-are not read. Anything malformed is one ``InputError`` at its line, like a bad report.
+are not read, but for those of dependencies (``python.module.dependency``: in no event), which
+join the startup of their trace; a lazy dependency load is a ``module.dependency_loaded`` event.
+Anything malformed is one ``InputError`` at its line, like a bad report.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ class _Processes:
     def __init__(self, path: str) -> None:
         self.path = path
         self.startups: Dict[str, List[Dict[str, Any]]] = {}  # resource key -> report documents
-        self.lazy: Dict[str, Tuple[Dict[str, Any], List[Dict[str, Any]], List[Dict[str, Any]]]] = {}
+        self.lazy: Dict[str, Tuple[Dict[str, Any], List[Dict[str, Any]], List[Dict[str, Any]], List[Dict[str, Any]]]] = {}
+        self.dependencies: Dict[Optional[str], List[Dict[str, Any]]] = {}  # trace id -> its startup's dependency loads
 
     def add(self, resource_spans: Any, at: _Where) -> None:
         resource = _attributes(_dict(_dict(resource_spans, at).get("resource", {}), at).get("attributes", []), at)
@@ -117,34 +120,49 @@ class _Processes:
         if span.get("name") == semconv.SPAN_STARTUP:
             self.startups.setdefault(key, []).append(_startup_document(span, resource, at))
             return
+        if str(span.get("name", "")).startswith(semconv.SPAN_IMPORT_PREFIX):
+            attributes = _attributes(span.get("attributes", []), at)
+            if attributes.get(semconv.ATTR_MODULE_DEPENDENCY) is True:
+                start, end = _nanoseconds(span.get("startTimeUnixNano"), at), _nanoseconds(span.get("endTimeUnixNano"), at)
+                entry = _dependency(attributes, start, at, lazy=False, duration_ms=_ms(end - start))
+                self.dependencies.setdefault(_trace_id(span.get("traceId"), at), []).append(entry)
+                return
         for event in _list(span.get("events", []), at):
             event = _dict(event, at)
-            if event.get("name") not in (semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED):
+            if event.get("name") not in (semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED, semconv.EVENT_DEPENDENCY_LOADED):
                 continue
             attributes = _attributes(event.get("attributes", []), at)
             if not attributes.get(semconv.ATTR_LAZY):
                 continue  # a load or failure of startup, repeated on a waterfall span: app.startup has it
-            _, modules, failures = self.lazy.setdefault(key, (resource, [], []))
+            _, modules, failures, dependencies = self.lazy.setdefault(key, (resource, [], [], []))
             time_ns = _nanoseconds(event.get("timeUnixNano"), at)
             if event.get("name") == semconv.EVENT_MODULE_LOADED:
                 modules.append(_module(attributes, time_ns, at, lazy=True))
+            elif event.get("name") == semconv.EVENT_DEPENDENCY_LOADED:
+                dependencies.append(_dependency(attributes, time_ns, at, lazy=True))
             else:
                 failures.append(_failure(attributes, time_ns, at, lazy=True))
 
     def reports(self) -> List[Report]:
         documents = [document for key in self.startups for document in self.startups[key]]
-        for key, (resource, modules, failures) in self.lazy.items():
+        for document in documents:  # the waterfall's dependency spans, with the startup of their trace
+            found = self.dependencies.get(document["trace_id"], [])
+            for entry in found:
+                entry["offset_ms"] = _ms(entry.pop("_ns") - document["started_unix_ns"])
+            document["dependencies"] = sorted(found, key=lambda entry: entry["offset_ms"])
+        for key, (resource, modules, failures, dependencies) in self.lazy.items():
             owners = self.startups.get(key)
             if owners:  # several processes of one resource: the lazy loads go with the first
                 owner = owners[0]
             else:
-                owner = _header(resource, "", None, min(entry["_ns"] for entry in modules + failures), None)
+                owner = _header(resource, "", None, min(entry["_ns"] for entry in modules + failures + dependencies), None)
                 documents.append(owner)
             origin = owner["started_unix_ns"]
-            for entry in modules + failures:
+            for entry in modules + failures + dependencies:
                 entry["offset_ms"] = _ms(entry.pop("_ns") - origin)
             owner["modules"] += modules
             owner["failed_imports"] += failures
+            owner["dependencies"] += dependencies
         return [Report(self.path, document) for document in documents]
 
 
@@ -195,6 +213,7 @@ def _header(resource: Dict[str, Any], root: str, collector: Any, start_ns: int, 
         "startup_complete_ms": None,
         "modules": [],
         "failed_imports": [],
+        "dependencies": [],
     }
 
 
@@ -213,6 +232,28 @@ def _module(attributes: Dict[str, Any], time_ns: int, at: _Where, lazy: bool) ->
         "preloaded": attributes.get(semconv.ATTR_PRELOADED) is True,
         "lazy": lazy,
         "source": "trace",
+    }
+
+
+def _dependency(attributes: Dict[str, Any], time_ns: int, at: _Where, lazy: bool, duration_ms: Optional[float] = None) -> Dict[str, Any]:
+    name, importer_file = attributes.get(semconv.ATTR_MODULE_NAME), attributes.get(semconv.ATTR_FILE_PATH)
+    if not isinstance(name, str) or not isinstance(importer_file, str):
+        raise at.fail(f"a dependency load without {semconv.ATTR_MODULE_NAME} and {semconv.ATTR_FILE_PATH}")
+    if duration_ms is None:
+        duration = attributes.get(semconv.ATTR_IMPORT_DURATION_MS)
+        duration_ms = duration if isinstance(duration, (int, float)) and not isinstance(duration, bool) else None
+    line = attributes.get(semconv.ATTR_LINE_NUMBER)
+    return {
+        "name": name,
+        "importer": _text(attributes.get(semconv.ATTR_MODULE_PARENT)) or None,
+        "importer_file": importer_file,
+        "line": line if type(line) is int else None,
+        "_ns": time_ns,
+        "duration_ms": duration_ms,
+        "thread": _text(attributes.get(semconv.ATTR_THREAD_NAME)),
+        "lazy": lazy,
+        "distribution": None,
+        "version": None,
     }
 
 

@@ -28,8 +28,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from otel_import_tracer import messages, semconv
 from otel_import_tracer.config import IMPORT_TRACING_SHUTDOWN_TIMEOUT, Config
-from otel_import_tracer.registry import FailedImport, Listener, ModuleLoad, Registry
-from otel_import_tracer.telemetry.attributes import failure_attributes, load_attributes
+from otel_import_tracer.registry import DependencyLoad, FailedImport, Listener, ModuleLoad, Registry
+from otel_import_tracer.telemetry.attributes import dependency_attributes, failure_attributes, load_attributes
 
 # Flush after this many waterfall spans: far below any sane span queue (SDK default 2048),
 # so thousands of imports all arrive even through an application's own provider.
@@ -196,6 +196,11 @@ class Telemetry(Listener):
             end = load.end_ns if load.end_ns is not None else load.start_ns
             self._on_lazy(semconv.EVENT_MODULE_LOADED, load_attributes, load, load.start_ns, end)
 
+    def on_dependency(self, dependency: DependencyLoad) -> None:
+        if dependency.lazy:
+            end = dependency.end_ns if dependency.end_ns is not None else dependency.start_ns
+            self._on_lazy(semconv.EVENT_DEPENDENCY_LOADED, dependency_attributes, dependency, dependency.start_ns, end)
+
     def on_failure(self, failure: FailedImport) -> None:
         if failure.lazy:
             self._on_lazy(semconv.EVENT_IMPORT_FAILED, failure_attributes, failure, failure.time_ns, failure.time_ns)
@@ -262,6 +267,7 @@ class Telemetry(Listener):
         registry = self._registry
         loads = [load for load in registry.loads() if not load.lazy]
         failures = [failure for failure in registry.failures() if not failure.lazy]
+        dependencies = [dependency for dependency in registry.dependencies() if not dependency.lazy and dependency.end_ns is not None]
         end_ns = registry.startup_complete_ns or registry.now_ns()
         attributes = {
             semconv.ATTR_TRACING_ROOT: self._config.root,
@@ -269,6 +275,7 @@ class Telemetry(Listener):
             semconv.ATTR_MODULE_COUNT: len(loads),
             semconv.ATTR_PRELOADED_COUNT: sum(1 for load in loads if load.preloaded),
             semconv.ATTR_FAILED_IMPORT_COUNT: len(failures),
+            semconv.ATTR_DEPENDENCY_COUNT: len(dependencies),
         }
         if self._open_startup is not None and registry.startup_complete_wall_ns is not None:
             # The application's spans under it are on the system clock: never end before them.
@@ -281,7 +288,7 @@ class Telemetry(Listener):
         del span
         if context.is_valid:
             self._trace_id = format(context.trace_id, "032x")
-        self._imports_planned = sum(1 for load in loads if load.end_ns is not None) if self._config.spans else 0
+        self._imports_planned = (sum(1 for load in loads if load.end_ns is not None) + len(dependencies)) if self._config.spans else 0
         flushed = destination.flush(FLUSH_TIMEOUT_MS)  # app.startup first, alone
         self._startup_sent = flushed
         if self._trace_id and self._on_trace_id is not None:
@@ -294,7 +301,7 @@ class Telemetry(Listener):
                 if flushed and destination.flush(FLUSH_TIMEOUT_MS):
                     self._imports_sent = count
 
-            imports = spans.emit_waterfall(destination.tracer, context, loads, FLUSH_EVERY, flush)
+            imports = spans.emit_waterfall(destination.tracer, context, loads, FLUSH_EVERY, flush, dependencies)
             done = destination.flush(FLUSH_TIMEOUT_MS)
             if done:
                 self._imports_sent = imports

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from otel_import_tracer import semconv
-from otel_import_tracer.registry import FailedImport, ModuleLoad
+from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad
 
 _NS_PER_MS = 1_000_000
 
@@ -47,5 +47,25 @@ def failure_attributes(failure: FailedImport) -> Dict[str, Any]:
     if failure.thread:
         attributes[semconv.ATTR_THREAD_NAME] = failure.thread
     if failure.lazy:
+        attributes[semconv.ATTR_LAZY] = True
+    return attributes
+
+
+def dependency_attributes(dependency: DependencyLoad) -> Dict[str, Any]:
+    """Attributes of one dependency load: what was imported, and where in the root's code."""
+    attributes: Dict[str, Any] = {
+        semconv.ATTR_MODULE_NAME: dependency.name,
+        semconv.ATTR_MODULE_DEPENDENCY: True,
+        semconv.ATTR_FILE_PATH: dependency.importer_file,
+    }
+    if dependency.importer:
+        attributes[semconv.ATTR_MODULE_PARENT] = dependency.importer
+    if dependency.line is not None:
+        attributes[semconv.ATTR_LINE_NUMBER] = dependency.line
+    if dependency.thread:
+        attributes[semconv.ATTR_THREAD_NAME] = dependency.thread
+    if dependency.duration_ns is not None:
+        attributes[semconv.ATTR_IMPORT_DURATION_MS] = dependency.duration_ns / _NS_PER_MS
+    if dependency.lazy:
         attributes[semconv.ATTR_LAZY] = True
     return attributes

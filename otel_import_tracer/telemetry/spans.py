@@ -8,8 +8,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_import_tracer import semconv
-from otel_import_tracer.registry import FailedImport, ModuleLoad
-from otel_import_tracer.telemetry.attributes import failure_attributes, load_attributes
+from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad
+from otel_import_tracer.telemetry.attributes import dependency_attributes, failure_attributes, load_attributes
 
 _STATUS_CHARS = 2048  # Tempo keeps 2048 bytes of any attribute; a traceback is longer
 
@@ -65,42 +65,59 @@ def _time_of(record: Union[ModuleLoad, FailedImport]) -> int:
 
 
 def emit_waterfall(
-    tracer: Any, startup_context: Any, loads: Sequence[ModuleLoad], every: int, flush: Callable[[int], None]
+    tracer: Any,
+    startup_context: Any,
+    loads: Sequence[ModuleLoad],
+    every: int,
+    flush: Callable[[int], None],
+    dependencies: Sequence[DependencyLoad] = (),
 ) -> int:
     """One ``import <module>`` span per timed load, nested under the import that was running
     it (same thread, enclosing times), else under ``app.startup`` (``startup_context``, its
-    SpanContext). ``flush(count so far)`` runs every ``every`` spans so no queue of any size
-    overflows. Returns the number of spans."""
+    SpanContext); then one ``import <name>`` span per timed dependency load (attribute
+    ``python.module.dependency``), under the module whose code imported it. ``flush(count so
+    far)`` runs every ``every`` spans so no queue of any size overflows. Returns the number of spans."""
     root_context = trace.set_span_in_context(trace.NonRecordingSpan(startup_context))
     by_name: Dict[str, ModuleLoad] = {load.name: load for load in loads}
     # Parents by SpanContext only: holding the ended spans would keep every attribute of
     # thousands of them alive after the exporter is done with them.
     contexts: Dict[str, Any] = {}
     count = 0
-    for load in loads:  # in start order (Registry.loads()): parents come before children
-        if load.end_ns is None:
+    records: List[Union[ModuleLoad, DependencyLoad]] = [*loads, *dependencies]  # modules first: the parents
+    for record in records:  # loads in start order (Registry.loads()): parents come before children
+        if record.end_ns is None:
             continue
-        parent_context = _enclosing_context(load, by_name, contexts)
+        parent_context = _enclosing_context(record, by_name, contexts)
         context = (
             trace.set_span_in_context(trace.NonRecordingSpan(parent_context)) if parent_context is not None else root_context
         )
+        if isinstance(record, ModuleLoad):
+            attributes = load_attributes(record)
+            attributes[semconv.ATTR_MODULE_DEPENDENCY] = False  # so TraceQL tells the root's spans from dependencies'
+        else:
+            attributes = dependency_attributes(record)
         span = tracer.start_span(
-            semconv.SPAN_IMPORT_PREFIX + load.name,
+            semconv.SPAN_IMPORT_PREFIX + record.name,
             context=context,
             kind=SpanKind.INTERNAL,
-            start_time=load.start_ns,
-            attributes=load_attributes(load),
+            start_time=record.start_ns,
+            attributes=attributes,
         )
-        span.end(end_time=load.end_ns)
-        contexts[load.name] = span.get_span_context()
+        span.end(end_time=record.end_ns)
+        if isinstance(record, ModuleLoad):
+            contexts[record.name] = span.get_span_context()
         count += 1
         if count % every == 0:
             flush(count)
     return count
 
 
-def _enclosing_context(load: ModuleLoad, by_name: Dict[str, ModuleLoad], contexts: Dict[str, Any]) -> Optional[Any]:
-    parent = by_name.get(load.parent) if load.parent else None
+def _enclosing_context(
+    load: Union[ModuleLoad, DependencyLoad], by_name: Dict[str, ModuleLoad], contexts: Dict[str, Any]
+) -> Optional[Any]:
+    """The span context of the load's importer when that import encloses it (same thread)."""
+    importer = load.parent if isinstance(load, ModuleLoad) else load.importer
+    parent = by_name.get(importer) if importer else None
     if parent is None or parent.end_ns is None or parent.thread != load.thread:
         return None
     if parent.start_ns <= load.start_ns and load.end_ns <= parent.end_ns:  # type: ignore[operator]

@@ -22,6 +22,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from otel_import_tracer import semconv
+
 PROTOCOLS = ("grpc", "http")
 
 
@@ -52,6 +54,16 @@ class ReceivedSpan:
 
     def event(self, name: str) -> List[ReceivedEvent]:
         return [event for event in self.events if event.name == name]
+
+    @property
+    def is_module_import(self) -> bool:
+        """An ``import <module>`` span of a module under the root (not of a dependency)."""
+        return self.name.startswith(semconv.SPAN_IMPORT_PREFIX) and self.attributes.get(semconv.ATTR_MODULE_DEPENDENCY) is False
+
+    @property
+    def is_dependency_import(self) -> bool:
+        """An ``import <name>`` span of a module outside the root that the root's code imported."""
+        return self.name.startswith(semconv.SPAN_IMPORT_PREFIX) and self.attributes.get(semconv.ATTR_MODULE_DEPENDENCY) is True
 
 
 def decode_value(value: AnyValue) -> Any:

@@ -1,0 +1,3 @@
+import midpkg
+
+NAME = "models of " + midpkg.NAME
