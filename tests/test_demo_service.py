@@ -101,6 +101,7 @@ def test_demo_command_exercises_every_endpoint_and_exits_cleanly(tmp_path: Path)
         f"{len(demo_graph.STARTUP)} at startup, {len(lazy)} lazy; startup complete at +"
     ), first
     assert any(line.startswith("otel-import-tracer:   slowest: src.main ") for line in summary), summary
+    assert any(line.startswith("otel-import-tracer:   slowest dependencies: fastapi ") and "(by src.main:" in line for line in summary), summary
     assert any(line.startswith("otel-import-tracer:   lazy: src.reports by src.routers.reports") for line in summary), summary
     failed = f"otel-import-tracer:   failed: {demo_graph.FAILED_OPTIONAL} (ModuleNotFoundError in {demo_graph.FAILED_OPTIONAL_IMPORTER}:"
     assert any(line.startswith(failed) for line in summary), summary
