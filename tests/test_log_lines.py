@@ -134,3 +134,49 @@ def test_a_traced_run_leaves_nothing_in_the_temp_directory(tmp_path: Path) -> No
     stdout, stderr, temp = traced_run(tmp_path, "auto")
     assert b"LOADED_MODULE: src\n" in stdout, stderr
     assert sorted(os.listdir(temp)) == []
+
+
+WRITER = """
+import sys, time
+from otel_import_tracer import logs
+start, count = float(sys.argv[1]), int(sys.argv[2])
+names = [f"pkg.module_{index:06d}" for index in range(count)]
+time.sleep(max(0.0, start - time.time()))
+logs.write_block(logs.shutdown_lines("/app/src", [f"/app/src/{name.replace('.', '/')}.py" for name in names], ["src." + name for name in names]))
+"""
+
+
+def blocks_of_workers_writing_at_once(tmp_path: Path, workers: int, modules: int) -> Tuple[bytes, Path]:
+    """Start ``workers`` processes that write a block each into one pipe at the same moment."""
+    import time
+
+    temp = tmp_path / "tmpdir"
+    temp.mkdir()
+    read_end, write_end = os.pipe()
+    start = time.time() + 1.0 + 0.05 * workers
+    env = clean_env({"TMPDIR": str(temp)})
+    processes = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(start), str(modules)], stdout=write_end, stderr=subprocess.PIPE, env=env)
+        for _ in range(workers)
+    ]
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        output = pipe.read()  # until every worker has exited
+    for process in processes:
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr.decode("utf-8", "replace")
+    return output, temp
+
+
+@pytest.mark.collector_independent
+def test_blocks_of_workers_stopping_at_once_come_out_whole_and_leave_no_file(tmp_path: Path) -> None:
+    # 2,000 modules make a block of 140 kB, two pipe buffers: unserialized, the workers' 4 kB
+    # writes interleave. Each block whole means each is a run of exactly its own lines.
+    output, temp = blocks_of_workers_writing_at_once(tmp_path, 4, 2000)
+    lines = output.decode("utf-8").splitlines()
+    starts = [index for index, line in enumerate(lines) if line.startswith("Stopping runtime file tracing... (pid ")]
+    assert len(starts) == 4 and starts == [index * 4003 for index in range(4)], starts
+    for start in starts:
+        block = lines[start : start + 4003]
+        assert block[2002] == "Total unique src.* modules loaded: 2000" and block[-1] == "LOADED_MODULE: src.pkg.module_001999"
+    assert sorted(os.listdir(temp)) == []
