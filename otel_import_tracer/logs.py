@@ -21,8 +21,8 @@ cannot carry a character (``PYTHONIOENCODING=ascii``) gets its escape too (``caf
 never an error that would lose the block.
 
 Several workers of one service share the container's stdout and often stop at once: the pid
-tells their blocks apart, each block is written while holding a lock shared by every process of
-the host writing blocks (see ``write_block``), and in whole lines of at most a pipe's atomic
+tells their blocks apart, each block is written while holding a lock shared by every process
+writing to the same stream (see ``write_block``), and in whole lines of at most a pipe's atomic
 size, so blocks come out whole even when printed together.
 """
 
@@ -151,26 +151,30 @@ def write_block(lines: Iterable[str]) -> None:
     """Write one process's line set to stdout, as one block among the blocks of other processes.
 
     Every worker of a service writes to the same stdout pipe, and each takes its turn: the lock
-    is an advisory lock on the temp directory (``locking.directory_lock``), which every process
-    of the host shares and which exists anyway, so nothing is created and nothing is left. A
-    lock file would have to be removed, and a process that opened it before its removal would
-    lock a file no other process sees: two blocks at once. Unrelated processes sharing the temp
-    directory wait for each other only while a block is written (milliseconds), and never
-    longer than ``LOCK_WAIT_SECONDS``: then the block is written anyway (the reader copes with
-    interleaved blocks)."""
+    is a file of the temp directory named after that pipe (its device and inode), so only the
+    processes writing to the same stream wait for each other, and never longer than
+    ``LOCK_WAIT_SECONDS`` (then the block is written anyway: the reader copes with interleaved
+    blocks). Its holder removes it before releasing it, so nothing is left in the temp directory;
+    ``locking.file_lock`` says why a waiter that opened it before the removal cannot go on too."""
     from otel_import_tracer import locking
 
-    encoding = narrow_encoding(sys.stdout or sys.__stdout__)
+    stream = sys.stdout or sys.__stdout__
+    encoding = narrow_encoding(stream)
     if encoding is not None:
         lines = (encodable(line, encoding) for line in lines)
-    with locking.directory_lock(_temp_directory(), LOCK_WAIT_SECONDS):
+    path = _lock_path(stream)
+    if path is None:  # no file descriptor (a StringIO), no temp directory: write unlocked
+        messages.write_lines(lines, stdout=True)
+        return
+    with locking.file_lock(path, LOCK_WAIT_SECONDS):
         messages.write_lines(lines, stdout=True)
 
 
-def _temp_directory() -> Optional[str]:
+def _lock_path(stream: object) -> Optional[str]:
     try:
         import tempfile
 
-        return tempfile.gettempdir()
-    except Exception:  # no usable temp directory: write unlocked
+        status = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+        return os.path.join(tempfile.gettempdir(), f"otel-import-tracer-{status.st_dev}-{status.st_ino}.lock")
+    except Exception:
         return None
