@@ -170,13 +170,13 @@ def blocks_of_workers_writing_at_once(tmp_path: Path, workers: int, modules: int
 
 @pytest.mark.collector_independent
 def test_blocks_of_workers_stopping_at_once_come_out_whole_and_leave_no_file(tmp_path: Path) -> None:
-    # 2,000 modules make a block of 140 kB, two pipe buffers: unserialized, the workers' 4 kB
+    # 1,000 modules make a block of 70 kB, more than a pipe buffer: unserialized, the workers' 4 kB
     # writes interleave. Each block whole means each is a run of exactly its own lines.
-    output, temp = blocks_of_workers_writing_at_once(tmp_path, 4, 2000)
+    output, temp = blocks_of_workers_writing_at_once(tmp_path, 3, 1000)
     lines = output.decode("utf-8").splitlines()
     starts = [index for index, line in enumerate(lines) if line.startswith("Stopping runtime file tracing... (pid ")]
-    assert len(starts) == 4 and starts == [index * 4003 for index in range(4)], starts
+    assert starts == [index * 2003 for index in range(3)] and len(lines) == 3 * 2003, starts
     for start in starts:
-        block = lines[start : start + 4003]
-        assert block[2002] == "Total unique src.* modules loaded: 2000" and block[-1] == "LOADED_MODULE: src.pkg.module_001999"
+        block = lines[start : start + 2003]
+        assert block[1002] == "Total unique src.* modules loaded: 1000" and block[-1] == "LOADED_MODULE: src.pkg.module_000999"
     assert sorted(os.listdir(temp)) == []
