@@ -16,9 +16,9 @@ would forge a line of its own, ESC acts on the terminal; see ``messages.UNPRINTA
 backslash, or whitespace at either end (the reader strips around a value). Those are escaped
 the way ``messages.printable`` shows them on a terminal (``\\n``, ``\\x1b``, ``\\u2028``; a
 byte of a file name that is not UTF-8 as ``\\xff``), and a backslash is doubled, ``\\\\``, so
-that every backslash in a value starts an escape and none is ambiguous. A stdout whose encoding
-cannot carry a character (``PYTHONIOENCODING=ascii``) gets its escape too (``caf\\u00e9``),
-never an error that would lose the block.
+that every backslash in a value starts an escape and none is ambiguous. On a stdout that is not
+UTF-8 (``PYTHONIOENCODING=ascii``, strict) every character past ASCII is escaped too
+(``caf\\u00e9``): never an error that would lose the block, never bytes ``audit`` cannot read.
 
 Several workers of one service share the container's stdout and often stop at once: the pid
 tells their blocks apart, each block is written while holding a lock shared by every process
@@ -105,41 +105,26 @@ def _unescape_match(match: "re.Match[str]") -> str:
     return _UNESCAPED.get(other, match.group())
 
 
-def encodable(line: str, encoding: Optional[str]) -> str:
-    """``line`` with each character ``encoding`` cannot carry escaped (``caf\\u00e9`` for ASCII),
-    so that a strict stream writes it instead of raising and losing the block."""
-    if not encoding:
+def ascii_escaped(line: str) -> str:
+    """``line`` with each character past ASCII escaped (``caf\\u00e9``): for a stdout that is
+    not UTF-8. A strict ASCII one would raise and lose the block; any other (latin-1) would
+    print bytes that ``audit``, which reads logs as UTF-8, cannot read back."""
+    if line.isascii():
         return line
-    try:
-        line.encode(encoding)
-        return line
-    except UnicodeError:
-        return "".join(char if _fits(char, encoding) else messages.escape_char(char) for char in line)
-    except LookupError:
-        return line
+    return "".join(char if char < "\x80" else messages.escape_char(char) for char in line)
 
 
-def _fits(char: str, encoding: str) -> bool:
-    try:
-        char.encode(encoding)
-        return True
-    except UnicodeError:
-        return False
-
-
-def narrow_encoding(stream: object) -> Optional[str]:
-    """The stream's encoding if it cannot carry every character of an escaped line, else None
-    (UTF-8, the common case: escaped lines hold no surrogate, so they always encode)."""
+def is_utf8(stream: object) -> bool:
+    """Whether ``stream`` encodes as UTF-8 (or says nothing of its encoding: a test's buffer)."""
     encoding = getattr(stream, "encoding", None)
     if not isinstance(encoding, str):
-        return None
+        return True
     try:
         import codecs
 
-        name = codecs.lookup(encoding).name
+        return codecs.lookup(encoding).name == "utf-8"
     except LookupError:
-        return None
-    return None if name in ("utf-8", "utf-16", "utf-32") else name
+        return False
 
 
 def _sorted_once(items: Iterable[str]) -> List[str]:
@@ -159,9 +144,8 @@ def write_block(lines: Iterable[str]) -> None:
     from otel_import_tracer import locking
 
     stream = sys.stdout or sys.__stdout__
-    encoding = narrow_encoding(stream)
-    if encoding is not None:
-        lines = (encodable(line, encoding) for line in lines)
+    if not is_utf8(stream):
+        lines = (ascii_escaped(line) for line in lines)
     path = _lock_path(stream)
     if path is None:  # no file descriptor (a StringIO), no temp directory: write unlocked
         messages.write_lines(lines, stdout=True)

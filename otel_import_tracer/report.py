@@ -23,7 +23,6 @@ import socket
 import stat
 import sys
 import threading
-import time
 from typing import Any, BinaryIO, Callable, Dict, FrozenSet, Iterable, Iterator, List, NoReturn, Optional, Tuple, Union
 
 from otel_import_tracer import messages
