@@ -36,22 +36,25 @@ PACKAGES = ["__init__.py", "versions/__init__.py", "données/__init__.py"]
 LOADED = PACKAGES + IMPORTED + BY_PATH + [os.fsdecode(NOT_UTF8)]  # relative to the root
 
 
-def make_app(tmp_path: Path) -> None:
-    """An app under ``tmp_path/src`` whose ``main.py`` loads every file of ``LOADED``."""
+def make_app(tmp_path: Path, hostile: bool = True) -> None:
+    """An app under ``tmp_path/src`` whose ``main.py`` loads every file of ``LOADED`` (or, not
+    ``hostile``, only the packages and ``IMPORTED``)."""
     root = tmp_path / "src"
     (root / "versions").mkdir(parents=True)
     (root / "données").mkdir()
-    for name in PACKAGES + IMPORTED + BY_PATH:
+    by_path = BY_PATH if hostile else []
+    for name in PACKAGES + IMPORTED + by_path:
         (root / name).write_text("VALUE = 1\n", encoding="utf-8")
-    with open(os.path.join(os.fsencode(root), NOT_UTF8), "wb") as stream:
-        stream.write(b"VALUE = 1\n")
+    if hostile:
+        with open(os.path.join(os.fsencode(root), NOT_UTF8), "wb") as stream:
+            stream.write(b"VALUE = 1\n")
     (tmp_path / "main.py").write_text(textwrap.dedent(f"""
         import importlib, importlib.util, os, sys
         sys.path.insert(0, {str(tmp_path)!r})
         import src
         for name in {IMPORTED!r}:
             importlib.import_module("src." + name[:-3].replace("/", ".").replace(".__init__", ""))
-        for name in {BY_PATH!r} + [os.fsdecode({NOT_UTF8!r})]:
+        for name in {by_path!r} + ([os.fsdecode({NOT_UTF8!r})] if {hostile!r} else []):
             path = os.path.join(os.path.dirname(src.__file__), name)
             spec = importlib.util.spec_from_file_location("by_path", path)
             spec.loader.exec_module(importlib.util.module_from_spec(spec))
@@ -101,6 +104,20 @@ def check_read_back(tmp_path: Path, stdout: bytes, stderr: str) -> None:
     got = parse_log(stdout.decode("utf-8", "replace").splitlines(), "app.log")
     assert got.modules == sorted(module_of(name) for name in LOADED), stdout
     assert got.files == sorted(os.path.join(str(root), name) for name in LOADED), stdout
+
+
+def test_names_no_import_statement_can_spell_are_printed_as_they_are_and_audit_reads_them(tmp_path: Path, collector: str) -> None:
+    # Issue 23's first row: audit refused the tracer's own LOADED_MODULE lines for these (exit 2).
+    make_app(tmp_path, hostile=False)
+    stdout, stderr, _ = traced_run(tmp_path, collector)
+    status, report, audit_err = run_audit(tmp_path, stdout)
+    assert status == 0, (audit_err, stdout, stderr)
+    expected = sorted(str(tmp_path / "src" / name) for name in PACKAGES + IMPORTED)
+    assert report["never_loaded_files"] == [] and sorted(entry["file"] for entry in report["loaded"]) == expected
+    lines = stdout.split(b"\n")
+    for name in PACKAGES + IMPORTED[:-1]:
+        assert f"LOADED_MODULE: {module_of(name)}".encode() in lines, stdout
+    assert b"LOADED_MODULE: src.trail\\x20" in lines, stdout  # the reader strips around values
 
 
 def test_any_file_name_under_the_root_reads_back_through_audit_exactly(tmp_path: Path, collector: str) -> None:
