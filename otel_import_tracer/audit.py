@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX
+from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX, unescape
 from otel_import_tracer.messages import printable
 from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for, path_for
 from otel_import_tracer.readers import otlp
@@ -31,9 +31,8 @@ STDIN_NAME = "<stdin>"
 # "Total unique src.* modules loaded: 12" its LOADED_MODULE lines.
 _STOPPING = re.compile(r"Stopping runtime file tracing\.\.\.(?: \(pid (?P<pid>\d{1,12})\))?\s*$")
 _TOTAL = "Total unique "
-_FILES_TOTAL = re.compile(r"(?P<root>.+)/\*\.py files loaded: (?P<count>\d{1,9})\s*$")  # after _TOTAL, see _files_total
-_MODULES_TOTAL = re.compile(r"Total unique (?P<package>\S+)\.\* modules loaded: (?P<count>\d{1,9})\s*$")
-_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_FILES_TOTAL = re.compile(r"(?P<root>.+)/\*\.py files loaded: (?P<count>\d{1,9})\s*$")  # after _TOTAL, see _total
+_MODULES_TOTAL = re.compile(r"(?P<package>.+)\.\* modules loaded: (?P<count>\d{1,9})\s*$")  # after _TOTAL, see _total
 _SKIPPED_DIRS = ("__pycache__",)
 
 
@@ -114,15 +113,15 @@ _MAX_PENDING = 1000  # "Stopping..." lines still waiting for their totals
 _DIGITS = re.compile(r"\d+")
 
 
-def _files_total(line: str) -> Tuple[Optional["re.Match[str]"], int]:
-    """The ``Total unique <root>/*.py files loaded: N`` of a line, and where it starts. Only the
-    first ``Total unique`` is tried: the root's ``.+`` spans any later one, so a later one matches
-    only where the first does, and searching from each would take quadratic time (a line of
-    16,000 of them: 50 s)."""
+def _total(pattern: "re.Pattern[str]", line: str) -> Tuple[Optional["re.Match[str]"], int]:
+    """The ``Total unique <root>/*.py files loaded: N`` (or ``<package>.* modules``) of a line, and
+    where it starts. Only the first ``Total unique`` is tried: the root's ``.+`` spans any later
+    one, so a later one matches only where the first does, and searching from each would take
+    quadratic time (a line of 16,000 of them: 50 s)."""
     start = line.find(_TOTAL)
     if start < 0:
         return None, start
-    return _FILES_TOTAL.match(line, start + len(_TOTAL)), start
+    return pattern.match(line, start + len(_TOTAL)), start
 
 
 def _decoration(line: str, end: int) -> str:
@@ -158,12 +157,16 @@ class _LogReader:
 
     def feed(self, number: int, line: str) -> None:
         line = line.rstrip("\r\n")
-        for prefix in (FILE_PREFIX, MODULE_PREFIX):
-            at = line.find(prefix)
-            if at >= 0:
-                self._loaded(number, prefix, _decoration(line, at), line[at + len(prefix) :].strip())
-                return
-        self._other(number, line)
+        # The first prefix of the line is ours; a name may hold the other's text after it.
+        at = line.find(FILE_PREFIX)
+        module_at = line.find(MODULE_PREFIX, 0, len(line) if at < 0 else at + len(MODULE_PREFIX) - 1)
+        prefix = FILE_PREFIX
+        if module_at >= 0:
+            at, prefix = module_at, MODULE_PREFIX
+        if at >= 0:
+            self._loaded(number, prefix, _decoration(line, at), unescape(line[at + len(prefix) :].strip()))
+        else:
+            self._other(number, line)
 
     def finish(self) -> LogInput:
         self._close_group()
@@ -184,17 +187,20 @@ class _LogReader:
             self._count(number, group, "files" if prefix == FILE_PREFIX else "modules", prefix)
 
     def _take(self, number: int, prefix: str, value: str) -> bool:
-        """Record a file or module; False (and a problem) if the value is not one (a cut line)."""
+        """Record a file or module; False (and a problem) if the value is not one (a cut line).
+
+        A module is any name (``0000_squashed``, ``seed-db``, ``café``: Python loads them all
+        from files); a line cut short is told by the block's totals, not by its name."""
         if prefix == FILE_PREFIX:
             if value.endswith(SOURCE_SUFFIX) and value.startswith("/"):
                 self.result.files.append(value)
                 return True
             self._bad(number, f"{FILE_PREFIX.strip()} should be followed by an absolute .py path, not {value[:60]!r} (a cut line?)")
             return False
-        if _MODULE_NAME.fullmatch(value):
+        if value:
             self.result.modules.append(value)
             return True
-        self._bad(number, f"{MODULE_PREFIX.strip()} should be followed by a module name, not {value[:60]!r} (a cut line?)")
+        self._bad(number, f"{MODULE_PREFIX.strip()} should be followed by a module name (a cut line?)")
         return False
 
     def _count(self, number: int, group: "_Group", kind: str, prefix: str) -> None:
@@ -210,7 +216,7 @@ class _LogReader:
             self.pending.append((_decoration(line, stopping.start()), stopping.group("pid")))
             del self.pending[:-_MAX_PENDING]
             return
-        files, start = _files_total(line)
+        files, start = _total(_FILES_TOTAL, line)
         if files is not None:
             decoration = _decoration(line, start)
             announcer = next((entry for entry in self.pending if entry[0] == decoration), None)
@@ -218,13 +224,13 @@ class _LogReader:
                 return  # no "Stopping..." of ours before it: someone else's line
             self.pending.remove(announcer)
             self.headers_seen = True
-            self.result.roots.append(files.group("root"))
+            self.result.roots.append(unescape(files.group("root")))
             self._join(number).open_block(int(files.group("count")), announcer[1], decoration)
             return
-        modules = _MODULES_TOTAL.search(line)
+        modules, start = _total(_MODULES_TOTAL, line)
         if modules is not None:
             group = self.group
-            if group is None or _decoration(line, modules.start()) not in group.decorations:
+            if group is None or _decoration(line, start) not in group.decorations:
                 return
             group.modules_announced(int(modules.group("count")))
             if group.complete():  # a block of no modules ends at its total

@@ -62,30 +62,45 @@ def _chunks(lines: Iterable[str]) -> Iterator[str]:
         yield "".join(parts)
 
 
-# What must not reach a terminal raw: C0 controls (ESC starts a sequence that can clear the
-# screen or set the title, CR and newline forge lines), DEL, C1 controls (U+009B is a one-char
-# CSI), the bidi overrides that reorder what is shown, and lone surrogates (a file name that is
-# not UTF-8, as os.walk decodes it), which no UTF-8 stream can encode.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# What must not reach a terminal or a log raw: C0 controls (ESC starts a sequence that can clear
+# the screen or set the title, CR and newline forge lines), DEL, C1 controls (U+009B is a one-char
+# CSI, U+0085 a line break), the line and paragraph separators that log viewers and
+# str.splitlines break lines at, the bidi overrides that reorder what is shown, and lone
+# surrogates (a file name that is not UTF-8, as os.walk decodes it), which no UTF-8 stream can
+# encode.
+UNPRINTABLE = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNPRINTABLE = re.compile(f"[{UNPRINTABLE}]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def printable(text: str) -> str:
     """``text`` safe to show on a terminal or a page: what ``_UNPRINTABLE`` matches becomes an escape.
 
     ``\\x1b``, ``\\n``, ``\\u202e``; a surrogate that stands for an undecodable byte of a file
-    name (``\\udcff``) shows as that byte, ``\\xff``. Everything else is kept as it is."""
+    name (``\\udcff``) shows as that byte, ``\\xff``. Everything else is kept as it is. The
+    shutdown lines use the same escapes (``logs.escape``), and also double a backslash so that
+    they read back exactly; here, for a reader, a backslash is left as it is."""
     return _UNPRINTABLE.sub(_escape, text)
 
 
 def _escape(match: re.Match[str]) -> str:
-    char = match.group()
+    return escape_char(match.group())
+
+
+def escape_char(char: str) -> str:
+    """The escape of one character: ``\\xNN`` stands for one byte of a name (an ASCII control,
+    or a byte of a file name that is not UTF-8, which ``os.fsdecode`` gave as U+DCNN),
+    ``\\uNNNN`` for any other character (U+0085 is ``\\u0085``, two bytes in UTF-8), so no
+    escape stands for two things."""
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
     code = ord(char)
-    if char in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[char]
+    if code < 0x80:
+        return f"\\x{code:02x}"
     if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's surrogateescape of byte code - 0xDC00
-        code -= 0xDC00
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def info(message: str) -> None:

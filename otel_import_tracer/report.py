@@ -23,7 +23,6 @@ import socket
 import stat
 import sys
 import threading
-import time
 from typing import Any, BinaryIO, Callable, Dict, FrozenSet, Iterable, Iterator, List, NoReturn, Optional, Tuple, Union
 
 from otel_import_tracer import messages
@@ -217,27 +216,14 @@ def claim(path: str, per_process: bool) -> str:
 @contextlib.contextmanager
 def _directory_lock(directory: str) -> Iterator[None]:
     """An advisory lock on the report's directory itself (no lock file left behind); bounded."""
-    try:
-        import fcntl
+    from otel_import_tracer import locking
 
-        os.makedirs(directory, exist_ok=True)
-        fd = os.open(directory, os.O_RDONLY)
-    except Exception:  # no fcntl, or the directory cannot be made: the write will say why
-        yield
-        return
     try:
-        deadline = time.monotonic() + 2.0
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(0.01)
+        os.makedirs(directory, exist_ok=True)
+    except OSError:  # the write will say why
+        pass
+    with locking.directory_lock(directory, 2.0):
         yield
-    finally:
-        os.close(fd)
 
 
 _HEAD_BYTES = 4096

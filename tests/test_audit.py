@@ -500,7 +500,7 @@ def test_inventory_follows_a_directory_linked_into_the_root_once(tmp_path: Path)
 # -- hostile names on the terminal (issue 12) ----------------------------------------------
 
 HOSTILE = "evil\x1b]0;owned\x07\x1b[2J\rforged\n\u009b31m"
-HOSTILE_SHOWN = "evil\\x1b]0;owned\\x07\\x1b[2J\\rforged\\n\\x9b31m"
+HOSTILE_SHOWN = "evil\\x1b]0;owned\\x07\\x1b[2J\\rforged\\n\\u009b31m"
 
 
 def assert_printable(text: str) -> None:

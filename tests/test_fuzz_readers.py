@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from otel_import_tracer.audit import LogInput, TraceInput, _decoration, audit, format_json, format_text, load_input
 from otel_import_tracer.html_report import render
-from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX, shutdown_lines
+from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX, ascii_escaped, shutdown_lines, unescape
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, Report, dumps
 
 pytestmark = pytest.mark.collector_independent
@@ -295,6 +295,32 @@ def test_only_the_tracers_own_block_counts_whatever_lines_surround_it(root: str,
         assert isinstance(got, LogInput) and (sorted(got.files), sorted(got.modules)) == (files, modules), lines
 
 
+# Any name a file system or a module can have: every code point, lone surrogates (a file name
+# that is not UTF-8) included, the hostile ones and backslashes often.
+any_name = st.lists(
+    st.characters(blacklist_categories=())
+    | st.sampled_from(list(LINE_BREAKS + "\\\x1b\x00\x7f\x9b\u202e\udcff\ud800 \u3000"))
+    | st.sampled_from([FILE_PREFIX, MODULE_PREFIX, "\\x1b", "\\u00e9", "Total unique ", "Stopping runtime file tracing..."]),
+    min_size=1, max_size=12,
+).map("".join)
+
+
+@given(names=st.lists(any_name, min_size=1, max_size=6), decoration=st.sampled_from(DECORATIONS), root=st.sampled_from(["/app/src", "/srv/my app/src\u00e9", "/x/s\nrc"]), ascii=st.booleans())
+def test_any_name_the_writer_prints_reads_back_exactly_in_one_line_each(names: List[str], decoration: str, root: str, ascii: bool) -> None:
+    # Writer to reader: every file and module, whatever its code points, is one line that reads
+    # back to exactly that name (an ASCII stdout gets escapes, not an error), and no other line.
+    package = root.rsplit("/", 1)[1]
+    files = [f"{root}/{name}.py" for name in names]
+    modules = [f"{package}.{name}" for name in names]
+    lines = [ascii_escaped(line) if ascii else line for line in shutdown_lines(root, files, modules, pid=42)]
+    assert len(lines) == 3 + 2 * len(set(names))
+    raw = "\n".join(decoration.format(n=n % 60) + line for n, line in enumerate(lines)).encode("ascii" if ascii else "utf-8")  # strict: no surrogate left
+    assert not any(char in line for line in lines for char in LINE_BREAKS)
+    got = load_input("app.log", raw)
+    assert isinstance(got, LogInput)
+    assert (got.files, got.modules, got.roots) == (sorted(set(files)), sorted(set(modules)), [root]), lines
+
+
 HOSTILE_LINES = [
     "Stopping runtime file tracing... (pid 1)", "Stopping runtime file tracing...", "Total unique /app/src/*.py files loaded: 3",
     "Total unique /app/src/*.py files loaded: " + "9" * 5000, "Total unique src.* modules loaded: 2", "Total unique " * 5000,
@@ -321,7 +347,7 @@ def test_any_damage_to_a_log_reads_as_its_loads_or_errors_at_their_lines(root: s
             lines.insert(at, lines[at])
     raw = "\n".join(lines).encode("utf-8", "surrogatepass")
     decoded = raw.decode("utf-8", "replace").splitlines()
-    named = {line[line.find(prefix) + len(prefix) :].strip() for line in decoded for prefix in (FILE_PREFIX, MODULE_PREFIX) if prefix in line}
+    named = {unescape(line[line.find(prefix) + len(prefix) :].strip()) for line in decoded for prefix in (FILE_PREFIX, MODULE_PREFIX) if prefix in line}
     for problems in (None, []):  # raised at the first bad line, or each collected (--skip-bad)
         got = read(raw, "damaged.log", root, problems)
         if isinstance(got, LogInput):

@@ -317,7 +317,7 @@ def test_the_page_escapes_control_characters_and_lone_surrogates(tmp_path: Path)
     report.modules[1]["name"] = report.modules[1]["file"] = HOSTILE
     page = render(report)
     assert_clean_text(page)
-    assert "evil\\x1b]0;owned\\x07\\x1b[2J\\rforged\\n\\x9b31m\\ud800" in page
+    assert "evil\\x1b]0;owned\\x07\\x1b[2J\\rforged\\n\\u009b31m\\ud800" in page
     assert len(bars(page)) == STARTUP_COUNT
 
 
