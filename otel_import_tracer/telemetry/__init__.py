@@ -24,7 +24,7 @@ import collections
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from otel_import_tracer import messages, semconv
 from otel_import_tracer.config import IMPORT_TRACING_SHUTDOWN_TIMEOUT, Config
@@ -36,6 +36,7 @@ from otel_import_tracer.telemetry.attributes import dependency_attributes, failu
 FLUSH_EVERY = 512
 FLUSH_TIMEOUT_MS = 10_000
 JOB_QUEUE_SIZE = 10_000
+RECHECK_AFTER_S = 10.0
 
 _Lazy = Tuple[str, Dict[str, Any], int, int]
 _STARTUP = "startup"
@@ -97,6 +98,7 @@ class Telemetry(Listener):
         self._worker_lock = threading.Lock()
         self._done = threading.Event()  # the export thread has finished its last job
         self._destination: Any = None
+        self._refused: Any = None  # an OTLP endpoint found unusable: (when, setup.Refused)
         self._open_startup: Any = None  # app.startup, started at the lifespan's beginning
         self._trace_id: Optional[str] = None
         self._startup_queued = False
@@ -251,7 +253,10 @@ class Telemetry(Listener):
             from otel_import_tracer.telemetry import setup
 
             if self._destination is None:
-                self._destination = setup.resolve()
+                refused: List[Any] = []
+                self._destination = setup.resolve(refused=refused)
+                if refused:
+                    self._refused = (time.monotonic(), refused[0])
             if self._destination is not None:
                 self._export_startup(self._destination)
         except Exception as exc:
@@ -327,6 +332,8 @@ class Telemetry(Listener):
             messages.warn("telemetry-lazy-span", f"a lazy import span could not be made ({exc!r}).")
 
     def _final_flush(self) -> None:
+        if self._destination is None and self._refused is not None:
+            self._look_again()
         destination = self._destination
         if destination is None:
             return
@@ -335,6 +342,15 @@ class Telemetry(Listener):
             destination.close()
         except Exception as exc:
             messages.warn("telemetry-flush-error", f"flushing import traces failed ({exc!r}).")
+
+    def _look_again(self) -> None:
+        """An endpoint refused a while ago (a collector starting after the app): once more at
+        stop, and the startup trace if it now accepts; at once after, it would refuse again."""
+        refused_at, refused = self._refused
+        self._refused = None
+        if time.monotonic() - refused_at < RECHECK_AFTER_S or refused.check() is not None:
+            return
+        self._export()
 
     def _late(self, timeout: float) -> None:
         if not self._startup_sent and not self._imports_planned:

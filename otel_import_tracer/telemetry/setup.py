@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import os
 import sys
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.semconv import INSTRUMENTATION_SCOPE
@@ -67,9 +67,12 @@ def application_destination() -> Optional[Destination]:
     return Destination(tracer, installed, owned=False, description="the application's TracerProvider")
 
 
-def resolve(environ: Optional[Mapping[str, str]] = None) -> Optional[Destination]:
+def resolve(environ: Optional[Mapping[str, str]] = None, refused: Optional[List["Refused"]] = None) -> Optional[Destination]:
     """The application's SDK provider if it installed one, else one of our own; None if
-    there is nowhere to send spans (said once, with how to change it)."""
+    there is nowhere to send spans (said once, with how to change it).
+
+    An OTLP exporter whose endpoint cannot be used is not made (nor its SDK imported): it is
+    added to ``refused``, to look again later if the caller wants."""
     env = os.environ if environ is None else environ
     installed = application_destination()
     if installed is not None:
@@ -77,8 +80,22 @@ def resolve(environ: Optional[Mapping[str, str]] = None) -> Optional[Destination
     if env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
         messages.info(f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work).")
         return None
-    exporters = _exporters(env)
+    exporters = []
+    for name, exporter in _exporters(env):
+        if isinstance(exporter, Refused):
+            if refused is not None:
+                refused.append(exporter)
+        else:
+            exporters.append((name, exporter))
     return _build_own(exporters) if exporters else None
+
+
+@dataclasses.dataclass
+class Refused:
+    """An OTLP exporter not made, because its endpoint cannot be used: why, and how to look again."""
+
+    reason: str
+    check: Callable[[], Optional[str]]
 
 
 def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
@@ -142,17 +159,29 @@ def _exporter(name: str, env: Mapping[str, str]) -> Optional[Tuple[str, Any]]:
         )
         return None
     protocol = (env.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) or env.get(OTEL_EXPORTER_OTLP_PROTOCOL) or "grpc").strip()
+    if protocol not in ("grpc", "http/protobuf"):
+        messages.warn(
+            "bad-otlp-protocol",
+            f"{OTEL_EXPORTER_OTLP_PROTOCOL}={protocol!r} is not supported; use grpc or http/protobuf.",
+        )
+        return None
+    name = f"otlp ({protocol})"
+    # Before importing the exporter (gRPC alone costs ~0.3 s): an endpoint no attempt can
+    # reach is said once, here, instead of by the SDK's retries until the shutdown timeout.
+    check = _endpoint_check(protocol, env)
+    reason = check()
+    if reason is not None:
+        return (name, Refused(reason, check))
+    exporter = _otlp_exporter(protocol)
+    return None if exporter is None else (name, exporter)
+
+
+def _otlp_exporter(protocol: str) -> Any:
     try:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        elif protocol == "http/protobuf":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
         else:
-            messages.warn(
-                "bad-otlp-protocol",
-                f"{OTEL_EXPORTER_OTLP_PROTOCOL}={protocol!r} is not supported; use grpc or http/protobuf.",
-            )
-            return None
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
     except ImportError:
         extra = "grpc" if protocol == "grpc" else "http"
         messages.warn(
@@ -161,7 +190,26 @@ def _exporter(name: str, env: Mapping[str, str]) -> Optional[Tuple[str, Any]]:
             f"install it with: pip install 'otel-import-tracer[{extra}]'",
         )
         return None
-    return (f"otlp ({protocol})", OTLPSpanExporter())
+    return OTLPSpanExporter()
+
+
+def _endpoint_check(protocol: str, env: Mapping[str, str]) -> Callable[[], Optional[str]]:
+    """A look at the OTLP endpoint: None if an export may succeed, else why not (warned once)."""
+    from otel_import_tracer.telemetry.endpoint import Endpoint
+
+    endpoint = Endpoint(protocol, env)
+
+    def check() -> Optional[str]:
+        problem = endpoint.problem()
+        if problem is not None:
+            messages.warn(
+                "otlp-endpoint",
+                f"{endpoint.describe()} cannot be used: {problem}. Import traces are not exported "
+                "(the log lines and report are complete).",
+            )
+        return problem
+
+    return check
 
 
 def _resource() -> Any:
