@@ -377,6 +377,39 @@ def test_a_service_exporting_where_nothing_listens_stops_at_once(tmp_path: Path)
     assert traced_s < untraced_s + 1.0, (traced_s, untraced_s, output)
 
 
+SAMPLER_DROPPING_ALL = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.0"}
+
+
+@pytest.mark.collector_independent
+def test_a_sampler_for_the_applications_traces_keeps_the_tracers_own_startup_trace(tmp_path: Path, receiver: OtlpReceiver) -> None:
+    # Issue 27: production configs often sample; the tracer's own provider followed the sampler
+    # and the startup trace never left, without a word. It is one trace per process, asked for.
+    result = _run_job(tmp_path, {**receiver.env("http/protobuf"), **SAMPLER_DROPPING_ALL})
+    assert result.returncode == 0, result.stderr
+    assert "startup trace" in result.stderr and "exported:" in result.stderr, result.stderr
+    (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
+    assert sorted(_loaded_names(startup)) == ["src", "src.m0", "src.m1", "src.m2"]
+
+
+@pytest.mark.slow
+@pytest.mark.collector_independent
+def test_an_application_sampler_dropping_the_startup_trace_is_said_once(receiver: OtlpReceiver) -> None:
+    # With the application's provider (opentelemetry-instrument), its sampler decides: the
+    # tracer says once that app.startup was dropped and how to keep it, instead of nothing.
+    env = {**receiver.env("grpc"), **SAMPLER_DROPPING_ALL}
+    launcher = (console_script("opentelemetry-instrument"), console_script("uvicorn"))
+    with start_demo(env=env, launcher=launcher) as service:
+        service.wait_ready()
+        service.wait_for_output("[startup-not-sampled]")
+        output = service.stop()
+    (line,) = [line for line in output.splitlines() if "[startup-not-sampled]" in line]
+    assert "TraceIdRatioBased{0.0}" in line and "to keep it" in line and "OTEL_TRACES_SAMPLER_ARG" in line, output
+    assert "startup trace" not in output  # no trace id of a trace that was never sent
+    _, modules, _ = shutdown_lines(output)
+    assert set(modules) >= demo_graph.STARTUP
+    assert not receiver.spans(semconv.SPAN_STARTUP)
+
+
 LAZY_STORM = """
 import sys, threading
 sys.path.insert(0, sys.argv[1])

@@ -291,6 +291,9 @@ class Telemetry(Listener):
         # Only its context is kept: the ended span holds every event until it is dropped.
         context = span.get_span_context()
         del span
+        if not context.trace_flags.sampled:
+            self._not_sampled(destination)
+            return
         if context.is_valid:
             self._trace_id = format(context.trace_id, "032x")
         self._imports_planned = (sum(1 for load in loads if load.end_ns is not None) + len(dependencies)) if self._config.spans else 0
@@ -315,6 +318,18 @@ class Telemetry(Listener):
         messages.info(
             f"startup trace {self._trace_id} {outcome}: {len(loads)} module.loaded events, "
             f"{len(failures)} module.import_failed events, {imports} import spans via {destination.description}."
+        )
+
+    def _not_sampled(self, destination: Any) -> None:
+        """The application's sampler dropped ``app.startup`` (and so the waterfall under it)."""
+        sampler = getattr(destination.provider, "sampler", None)
+        described = getattr(sampler, "get_description", lambda: type(sampler).__name__)()
+        raise_ratio = ", or raise OTEL_TRACES_SAMPLER_ARG" if "Ratio" in described else ""
+        messages.warn(
+            "startup-not-sampled",
+            f"app.startup was not sampled by the application's TracerProvider (sampler {described}), so "
+            "this process's import trace is not exported (the log lines and report are complete); to keep "
+            f"it, sample spans named app.startup always (one per process){raise_ratio}.",
         )
 
     def _export_lazy(self, item: _Lazy) -> None:

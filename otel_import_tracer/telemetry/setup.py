@@ -101,6 +101,7 @@ class Refused:
 def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     from otel_import_tracer.telemetry.outbox import Outbox
 
@@ -109,7 +110,10 @@ def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
     except RuntimeError:  # its detector thread pool, refused by an exiting interpreter
         resource = _resource()
     # Never the global provider: an application that chose not to trace keeps not tracing.
+    # Not OTEL_TRACES_SAMPLER's either: it thins out the application's request traces, and
+    # would drop at random the one startup trace per process that ENABLE_IMPORT_TRACING asks for.
     provider = TracerProvider(
+        sampler=ALWAYS_ON,
         resource=resource,
         span_limits=SpanLimits(max_events=SpanLimits.UNSET),
         shutdown_on_exit=False,  # stop_tracing() flushes with a bounded wait instead
