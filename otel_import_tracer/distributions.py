@@ -211,36 +211,11 @@ def _stamp() -> List[Any]:
 
 def _cache_path() -> Optional[str]:
     """The cache file of this environment, in a directory only this user can write; None if none."""
+    from otel_import_tracer.telemetry.group import private_directory, user_temp_directory
+
     key = hashlib.sha256(json.dumps([sys.executable, sys.path]).encode("utf-8", "surrogatepass")).hexdigest()[:24]
-    for directory in _cache_directories():
-        if _private_directory(directory):
-            return os.path.join(directory, f"distributions-{key}.json")
-    return None
-
-
-def _cache_directories() -> List[str]:
-    directories = []
     base = os.environ.get(XDG_CACHE_HOME) or os.path.join(os.path.expanduser("~"), ".cache")
-    if os.path.isabs(base):
-        directories.append(os.path.join(base, "otel-import-tracer"))
-    import tempfile
-
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    directories.append(os.path.join(tempfile.gettempdir(), f"otel-import-tracer-{uid}"))
-    return directories
-
-
-def _private_directory(directory: str) -> bool:
-    """``directory`` exists or was made (0700), is no symlink and, on POSIX, is ours."""
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        info = os.lstat(directory)
-    except OSError:
-        return False
-    import stat
-
-    if not stat.S_ISDIR(info.st_mode):
-        return False
-    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
-        return False
-    return os.access(directory, os.W_OK)
+    directory: Optional[str] = os.path.join(base, "otel-import-tracer")
+    if not os.path.isabs(base) or not private_directory(directory):  # type: ignore[arg-type]
+        directory = user_temp_directory()
+    return None if directory is None else os.path.join(directory, f"distributions-{key}.json")

@@ -410,6 +410,42 @@ def test_an_application_sampler_dropping_the_startup_trace_is_said_once(receiver
     assert not receiver.spans(semconv.SPAN_STARTUP)
 
 
+NO_EXPORTER_NOTE = "no trace exporter is configured"
+
+
+@pytest.mark.collector_independent
+def test_the_no_exporter_note_of_a_script_comes_before_the_shutdown_lines(tmp_path: Path) -> None:
+    # Issue 27: a script said it after the shutdown block, where nobody reading the lines looks.
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("from src import job\n")
+    (root / "job.py").write_text("")
+    result = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import src"],
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)}),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    notes = [index for index, line in enumerate(lines) if NO_EXPORTER_NOTE in line]
+    assert len(notes) == 1 and notes[0] < lines.index("LOADED_MODULE: src"), result.stdout
+    assert notes[0] < min(index for index, line in enumerate(lines) if line.startswith("Stopping runtime file tracing")), result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.collector_independent
+def test_the_no_exporter_note_is_said_once_for_all_workers(tmp_path: Path) -> None:
+    # Issue 27: the newcomer's own service, defaults, under uvicorn --workers 2: each worker said it.
+    from tests.support.plain_app import run_service
+
+    run = run_service([sys.executable, "-m", "uvicorn", "src.main:app", "--port", "{port}", "--workers", "2"], tmp_path, workers=2)
+    assert len(run.reports) == 2, run.output
+    assert run.output.count(NO_EXPORTER_NOTE) == 1, run.output
+    lines = run.output.splitlines()
+    note = next(index for index, line in enumerate(lines) if NO_EXPORTER_NOTE in line)
+    assert note < min(index for index, line in enumerate(lines) if line.startswith("LOADED_")), run.output
+
+
 LAZY_STORM = """
 import sys, threading
 sys.path.insert(0, sys.argv[1])

@@ -103,7 +103,7 @@ def test_own_span_for_a_lazy_import_holds_the_event(tracer, exporter) -> None:  
 @pytest.mark.parametrize(
     "env, expected, message",
     [
-        ({}, [], "no trace exporter is configured"),
+        ({}, [], None),  # said by unconfigured(), before the shutdown lines
         ({"OTEL_TRACES_EXPORTER": "none"}, [], None),
         ({"OTEL_TRACES_EXPORTER": "console"}, ["console"], None),
         ({"OTEL_TRACES_EXPORTER": "otlp"}, ["otlp (grpc)"], None),
@@ -200,3 +200,18 @@ def test_an_endpoint_that_listens_or_sits_behind_a_proxy_is_left_to_the_exporter
         patch.delenv("no_proxy", raising=False)
         patch.delenv("NO_PROXY", raising=False)
         assert Endpoint("grpc", {"OTEL_EXPORTER_OTLP_ENDPOINT": refused}).problem() is None
+
+
+@pytest.mark.parametrize(
+    "env, note",
+    [
+        ({}, "no trace exporter is configured"),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, "OTEL_SDK_DISABLED=true"),
+        ({"OTEL_TRACES_EXPORTER": "none"}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, None),
+        ({"OTEL_TRACES_EXPORTER": "console"}, None),
+    ],
+)
+def test_unconfigured_export_is_known_from_the_environment_alone(env: Dict[str, str], note: Optional[str]) -> None:
+    found = setup.unconfigured(env)
+    assert found is None if note is None else note in (found or ""), found

@@ -102,6 +102,7 @@ class Telemetry(Listener):
         self._open_startup: Any = None  # app.startup, started at the lifespan's beginning
         self._trace_id: Optional[str] = None
         self._startup_queued = False
+        self._announced = False
         self._discarded = False
         # What went out, for the message when a shutdown cuts the export short.
         self._startup_sent = False
@@ -109,7 +110,24 @@ class Telemetry(Listener):
         self._imports_sent = 0
 
     def start(self) -> None:
+        from otel_import_tracer.telemetry import group
+
+        group.join()  # before any child is started: they inherit it
         self._registry.subscribe(self)
+
+    def announce(self) -> None:
+        """If the environment asks for no export, say so now (before the shutdown lines), once
+        per process group: every worker of a command would say the same. Imports no SDK."""
+        if self._announced:
+            return
+        self._announced = True
+        from otel_import_tracer.telemetry import group, setup
+
+        note = setup.unconfigured()
+        if note is None or setup.application_destination() is not None:
+            return
+        if group.first_to_say("no-export"):
+            messages.info(note)
 
     def arm(self) -> bool:
         """Start the export thread (idle until there is something to send); False if impossible."""
@@ -164,6 +182,7 @@ class Telemetry(Listener):
         if self._startup_queued:
             return
         self._startup_queued = True
+        self.announce()
         if not self.arm():
             messages.warn(
                 "telemetry-no-thread",
@@ -254,7 +273,7 @@ class Telemetry(Listener):
 
             if self._destination is None:
                 refused: List[Any] = []
-                self._destination = setup.resolve(refused=refused)
+                self._destination = setup.resolve(refused=refused, announced=self._announced)
                 if refused:
                     self._refused = (time.monotonic(), refused[0])
             if self._destination is not None:

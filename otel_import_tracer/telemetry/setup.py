@@ -67,9 +67,11 @@ def application_destination() -> Optional[Destination]:
     return Destination(tracer, installed, owned=False, description="the application's TracerProvider")
 
 
-def resolve(environ: Optional[Mapping[str, str]] = None, refused: Optional[List["Refused"]] = None) -> Optional[Destination]:
+def resolve(
+    environ: Optional[Mapping[str, str]] = None, refused: Optional[List["Refused"]] = None, announced: bool = False
+) -> Optional[Destination]:
     """The application's SDK provider if it installed one, else one of our own; None if
-    there is nowhere to send spans (said once, with how to change it).
+    there is nowhere to send spans (said, with how to change it, unless ``announced`` already).
 
     An OTLP exporter whose endpoint cannot be used is not made (nor its SDK imported): it is
     added to ``refused``, to look again later if the caller wants."""
@@ -77,8 +79,10 @@ def resolve(environ: Optional[Mapping[str, str]] = None, refused: Optional[List[
     installed = application_destination()
     if installed is not None:
         return installed
-    if env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
-        messages.info(f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work).")
+    note = unconfigured(env)
+    if note is not None:
+        if not announced:
+            messages.info(note)
         return None
     exporters = []
     for name, exporter in _exporters(env):
@@ -96,6 +100,17 @@ class Refused:
 
     reason: str
     check: Callable[[], Optional[str]]
+
+
+def unconfigured(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The note to give when the environment asks for no export at all (no SDK needed to tell)."""
+    env = os.environ if environ is None else environ
+    if env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
+        return f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work)."
+    endpoint_set = bool(env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT))
+    if not env.get(OTEL_TRACES_EXPORTER, "").strip() and not endpoint_set:
+        return f"no trace exporter is configured, so import traces are not exported; {_HOW_TO_EXPORT}."
+    return None
 
 
 def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
@@ -135,8 +150,7 @@ def _exporters(env: Mapping[str, str]) -> List[Tuple[str, Any]]:
     endpoint_set = bool(env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT))
     if not requested:
         if not endpoint_set:
-            messages.info(f"no trace exporter is configured, so import traces are not exported; {_HOW_TO_EXPORT}.")
-            return []
+            return []  # unconfigured(): said before the shutdown lines
         requested = "otlp"  # an endpoint alone says clearly enough where to send
     exporters = []
     for name in (part.strip() for part in requested.split(",")):
