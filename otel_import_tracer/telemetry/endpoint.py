@@ -15,7 +15,6 @@ import os
 import re
 import socket
 import urllib.parse
-import urllib.request
 from typing import Mapping, Optional, Tuple
 
 OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -103,8 +102,13 @@ class Endpoint:
 
 
 def _behind_proxy(host: str) -> bool:
-    """Whether a proxy from the environment (``https_proxy``, ``grpc_proxy``...) stands between."""
-    proxies = urllib.request.getproxies_environment()
-    if not any(proxies.get(kind) for kind in ("http", "https", "grpc", "all")):
+    """Whether a proxy from the environment (``https_proxy``, ``grpc_proxy``...) stands between,
+    as requests and gRPC read them (``no_proxy`` names hosts or domains reached directly)."""
+    variables = {key.lower(): value.strip() for key, value in os.environ.items() if key.lower().endswith("_proxy")}
+    if not any(variables.get(kind) for kind in ("http_proxy", "https_proxy", "grpc_proxy", "all_proxy")):
         return False
-    return not urllib.request.proxy_bypass_environment(host, proxies)
+    for entry in variables.get("no_proxy", "").replace(" ", "").split(","):
+        entry = entry.lstrip(".").split(":", 1)[0] if entry.count(":") <= 1 else entry
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return False
+    return True
