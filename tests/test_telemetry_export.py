@@ -387,7 +387,7 @@ SAMPLER_DROPPING_ALL = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMP
 def test_a_sampler_for_the_applications_traces_keeps_the_tracers_own_startup_trace(tmp_path: Path, receiver: OtlpReceiver) -> None:
     # Issue 27: production configs often sample; the tracer's own provider followed the sampler
     # and the startup trace never left, without a word. It is one trace per process, asked for.
-    result = _run_job(tmp_path, {**receiver.env("http/protobuf"), **SAMPLER_DROPPING_ALL})
+    result = _run_job(tmp_path, {**receiver.env("http/protobuf"), **SAMPLER_DROPPING_ALL, "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "20"})
     assert result.returncode == 0, result.stderr
     assert "startup trace" in result.stderr and "exported:" in result.stderr, result.stderr
     (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
