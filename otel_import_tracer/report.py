@@ -392,7 +392,8 @@ def _dependency_entries(dependencies: List[Any], origin_ns: int, resolve: bool) 
     if resolve and dependencies:
         from otel_import_tracer import distributions
 
-        provided = distributions.of
+        found = distributions.of_all(dependency.name for dependency in dependencies)
+        provided = found.__getitem__
     entries = []
     for dependency in dependencies:
         duration = dependency.duration_ns

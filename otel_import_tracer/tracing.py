@@ -137,6 +137,8 @@ class TracingSession:
             if self._telemetry is not None:
                 self._telemetry.discard()
             return
+        if self._telemetry is not None:
+            _guard("telemetry", self._telemetry.announce)  # a note on where traces go comes before the lines
         _guard("shutdown-lines", self._write_lines)
         # Without a lifespan (a script, a worker), the whole run is the startup.
         if self.registry.mark_startup_complete():

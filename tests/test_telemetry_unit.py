@@ -103,7 +103,7 @@ def test_own_span_for_a_lazy_import_holds_the_event(tracer, exporter) -> None:  
 @pytest.mark.parametrize(
     "env, expected, message",
     [
-        ({}, [], "no trace exporter is configured"),
+        ({}, [], None),  # said by unconfigured(), before the shutdown lines
         ({"OTEL_TRACES_EXPORTER": "none"}, [], None),
         ({"OTEL_TRACES_EXPORTER": "console"}, ["console"], None),
         ({"OTEL_TRACES_EXPORTER": "otlp"}, ["otlp (grpc)"], None),
@@ -117,8 +117,12 @@ def test_own_span_for_a_lazy_import_holds_the_event(tracer, exporter) -> None:  
     ],
 )
 def test_exporters_follow_the_standard_variables(
-    env: Dict[str, str], expected: List[str], message: Optional[str], capsys: pytest.CaptureFixture[str]
+    env: Dict[str, str], expected: List[str], message: Optional[str], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from otel_import_tracer.telemetry import endpoint
+
+    monkeypatch.setattr(endpoint.Endpoint, "problem", lambda self: None)  # nothing listens here
     assert [name for name, _ in setup._exporters(env)] == expected
     err = capsys.readouterr().err
     if message is None:
@@ -157,3 +161,57 @@ def test_a_lazy_load_meeting_a_half_imported_api_gets_a_span_of_its_own(
         monkeypatch.undo()
     (job,) = list(telemetry._jobs._items)
     assert job[0] == semconv.EVENT_MODULE_LOADED and job[1][semconv.ATTR_MODULE_NAME] == "src.lazy"
+
+
+@pytest.mark.parametrize(
+    "protocol, value, expected",
+    [
+        ("grpc", "not a url", "not a URL"),
+        ("http/protobuf", "localhost:4317", "not a URL"),  # requests needs a scheme
+        ("grpc", "http://collector:99999", "not a URL"),
+        ("grpc", "http://nonexistent.invalid:4317", "does not resolve"),  # RFC 6761: never resolves
+        ("grpc", "unix:///run/collector.sock", None),  # gRPC's own kind of target: its to judge
+    ],
+)
+def test_an_endpoint_no_attempt_can_reach_is_known_at_once(protocol: str, value: str, expected: Optional[str]) -> None:
+    from otel_import_tracer.telemetry.endpoint import Endpoint
+
+    problem = Endpoint(protocol, {"OTEL_EXPORTER_OTLP_ENDPOINT": value}).problem()
+    assert problem is None if expected is None else expected in (problem or ""), problem
+
+
+def test_an_endpoint_that_listens_or_sits_behind_a_proxy_is_left_to_the_exporter() -> None:
+    import socket
+
+    from otel_import_tracer.telemetry.endpoint import Endpoint
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        host_port = "127.0.0.1:%d" % listening.getsockname()[1]
+        assert Endpoint("grpc", {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": host_port}).problem() is None
+        assert Endpoint("http/protobuf", {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + host_port}).problem() is None
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        refused = "http://127.0.0.1:%d" % closed.getsockname()[1]
+    assert "Connection refused" in (Endpoint("grpc", {"OTEL_EXPORTER_OTLP_ENDPOINT": refused}).problem() or "")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("https_proxy", "http://proxy.example:3128")
+        patch.delenv("no_proxy", raising=False)
+        patch.delenv("NO_PROXY", raising=False)
+        assert Endpoint("grpc", {"OTEL_EXPORTER_OTLP_ENDPOINT": refused}).problem() is None
+
+
+@pytest.mark.parametrize(
+    "env, note",
+    [
+        ({}, "no trace exporter is configured"),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, "OTEL_SDK_DISABLED=true"),
+        ({"OTEL_TRACES_EXPORTER": "none"}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, None),
+        ({"OTEL_TRACES_EXPORTER": "console"}, None),
+    ],
+)
+def test_unconfigured_export_is_known_from_the_environment_alone(env: Dict[str, str], note: Optional[str]) -> None:
+    found = setup.unconfigured(env)
+    assert found is None if note is None else note in (found or ""), found

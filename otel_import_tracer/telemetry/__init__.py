@@ -24,7 +24,7 @@ import collections
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from otel_import_tracer import messages, semconv
 from otel_import_tracer.config import IMPORT_TRACING_SHUTDOWN_TIMEOUT, Config
@@ -36,6 +36,7 @@ from otel_import_tracer.telemetry.attributes import dependency_attributes, failu
 FLUSH_EVERY = 512
 FLUSH_TIMEOUT_MS = 10_000
 JOB_QUEUE_SIZE = 10_000
+RECHECK_AFTER_S = 10.0
 
 _Lazy = Tuple[str, Dict[str, Any], int, int]
 _STARTUP = "startup"
@@ -97,9 +98,11 @@ class Telemetry(Listener):
         self._worker_lock = threading.Lock()
         self._done = threading.Event()  # the export thread has finished its last job
         self._destination: Any = None
+        self._refused: Any = None  # an OTLP endpoint found unusable: (when, setup.Refused)
         self._open_startup: Any = None  # app.startup, started at the lifespan's beginning
         self._trace_id: Optional[str] = None
         self._startup_queued = False
+        self._announced = False
         self._discarded = False
         # What went out, for the message when a shutdown cuts the export short.
         self._startup_sent = False
@@ -107,7 +110,24 @@ class Telemetry(Listener):
         self._imports_sent = 0
 
     def start(self) -> None:
+        from otel_import_tracer.telemetry import group
+
+        group.join()  # before any child is started: they inherit it
         self._registry.subscribe(self)
+
+    def announce(self) -> None:
+        """If the environment asks for no export, say so now (before the shutdown lines), once
+        per process group: every worker of a command would say the same. Imports no SDK."""
+        if self._announced:
+            return
+        self._announced = True
+        from otel_import_tracer.telemetry import group, setup
+
+        note = setup.unconfigured()
+        if note is None or setup.application_destination() is not None:
+            return
+        if group.first_to_say("no-export"):
+            messages.info(note)
 
     def arm(self) -> bool:
         """Start the export thread (idle until there is something to send); False if impossible."""
@@ -162,6 +182,7 @@ class Telemetry(Listener):
         if self._startup_queued:
             return
         self._startup_queued = True
+        self.announce()
         if not self.arm():
             messages.warn(
                 "telemetry-no-thread",
@@ -251,7 +272,10 @@ class Telemetry(Listener):
             from otel_import_tracer.telemetry import setup
 
             if self._destination is None:
-                self._destination = setup.resolve()
+                refused: List[Any] = []
+                self._destination = setup.resolve(refused=refused, announced=self._announced)
+                if refused:
+                    self._refused = (time.monotonic(), refused[0])
             if self._destination is not None:
                 self._export_startup(self._destination)
         except Exception as exc:
@@ -286,6 +310,9 @@ class Telemetry(Listener):
         # Only its context is kept: the ended span holds every event until it is dropped.
         context = span.get_span_context()
         del span
+        if not context.trace_flags.sampled:
+            self._not_sampled(destination)
+            return
         if context.is_valid:
             self._trace_id = format(context.trace_id, "032x")
         self._imports_planned = (sum(1 for load in loads if load.end_ns is not None) + len(dependencies)) if self._config.spans else 0
@@ -312,6 +339,18 @@ class Telemetry(Listener):
             f"{len(failures)} module.import_failed events, {imports} import spans via {destination.description}."
         )
 
+    def _not_sampled(self, destination: Any) -> None:
+        """The application's sampler dropped ``app.startup`` (and so the waterfall under it)."""
+        sampler = getattr(destination.provider, "sampler", None)
+        described = getattr(sampler, "get_description", lambda: type(sampler).__name__)()
+        raise_ratio = ", or raise OTEL_TRACES_SAMPLER_ARG" if "Ratio" in described else ""
+        messages.warn(
+            "startup-not-sampled",
+            f"app.startup was not sampled by the application's TracerProvider (sampler {described}), so "
+            "this process's import trace is not exported (the log lines and report are complete); to keep "
+            f"it, sample spans named app.startup always (one per process){raise_ratio}.",
+        )
+
     def _export_lazy(self, item: _Lazy) -> None:
         destination = self._destination
         if destination is None:
@@ -327,6 +366,8 @@ class Telemetry(Listener):
             messages.warn("telemetry-lazy-span", f"a lazy import span could not be made ({exc!r}).")
 
     def _final_flush(self) -> None:
+        if self._destination is None and self._refused is not None:
+            self._look_again()
         destination = self._destination
         if destination is None:
             return
@@ -335,6 +376,15 @@ class Telemetry(Listener):
             destination.close()
         except Exception as exc:
             messages.warn("telemetry-flush-error", f"flushing import traces failed ({exc!r}).")
+
+    def _look_again(self) -> None:
+        """An endpoint refused a while ago (a collector starting after the app): once more at
+        stop, and the startup trace if it now accepts; at once after, it would refuse again."""
+        refused_at, refused = self._refused
+        self._refused = None
+        if time.monotonic() - refused_at < RECHECK_AFTER_S or refused.check() is not None:
+            return
+        self._export()
 
     def _late(self, timeout: float) -> None:
         if not self._startup_sent and not self._imports_planned:

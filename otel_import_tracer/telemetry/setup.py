@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import os
 import sys
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.semconv import INSTRUMENTATION_SCOPE
@@ -67,23 +67,56 @@ def application_destination() -> Optional[Destination]:
     return Destination(tracer, installed, owned=False, description="the application's TracerProvider")
 
 
-def resolve(environ: Optional[Mapping[str, str]] = None) -> Optional[Destination]:
+def resolve(
+    environ: Optional[Mapping[str, str]] = None, refused: Optional[List["Refused"]] = None, announced: bool = False
+) -> Optional[Destination]:
     """The application's SDK provider if it installed one, else one of our own; None if
-    there is nowhere to send spans (said once, with how to change it)."""
+    there is nowhere to send spans (said, with how to change it, unless ``announced`` already).
+
+    An OTLP exporter whose endpoint cannot be used is not made (nor its SDK imported): it is
+    added to ``refused``, to look again later if the caller wants."""
     env = os.environ if environ is None else environ
     installed = application_destination()
     if installed is not None:
         return installed
-    if env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
-        messages.info(f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work).")
+    note = unconfigured(env)
+    if note is not None:
+        if not announced:
+            messages.info(note)
         return None
-    exporters = _exporters(env)
+    exporters = []
+    for name, exporter in _exporters(env):
+        if isinstance(exporter, Refused):
+            if refused is not None:
+                refused.append(exporter)
+        else:
+            exporters.append((name, exporter))
     return _build_own(exporters) if exporters else None
+
+
+@dataclasses.dataclass
+class Refused:
+    """An OTLP exporter not made, because its endpoint cannot be used: why, and how to look again."""
+
+    reason: str
+    check: Callable[[], Optional[str]]
+
+
+def unconfigured(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The note to give when the environment asks for no export at all (no SDK needed to tell)."""
+    env = os.environ if environ is None else environ
+    if env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
+        return f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work)."
+    endpoint_set = bool(env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT))
+    if not env.get(OTEL_TRACES_EXPORTER, "").strip() and not endpoint_set:
+        return f"no trace exporter is configured, so import traces are not exported; {_HOW_TO_EXPORT}."
+    return None
 
 
 def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     from otel_import_tracer.telemetry.outbox import Outbox
 
@@ -92,7 +125,10 @@ def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
     except RuntimeError:  # its detector thread pool, refused by an exiting interpreter
         resource = _resource()
     # Never the global provider: an application that chose not to trace keeps not tracing.
+    # Not OTEL_TRACES_SAMPLER's either: it thins out the application's request traces, and
+    # would drop at random the one startup trace per process that ENABLE_IMPORT_TRACING asks for.
     provider = TracerProvider(
+        sampler=ALWAYS_ON,
         resource=resource,
         span_limits=SpanLimits(max_events=SpanLimits.UNSET),
         shutdown_on_exit=False,  # stop_tracing() flushes with a bounded wait instead
@@ -114,8 +150,7 @@ def _exporters(env: Mapping[str, str]) -> List[Tuple[str, Any]]:
     endpoint_set = bool(env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT))
     if not requested:
         if not endpoint_set:
-            messages.info(f"no trace exporter is configured, so import traces are not exported; {_HOW_TO_EXPORT}.")
-            return []
+            return []  # unconfigured(): said before the shutdown lines
         requested = "otlp"  # an endpoint alone says clearly enough where to send
     exporters = []
     for name in (part.strip() for part in requested.split(",")):
@@ -142,17 +177,29 @@ def _exporter(name: str, env: Mapping[str, str]) -> Optional[Tuple[str, Any]]:
         )
         return None
     protocol = (env.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) or env.get(OTEL_EXPORTER_OTLP_PROTOCOL) or "grpc").strip()
+    if protocol not in ("grpc", "http/protobuf"):
+        messages.warn(
+            "bad-otlp-protocol",
+            f"{OTEL_EXPORTER_OTLP_PROTOCOL}={protocol!r} is not supported; use grpc or http/protobuf.",
+        )
+        return None
+    name = f"otlp ({protocol})"
+    # Before importing the exporter (gRPC alone costs ~0.3 s): an endpoint no attempt can
+    # reach is said once, here, instead of by the SDK's retries until the shutdown timeout.
+    check = _endpoint_check(protocol, env)
+    reason = check()
+    if reason is not None:
+        return (name, Refused(reason, check))
+    exporter = _otlp_exporter(protocol)
+    return None if exporter is None else (name, exporter)
+
+
+def _otlp_exporter(protocol: str) -> Any:
     try:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        elif protocol == "http/protobuf":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
         else:
-            messages.warn(
-                "bad-otlp-protocol",
-                f"{OTEL_EXPORTER_OTLP_PROTOCOL}={protocol!r} is not supported; use grpc or http/protobuf.",
-            )
-            return None
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
     except ImportError:
         extra = "grpc" if protocol == "grpc" else "http"
         messages.warn(
@@ -161,7 +208,26 @@ def _exporter(name: str, env: Mapping[str, str]) -> Optional[Tuple[str, Any]]:
             f"install it with: pip install 'otel-import-tracer[{extra}]'",
         )
         return None
-    return (f"otlp ({protocol})", OTLPSpanExporter())
+    return OTLPSpanExporter()
+
+
+def _endpoint_check(protocol: str, env: Mapping[str, str]) -> Callable[[], Optional[str]]:
+    """A look at the OTLP endpoint: None if an export may succeed, else why not (warned once)."""
+    from otel_import_tracer.telemetry.endpoint import Endpoint
+
+    endpoint = Endpoint(protocol, env)
+
+    def check() -> Optional[str]:
+        problem = endpoint.problem()
+        if problem is not None:
+            messages.warn(
+                "otlp-endpoint",
+                f"{endpoint.describe()} cannot be used: {problem}. Import traces are not exported "
+                "(the log lines and report are complete).",
+            )
+        return problem
+
+    return check
 
 
 def _resource() -> Any:

@@ -1,0 +1,78 @@
+"""Once per process group: what every process of one command would say alike, said by one.
+
+The first traced process of a command (a supervisor, a gunicorn master, a script) names the
+group in an environment variable that its children inherit, spawned or forked; a note about
+the environment (nothing is exported) is then said by whichever process of the group gets to
+it first, through a file created exclusively in a directory private to the user. Workers whose
+parent said nothing are siblings: an inherited marker alone could not tell them apart.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import List, Optional
+
+IMPORT_TRACING_GROUP = "IMPORT_TRACING_GROUP"  # internal: set by the tracer, inherited by children
+_STALE_S = 24 * 3600  # notes of groups older than this are removed when a new one is written
+
+
+def join() -> str:
+    """This process's group, naming a new one (this process's) if it has none."""
+    group = os.environ.get(IMPORT_TRACING_GROUP)
+    if not group:
+        group = os.environ[IMPORT_TRACING_GROUP] = f"{os.getpid()}-{time.time_ns()}"
+    return group
+
+
+def first_to_say(what: str) -> bool:
+    """True for the first process of the group to ask about ``what``; True too if it cannot tell."""
+    group = os.environ.get(IMPORT_TRACING_GROUP)
+    directory = user_temp_directory()
+    if not group or directory is None or not group.replace("-", "").isdigit():
+        return True
+    _prune(directory, what)
+    try:
+        os.close(os.open(os.path.join(directory, f"{what}-{group}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _prune(directory: str, what: str) -> None:
+    now = time.time()
+    try:
+        names: List[str] = [name for name in os.listdir(directory) if name.startswith(what + "-")]
+        for name in names:
+            path = os.path.join(directory, name)
+            if now - os.lstat(path).st_mtime > _STALE_S:
+                os.unlink(path)
+    except OSError:
+        pass
+
+
+def user_temp_directory() -> Optional[str]:
+    """``otel-import-tracer-<uid>`` in the temp directory, private to this user; None if impossible."""
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    directory = os.path.join(tempfile.gettempdir(), f"otel-import-tracer-{uid}")
+    return directory if private_directory(directory) else None
+
+
+def private_directory(directory: str) -> bool:
+    """``directory`` exists or was made (0700), is no symlink and, on POSIX, is ours alone."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        info = os.lstat(directory)
+    except OSError:
+        return False
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode):
+        return False
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        return False
+    return os.access(directory, os.W_OK)
