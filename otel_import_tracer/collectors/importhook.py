@@ -293,8 +293,11 @@ def _begin_exec(loader: Any) -> Optional[Begun]:
 def _alias(begun: Begun, claimed: str) -> None:
     """A sourceless module's code names its ``.py`` (often gone): the execution collectors will see
     that name, and must know the load is recorded under the ``.pyc``."""
-    for registry, _, _, _ in begun:
-        registry.alias(claimed)
+    try:
+        for registry, _, _, _ in begun:
+            registry.alias(claimed)
+    except Exception as exc:
+        messages.internal_error(exc)
 
 
 def _exec_failed(begun: Begun, exc: BaseException) -> None:
@@ -303,9 +306,18 @@ def _exec_failed(begun: Begun, exc: BaseException) -> None:
 
 
 def _end(begun: Begun) -> None:
-    for registry, load, _, _ in begun:
-        if load is not None:
-            registry.end_load(load)
+    try:
+        for registry, load, _, _ in begun:
+            if load is not None:
+                registry.end_load(load)
+    except Exception as exc:
+        messages.internal_error(exc)
+
+
+def after_fork_in_child() -> None:
+    """A forked child stops and restarts its parent's collectors: a parent's thread may have held the lock."""
+    global _hooked_lock
+    _hooked_lock = threading.Lock()
 
 
 def _hook_loaders(registry: Registry, root: SourceRoot) -> None:
