@@ -92,6 +92,12 @@ class SourceRoot:
                 return path, known if name == known else name
         return None
 
+    @property
+    def prefixes(self) -> Tuple[str, ...]:
+        """How an absolute, normalized path under the root starts (the root as configured, and
+        its real path when that differs)."""
+        return self._prefixes
+
     def exists(self) -> bool:
         return os.path.isdir(self.root)
 

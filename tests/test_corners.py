@@ -64,7 +64,7 @@ def test_a_file_run_through_a_loader_by_hand_is_timed_where_it_runs(tree: Source
 
     def parse_dag() -> None:  # Airflow's DAG processor parses on a thread of its own
         module = types.ModuleType("unusual_prefix_nightly")  # never put in sys.modules
-        SourceFileLoader("unusual_prefix_nightly", str(dag)).exec_module(module)
+        SourceFileLoader("unusual_prefix_nightly", dag).exec_module(module)  # a Path works untraced too
         ran["dag"] = module.DAG
 
     try:

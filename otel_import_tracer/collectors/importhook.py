@@ -27,6 +27,7 @@ once and the import proceeds as if we were not there.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import threading
 from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
@@ -223,6 +224,8 @@ def _then(loader: Any, after: Callable[[ModuleType], None]) -> Callable[[ModuleT
 # (registry, root) of each running session: replaced whole, so the stand-in reads it without a lock.
 _HOOKED: Tuple[Tuple[Registry, SourceRoot], ...] = ()
 _hooked_lock = threading.Lock()
+_UNDER_A_ROOT: Tuple[str, ...] = ()  # the prefixes of their roots
+_SEP = os.sep  # a path not starting with it is relative: classify() makes it absolute
 # The loader classes whose exec_module is the stand-in while a session runs.
 _STAND_IN_FOR = (SourceFileLoader, SourcelessFileLoader)
 _bootstrap = sys.modules["importlib._bootstrap"]
@@ -238,12 +241,14 @@ Begun = List[Tuple[Registry, Optional[ModuleLoad], str, Tuple[Optional[str], Opt
 
 def exec_module(self: Any, module: ModuleType) -> None:
     """``_LoaderBasics.exec_module``, timing a file under the root (see the module docstring)."""
-    begun = _begin_exec(self) if _HOOKED else None
+    path = self.path  # a file outside the roots (every module outside them) costs two string checks
+    watched = _HOOKED and (type(path) is not str or path.startswith(_UNDER_A_ROOT) or not path.startswith(_SEP))
+    begun = _begin_exec(self) if watched else None
     try:
         code = self.get_code(module.__name__)
         if code is None:
             raise ImportError(f"cannot load module {module.__name__!r} when get_code() returns None")
-        if begun is not None and code.co_filename != self.path: _alias(begun, code.co_filename)  # noqa: E701
+        if begun is not None and code.co_filename != path: _alias(begun, code.co_filename)  # noqa: E701
         _call_with_frames_removed(exec, code, module.__dict__)
     except Exception as exc:
         if begun is not None:
@@ -255,7 +260,7 @@ def exec_module(self: Any, module: ModuleType) -> None:
 
 
 # The lines of get_code() and of the module's execution in exec_module, after its def line.
-_EXEC_MODULE_LINES = (4, 8)
+_EXEC_MODULE_LINES = (6, 10)
 
 
 def _place_exec_module() -> None:
@@ -270,7 +275,7 @@ def _begin_exec(loader: Any) -> Optional[Begun]:
     """The loads that ``loader``'s file begins, one per session whose root holds it, or None."""
     try:
         begun = None
-        path = loader.path
+        path = os.fspath(loader.path)
         for registry, root in _HOOKED:
             hit = root.classify(path, loader.name)
             if hit is None:
@@ -320,6 +325,11 @@ def after_fork_in_child() -> None:
     _hooked_lock = threading.Lock()
 
 
+def _watch_roots() -> None:
+    global _UNDER_A_ROOT
+    _UNDER_A_ROOT = tuple(prefix for _, root in _HOOKED for prefix in root.prefixes)
+
+
 def _hook_loaders(registry: Registry, root: SourceRoot) -> None:
     global _HOOKED
     with _hooked_lock:
@@ -328,12 +338,14 @@ def _hook_loaders(registry: Registry, root: SourceRoot) -> None:
                 if "exec_module" not in vars(loader_class):  # not patched by someone else
                     loader_class.exec_module = exec_module  # type: ignore[assignment]
         _HOOKED = _HOOKED + ((registry, root),)
+        _watch_roots()
 
 
 def _unhook_loaders(registry: Registry, root: SourceRoot) -> None:
     global _HOOKED
     with _hooked_lock:
         _HOOKED = tuple(hooked for hooked in _HOOKED if hooked != (registry, root))
+        _watch_roots()
         if not _HOOKED:
             for loader_class in _STAND_IN_FOR:
                 if vars(loader_class).get("exec_module") is exec_module:  # someone patched over us: theirs stays
