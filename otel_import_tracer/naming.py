@@ -12,17 +12,27 @@ import os
 from typing import Dict, Optional, Tuple
 
 SOURCE_SUFFIX = ".py"
+# A sourceless image (``python -m compileall -b``, the ``.py`` files deleted): the import system
+# loads ``mod.pyc`` beside where ``mod.py`` was (never from ``__pycache__``).
+SOURCELESS_SUFFIX = ".pyc"
+_PYCACHE = os.sep + "__pycache__" + os.sep
 _UNNORMALIZED = os.sep + "."  # "/./" or "/../" somewhere in the path
 _DOUBLE_SEP = os.sep + os.sep
 
 
 def module_name_for(path: str, root: str) -> str:
-    """The module name of ``path``, a ``.py`` file under ``root`` (both absolute, normalized)."""
+    """The module name of ``path``, a ``.py`` (or sourceless ``.pyc``) file under ``root`` (both
+    absolute, normalized)."""
     parent = os.path.dirname(root)
     prefix = parent if parent.endswith(os.sep) else parent + os.sep
     # Plain slicing: this runs once per file on the import path, and relpath is slow.
     relative = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, parent)
-    stem = relative[: -len(SOURCE_SUFFIX)] if relative.endswith(SOURCE_SUFFIX) else relative
+    if relative.endswith(SOURCE_SUFFIX):
+        stem = relative[: -len(SOURCE_SUFFIX)]
+    elif relative.endswith(SOURCELESS_SUFFIX):
+        stem = relative[: -len(SOURCELESS_SUFFIX)]
+    else:
+        stem = relative
     parts = stem.split(os.sep)
     if parts[-1] == "__init__" and len(parts) > 1:
         parts.pop()
@@ -53,13 +63,15 @@ class SourceRoot:
         self._cache: Dict[str, Optional[Tuple[str, str]]] = {}
 
     def classify(self, filename: Optional[str], name: Optional[str] = None) -> Optional[Tuple[str, str]]:
-        """``(path, module name)`` if ``filename`` is a ``.py`` file under the root, else None.
+        """``(path, module name)`` if ``filename`` is a ``.py`` file under the root, or a sourceless
+        ``.pyc`` one (``is_source`` tells them apart), else None.
 
         ``name``: the module's name where the caller knows it (the import hook); when it is the
         name the path gives, the cache keeps that string rather than a copy of its own, 64 bytes
         less for every module of the process."""
         if not filename or not filename.endswith(SOURCE_SUFFIX):
-            return None  # not cached: names like "<string>" or generated code are unbounded
+            if not filename or not filename.endswith(SOURCELESS_SUFFIX) or _PYCACHE in filename:
+                return None  # not cached: names like "<string>" or generated code are unbounded
         try:
             return self._cache[filename]
         except KeyError:
@@ -80,5 +92,16 @@ class SourceRoot:
                 return path, known if name == known else name
         return None
 
+    @property
+    def prefixes(self) -> Tuple[str, ...]:
+        """How an absolute, normalized path under the root starts (the root as configured, and
+        its real path when that differs)."""
+        return self._prefixes
+
     def exists(self) -> bool:
         return os.path.isdir(self.root)
+
+
+def is_source(path: str) -> bool:
+    """A ``.py`` file, as the ``LOADED_SRC_FILE`` lines list; not a sourceless ``.pyc``."""
+    return path.endswith(SOURCE_SUFFIX)

@@ -20,7 +20,7 @@ import types
 from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 from otel_import_tracer import messages
-from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.naming import SourceRoot, is_source
 
 # How a load was observed; the report and the telemetry carry it.
 SOURCE_IMPORT = "import"  # the import hook saw the module being executed by an import
@@ -135,6 +135,9 @@ class Registry:
         # bytecodes of a section holding it; a plain lock would deadlock there.
         self._lock = threading.RLock()
         self._loads: Dict[str, ModuleLoad] = {}
+        # The ``.py`` file named in a sourceless module's code (``co_filename``), often gone: the
+        # execution collectors see that name, and must know it is the ``.pyc`` already recorded.
+        self._aliases: Set[str] = set()
         self._failures: List[FailedImport] = []
         self._failure_counts: Dict[Tuple[str, Optional[str], Optional[int], str], int] = {}
         self._dependencies: List[DependencyLoad] = []
@@ -187,6 +190,10 @@ class Registry:
     def end_dependency(self, dependency: DependencyLoad) -> None:
         dependency.end_ns = self.clock.now_ns()
         self._notify("on_dependency", dependency)
+
+    def alias(self, claimed: str) -> None:
+        """Code of a recorded load names the file ``claimed`` (a sourceless module's ``.py``)."""
+        self._aliases.add(claimed)
 
     def note_executed(self, path: str, name: str, parent: Optional[str], thread: str) -> None:
         """A collector saw code of ``path`` run; record it unless already known."""
@@ -300,7 +307,7 @@ class Registry:
 
     def knows(self, path: str) -> bool:
         """Whether ``path`` is recorded; lock-free, for the collectors' fast path."""
-        return path in self._loads
+        return path in self._loads or path in self._aliases
 
     # -- reading (telemetry, logs, report) ------------------------------------------------
 
@@ -320,20 +327,22 @@ class Registry:
         return list(self._dependencies)
 
     def files(self) -> Set[str]:
+        """The ``.py`` files loaded (a sourceless module's ``.pyc`` is in ``loads()`` only)."""
         with self._lock:
-            return set(self._loads)
+            return {path for path in self._loads if is_source(path)}
 
     def modules(self) -> Set[str]:
         with self._lock:
             return {load.name for load in self._loads.values()}
 
     def sorted_files_and_modules(self) -> Tuple[List[str], List[str]]:
-        """The files and the module names, sorted, each once: what the shutdown lines print.
+        """The ``.py`` files and all module names, sorted, each once: what the shutdown lines print
+        (``LOADED_SRC_FILE`` lists source files; a sourceless module is a ``LOADED_MODULE`` only).
 
         Lists, not the sets ``files()`` and ``modules()`` copy: at 20,000 modules each set is a
         megabyte, and the stop is when the process's memory peaks."""
         with self._lock:
-            files = sorted(self._loads)  # the keys: one per file already
+            files = sorted(path for path in self._loads if is_source(path))  # one per file already
             names = sorted(load.name for load in self._loads.values())
         return files, [name for name, _ in itertools.groupby(names)]
 
@@ -351,20 +360,26 @@ class Registry:
 
 def _root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tuple[str, str]]:
     found = []
+    util = modules.get("importlib.util")
+    pending = util.__dict__.get("_LazyModule") if type(util) is types.ModuleType else None
     for module in list(modules.values()):
-        hit = root.classify(_file_of(module))
+        hit = root.classify(_file_of(module, pending))
         if hit is not None:
             found.append(hit)
     return found
 
 
-def _file_of(module: object) -> Optional[str]:
-    """``module.__file__`` without running any ``__getattr__``/``__getattribute__``.
+def _file_of(module: object, pending: Optional[type] = None) -> Optional[str]:
+    """``module.__file__`` without running any code of the object's.
 
-    A lazily loaded module (``importlib.util.LazyLoader``) executes on first attribute
-    access; reading its ``__dict__`` directly keeps a sweep from changing the app.
+    ``type()``, never ``isinstance()``: that asks ``__class__``, which a proxy in ``sys.modules``
+    may make a property that raises. A lazily loaded module (``importlib.util.LazyLoader``,
+    class ``pending``) has ``__file__`` before it has run: it is loaded when it executes (the
+    import hook times it then), not found here; its ``__dict__`` is read directly, as any
+    attribute access would execute it.
     """
-    if not isinstance(module, types.ModuleType):
+    kind = type(module)
+    if kind is pending or not issubclass(kind, types.ModuleType):
         return None
     try:
         namespace = object.__getattribute__(module, "__dict__")

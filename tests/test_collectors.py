@@ -569,7 +569,8 @@ def test_a_meta_path_rebuilt_without_ours_is_one_warning_and_ours_comes_back(
         session.stop()
         sys.meta_path = [finder for finder in original if type(finder).__name__ != "ImportHookFinder"]
     loads = by_name(session)
-    assert loads[f"{tree.package}.early"].duration_ns is None
+    # Timed anyway: the loaders' exec_module stand-in times root files whatever finder found them.
+    assert loads[f"{tree.package}.early"].source == SOURCE_IMPORT and loads[f"{tree.package}.early"].duration_ns is not None
     assert loads[f"{tree.package}.lazy"].source == SOURCE_IMPORT and loads[f"{tree.package}.lazy"].lazy
     err = capsys.readouterr().err
     assert err.count("sys.meta_path was replaced") == 1 and "insert()" in err

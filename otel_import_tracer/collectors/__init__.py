@@ -1,9 +1,9 @@
 """How loads are observed, and the one place that picks how.
 
 Every collector runs the import hook, which gives each import its timing, importer,
-thread and failures at a cost paid per import only, and watches the ways of running a
-root file by hand (``collectors/byhand.py``: ``spec_from_file_location`` loaders, runpy,
-the script), timed too. The collector named in ``IMPORT_TRACING_COLLECTOR`` decides what
+thread and failures at a cost paid per import only, and times a root file run through a
+loader by hand as well (``spec_from_file_location``, ``SourceFileLoader``); runpy and the
+script are watched by ``collectors/byhand.py``. The collector named in ``IMPORT_TRACING_COLLECTOR`` decides what
 else watches for code of the root that runs in a way nothing can be patched for (a bare
 ``exec(compile(open(path).read(), path, "exec"))``):
 
@@ -137,6 +137,7 @@ def after_fork_in_child() -> None:
     """Fresh locks for the collectors a forked child is about to stop and start again."""
     import sys
 
-    monitoring = sys.modules.get("otel_import_tracer.collectors.monitoring")
-    if monitoring is not None:
-        monitoring.after_fork_in_child()
+    for name in ("otel_import_tracer.collectors.monitoring", "otel_import_tracer.collectors.importhook"):
+        module = sys.modules.get(name)
+        if module is not None:
+            module.after_fork_in_child()

@@ -2,11 +2,13 @@
 
 No ``sys.modules`` entry and no finder shows these; every collector installs this:
 
-- ``importlib.util.spec_from_file_location``: a spec for a file under the root gets its
-  loader's next ``exec_module`` timed, as an import would be (alembic's ``env.py`` and
-  migrations, plugin loaders, configuration files).
+- A loader's ``exec_module`` called by hand (``importlib.util.spec_from_file_location``:
+  alembic's ``env.py`` and migrations, configuration files; ``SourceFileLoader(name, path)``:
+  Airflow's plugins and DAGs): timed by the import hook's stand-in for ``exec_module``
+  (``collectors/importhook.py``), whoever calls it.
 - ``runpy._run_code``: code of a root file run by ``runpy.run_path``, ``runpy.run_module``
-  or ``python -m``, timed.
+  or ``python -m``, timed by ``_run_code`` below, a stand-in (``collectors/standins.py``):
+  the application's tracebacks through it read as they do untraced.
 - The script (``python src/manage.py``): noted when tracing starts, as it is about to run.
 
 Nothing here runs per request, or for a file outside the root. A file run by a bare
@@ -16,15 +18,13 @@ collector (the interpreter's ``exec`` audit event), ``monitoring`` and ``settrac
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import threading
-from typing import Any, Callable, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from otel_import_tracer import messages
-from otel_import_tracer.collectors import frames
-from otel_import_tracer.collectors.importhook import shadow_exec_module, timed_exec
+from otel_import_tracer.collectors import frames, standins
 from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import SOURCE_EXECUTED, ModuleLoad, Registry
 
@@ -33,38 +33,33 @@ _Session = Tuple[Registry, SourceRoot]
 _SESSIONS: List[_Session] = []
 _lock = threading.Lock()
 _originals: List[Tuple[Any, str, Any, Any]] = []  # (owner, attribute, original, ours)
+# runpy's own _run_code is given this to run: it sets up the module's globals as it does, and
+# ours then runs the application's code itself, in its place (one frame, as untraced).
+_NOTHING = compile("", "<otel-import-tracer>", "exec")
 
 
-def _spec_from_file_location(*args: Any, **kwargs: Any) -> Any:
-    spec = _ORIGINAL_SPEC_FROM_FILE_LOCATION(*args, **kwargs)
-    if spec is not None and _SESSIONS:
-        try:
-            for registry, root in tuple(_SESSIONS):
-                hit = root.classify(spec.origin)
-                if hit is not None and not registry.knows(hit[0]):
-                    loader = spec.loader
-                    shadow_exec_module(loader, timed_exec(registry, root, loader, hit[0], hit[1], SOURCE_EXECUTED))
-                    break  # one timed exec per loader; the other sessions' sweeps and watchers see it
-        except Exception as exc:
-            messages.internal_error(exc)
-    return spec
-
-
-_ORIGINAL_SPEC_FROM_FILE_LOCATION: Callable[..., Any] = importlib.util.spec_from_file_location
-
-
-def _run_code(code: Any, run_globals: Any, *args: Any, **kwargs: Any) -> Any:
-    begun: List[Tuple[Registry, ModuleLoad]] = []
-    if _SESSIONS:
-        try:
-            begun = _begin(code.co_filename, sys._getframe(1))
-        except Exception as exc:
-            messages.internal_error(exc)
+def _run_code(
+    code: Any,
+    run_globals: Any,
+    init_globals: Optional[Any] = None,
+    mod_name: Optional[str] = None,
+    mod_spec: Optional[Any] = None,
+    pkg_name: Optional[str] = None,
+    script_name: Optional[str] = None,
+) -> Any:
+    """``runpy._run_code``, timing a root file's run."""
+    _original_run_code(_NOTHING, run_globals, init_globals, mod_name, mod_spec, pkg_name, script_name)
+    begun = _begin(code.co_filename, sys._getframe(1)) if _SESSIONS else ()
     try:
-        return _original_run_code(code, run_globals, *args, **kwargs)
+        exec(code, run_globals)
     finally:
         for registry, load in begun:
             registry.end_load(load)
+    return run_globals
+
+
+# The line of exec() in _run_code, after its def line; runpy's is the line before its return.
+_RUN_CODE_EXEC_LINE = 13
 
 
 def _original_run_code(*args: Any, **kwargs: Any) -> Any:  # replaced by runpy's own at install
@@ -72,14 +67,17 @@ def _original_run_code(*args: Any, **kwargs: Any) -> Any:  # replaced by runpy's
 
 
 def _begin(filename: Any, caller: Any) -> List[Tuple[Registry, ModuleLoad]]:
-    begun = []
-    for registry, root in tuple(_SESSIONS):
-        hit = root.classify(filename)
-        if hit is not None and not registry.knows(hit[0]):
-            parent = frames.describe(frames.importer_frame(caller), root)[0]
-            load = registry.begin_load(hit[0], hit[1], parent, threading.current_thread().name, SOURCE_EXECUTED)
-            if load is not None:
-                begun.append((registry, load))
+    begun: List[Tuple[Registry, ModuleLoad]] = []
+    try:
+        for registry, root in tuple(_SESSIONS):
+            hit = root.classify(filename)
+            if hit is not None and not registry.knows(hit[0]):
+                parent = frames.describe(frames.importer_frame(caller), root)[0]
+                load = registry.begin_load(hit[0], hit[1], parent, threading.current_thread().name, SOURCE_EXECUTED)
+                if load is not None:
+                    begun.append((registry, load))
+    except Exception as exc:
+        messages.internal_error(exc)
     return begun
 
 
@@ -88,9 +86,9 @@ def _install() -> None:
     import runpy  # frozen from 3.11; imported now so that python -m and run_path go through us
 
     if not _originals:
-        _originals.append((importlib.util, "spec_from_file_location", _ORIGINAL_SPEC_FROM_FILE_LOCATION, _spec_from_file_location))
-        importlib.util.spec_from_file_location = _spec_from_file_location  # type: ignore[assignment]
         _original_run_code = runpy._run_code  # type: ignore[attr-defined]
+        lines = standins.code_lines(_original_run_code.__code__)
+        standins.take_place_of(_run_code, _original_run_code, (_RUN_CODE_EXEC_LINE,), (max(lines) - 1,))
         _originals.append((runpy, "_run_code", _original_run_code, _run_code))
         runpy._run_code = _run_code  # type: ignore[attr-defined]
 
@@ -103,7 +101,7 @@ def _uninstall() -> None:
 
 
 class ByHandCollector:
-    """Patches the two ways of running a file by hand while a session runs; notes the script."""
+    """Patches runpy while a session runs; notes the script."""
 
     name = "byhand"
 

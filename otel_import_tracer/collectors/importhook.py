@@ -1,10 +1,18 @@
 """The import hook: one ``sys.meta_path`` finder that sees every import, at a cost per import only.
 
 It sits first in ``sys.meta_path`` and asks the other finders itself, so it sees the
-spec of every module about to be imported and returns it unchanged. For a module under
-the root it times the execution (start, end, importer, thread) by shadowing
-``exec_module`` on that module's own loader instance for the one call; the module's
-``__loader__`` and ``__spec__`` stay exactly what the import system made.
+spec of every module about to be imported and returns it unchanged.
+
+A file under the root is timed (start, end, importer, thread) where it executes: while
+tracing runs, the source and sourceless file loaders' ``exec_module`` is ``exec_module``
+below, a stand-in (``collectors/standins.py``) that does the original's work itself, so
+there is no frame more per import level and none of ours in a traceback. It times the
+file whoever calls it: the import system, ``importlib.util.LazyLoader`` when the module is
+first used, or code running a file through a loader by hand (Airflow's plugins and DAGs:
+``SourceFileLoader(name, path).exec_module(module)``, kept in ``sys.modules`` or not).
+For a loader whose class's ``exec_module`` is someone else's, the finder shadows
+``exec_module`` on that module's own loader instance for the one call instead; the
+module's ``__loader__`` and ``__spec__`` stay exactly what the import system made.
 
 It also records failed imports issued by code under the root:
 
@@ -18,16 +26,18 @@ once and the import proceeds as if we were not there.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
 import threading
 from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
 from types import ModuleType
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from otel_import_tracer import messages
-from otel_import_tracer.collectors import frames
+from otel_import_tracer.collectors import frames, standins
 from otel_import_tracer.naming import SourceRoot
-from otel_import_tracer.registry import SOURCE_IMPORT, Registry
+from otel_import_tracer.registry import SOURCE_EXECUTED, SOURCE_IMPORT, ModuleLoad, Registry
 
 # Loaders the path finder creates one per module, so shadowing a method on the instance
 # touches no other module.
@@ -89,6 +99,8 @@ class ImportHookFinder:
                 self._note_missing(fullname)
             else:
                 self._watch(fullname, spec)
+        except RecursionError:
+            pass  # the application is this deep in imports: its own next call fails the same way
         except Exception as exc:  # our bug must not become the application's
             messages.internal_error(exc)
         return spec
@@ -121,8 +133,9 @@ class ImportHookFinder:
             return
         hit = self._root.classify(spec.origin, fullname)
         if hit is not None:
-            _shadow_exec_module(loader, self._timed_exec(loader, hit[0], hit[1]))
-            return
+            if getattr(type(loader), "exec_module", None) is not exec_module:
+                _shadow_exec_module(loader, self._timed_exec(loader, hit[0], hit[1]))
+            return  # else the stand-in times it
         caller = sys._getframe(2)
         importer = frames.describe(frames.importer_frame(caller), self._root)
         if importer[1] is not None and frames.in_real_import(caller):
@@ -208,6 +221,137 @@ def _then(loader: Any, after: Callable[[ModuleType], None]) -> Callable[[ModuleT
     return exec_module
 
 
+# (registry, root) of each running session: replaced whole, so the stand-in reads it without a lock.
+_HOOKED: Tuple[Tuple[Registry, SourceRoot], ...] = ()
+_hooked_lock = threading.Lock()
+_UNDER_A_ROOT: Tuple[str, ...] = ()  # the prefixes of their roots
+_SEP = os.sep  # a path not starting with it is relative: classify() makes it absolute
+# The loader classes whose exec_module is the stand-in while a session runs.
+_STAND_IN_FOR = (SourceFileLoader, SourcelessFileLoader)
+_bootstrap = sys.modules["importlib._bootstrap"]
+_bootstrap_external = sys.modules["importlib._bootstrap_external"]
+_call_with_frames_removed = _bootstrap._call_with_frames_removed
+# Who calls exec_module for an import: the import system (a load, a reload) and LazyLoader's module.
+_IMPORTING = {id(_bootstrap._load_unlocked.__code__), id(_bootstrap._exec.__code__),
+              id(importlib.util._LazyModule.__getattribute__.__code__)}
+
+# Per session whose root holds the file: its load (None if it ran before), module name, importer.
+Begun = List[Tuple[Registry, Optional[ModuleLoad], str, Tuple[Optional[str], Optional[str], Optional[int]]]]
+
+
+def exec_module(self: Any, module: ModuleType) -> None:
+    """``_LoaderBasics.exec_module``, timing a file under the root (see the module docstring)."""
+    path = self.path  # a file outside the roots (every module outside them) costs two string checks
+    watched = _HOOKED and (type(path) is not str or path.startswith(_UNDER_A_ROOT) or not path.startswith(_SEP))
+    begun = _begin_exec(self) if watched else None
+    try:
+        code = self.get_code(module.__name__)
+        if code is None:
+            raise ImportError(f"cannot load module {module.__name__!r} when get_code() returns None")
+        if begun is not None and code.co_filename != path: _alias(begun, code.co_filename)  # noqa: E701
+        _call_with_frames_removed(exec, code, module.__dict__)
+    except Exception as exc:
+        if begun is not None:
+            _exec_failed(begun, exc)
+        raise
+    finally:
+        if begun is not None:
+            _end(begun)
+
+
+# The lines of get_code() and of the module's execution in exec_module, after its def line.
+_EXEC_MODULE_LINES = (6, 10)
+
+
+def _place_exec_module() -> None:
+    original = _bootstrap_external._LoaderBasics.exec_module
+    lines = standins.code_lines(original.__code__)
+    first = original.__code__.co_firstlineno
+    theirs = (min(line for line in lines if line > first), max(lines))
+    standins.take_place_of(exec_module, original, _EXEC_MODULE_LINES, theirs)
+
+
+def _begin_exec(loader: Any) -> Optional[Begun]:
+    """The loads that ``loader``'s file begins, one per session whose root holds it, or None."""
+    try:
+        begun = None
+        path = os.fspath(loader.path)
+        for registry, root in _HOOKED:
+            hit = root.classify(path, loader.name)
+            if hit is None:
+                continue
+            caller = sys._getframe(2)  # 0 is ours, 1 the stand-in
+            source = SOURCE_IMPORT if id(caller.f_code) in _IMPORTING else SOURCE_EXECUTED
+            importer = frames.describe(frames.importer_frame(caller), root)
+            # A file run again (imported again after it failed): no new load, but its failure counts.
+            load = registry.begin_load(hit[0], hit[1], importer[0], threading.current_thread().name, source)
+            begun = begun or []
+            begun.append((registry, load, hit[1], importer))
+        return begun
+    except RecursionError:
+        return None  # the application is this deep in imports: its own next call fails the same way
+    except Exception as exc:
+        messages.internal_error(exc)
+        return None
+
+
+def _alias(begun: Begun, claimed: str) -> None:
+    """A sourceless module's code names its ``.py`` (often gone): the execution collectors will see
+    that name, and must know the load is recorded under the ``.pyc``."""
+    try:
+        for registry, _, _, _ in begun:
+            registry.alias(claimed)
+    except Exception as exc:
+        messages.internal_error(exc)
+
+
+def _exec_failed(begun: Begun, exc: BaseException) -> None:
+    for registry, _, name, importer in begun:
+        _record_exec_failure(registry, name, *importer, exc)
+
+
+def _end(begun: Begun) -> None:
+    try:
+        for registry, load, _, _ in begun:
+            if load is not None:
+                registry.end_load(load)
+    except Exception as exc:
+        messages.internal_error(exc)
+
+
+def after_fork_in_child() -> None:
+    """A forked child stops and restarts its parent's collectors: a parent's thread may have held the lock."""
+    global _hooked_lock
+    _hooked_lock = threading.Lock()
+
+
+def _watch_roots() -> None:
+    global _UNDER_A_ROOT
+    _UNDER_A_ROOT = tuple(prefix for _, root in _HOOKED for prefix in root.prefixes)
+
+
+def _hook_loaders(registry: Registry, root: SourceRoot) -> None:
+    global _HOOKED
+    with _hooked_lock:
+        if not _HOOKED:
+            for loader_class in _STAND_IN_FOR:
+                if "exec_module" not in vars(loader_class):  # not patched by someone else
+                    loader_class.exec_module = exec_module  # type: ignore[assignment]
+        _HOOKED = _HOOKED + ((registry, root),)
+        _watch_roots()
+
+
+def _unhook_loaders(registry: Registry, root: SourceRoot) -> None:
+    global _HOOKED
+    with _hooked_lock:
+        _HOOKED = tuple(hooked for hooked in _HOOKED if hooked != (registry, root))
+        _watch_roots()
+        if not _HOOKED:
+            for loader_class in _STAND_IN_FOR:
+                if vars(loader_class).get("exec_module") is exec_module:  # someone patched over us: theirs stays
+                    del loader_class.exec_module
+
+
 class ImportHookCollector:
     """Installs the finder first in ``sys.meta_path`` and removes it on stop."""
 
@@ -216,8 +360,10 @@ class ImportHookCollector:
     def __init__(self, registry: Registry, root: SourceRoot, on_import: Optional[OnImport] = None) -> None:
         self._finder = ImportHookFinder(registry, root, on_import)
         self._on_import = on_import or {}
+        self._session = (registry, root)
 
     def start(self) -> None:
+        _hook_loaders(*self._session)
         self._finder.active = True
         sys.meta_path.insert(0, self._finder)
         for name, after in self._on_import.items():  # imported before tracing started
@@ -238,6 +384,7 @@ class ImportHookCollector:
     def stop(self) -> None:
         # Deactivate first: another thread may still be inside find_spec with its own copy.
         self._finder.active = False
+        _unhook_loaders(*self._session)
         try:
             sys.meta_path.remove(self._finder)
         except ValueError:
@@ -247,8 +394,8 @@ class ImportHookCollector:
 def _warn_replaced() -> None:
     messages.warn(
         "meta-path-replaced",
-        "sys.meta_path was replaced by a list without import tracing's finder; modules imported "
-        "meanwhile are recorded (from sys.modules) but without timings or importer. Add finders "
+        "sys.meta_path was replaced by a list without import tracing's finder; failed imports and "
+        "dependency timings meanwhile went unrecorded (the modules themselves are). Add finders "
         "with sys.meta_path.insert() or .append() instead of assigning a new list.",
     )
 
@@ -324,5 +471,9 @@ def _record_exec_failure(
 # Per thread, the failure last recorded, so the imports it unwinds through are not reported again.
 _last_failure = threading.local()
 
-# Our exec_module wrappers sit between the import machinery and the module: skip them too.
-frames.MACHINERY_FILES.add(timed_exec.__code__.co_filename)
+# Our exec_module wrappers sit between the import machinery and the module: shown as the
+# machinery, they are trimmed from the application's tracebacks as it is, and skipped as importers.
+_place_exec_module()
+for _wrapper_maker in (timed_exec, _then, ImportHookFinder._dependency_watch):
+    standins.disguise(_wrapper_maker, exec_module.__code__.co_filename)
+frames.MACHINERY_FILES.add(_begin_exec.__code__.co_filename)
