@@ -43,6 +43,7 @@ class TracingSession:
         self.inherited = inherited
         self.handed_over = handed_over
         self.helper = False  # serves other processes only (multiprocessing's forkserver)
+        self.role: Optional[str] = None  # semconv.ROLE_SUPERVISOR, or None: a server of the application
         self.report_path: Optional[str] = None  # decided at the first write (report.claim)
         self._collectors: List[Collector] = []
         self._telemetry: Any = None
@@ -306,6 +307,22 @@ def handed_over() -> None:
     with _lock:
         if _session is not None:
             _session.release_export()
+
+
+def supervise() -> None:
+    """A server's supervisor starts its workers (uvicorn's ``--workers`` and its reloader), fresh
+    interpreters that import the application for themselves: what the supervisor imported (an
+    entry point's own modules, before ``uvicorn.run``) was its startup, over now. Its trace and
+    report go out at once (no fork to wait for: spawned workers exec a new interpreter), and say
+    it was a supervisor, so its startup is not compared with the servers'."""
+    from otel_import_tracer import semconv
+
+    with _lock:
+        if _session is not None:
+            _session.role = semconv.ROLE_SUPERVISOR
+            if _session._telemetry is not None:
+                _session._telemetry.role = semconv.ROLE_SUPERVISOR
+            _session.startup_complete()
 
 
 def helper_process() -> None:
