@@ -250,6 +250,10 @@ def start_tracing(config: Optional[Config] = None) -> bool:
         config = Config.from_environ()
     if not config.enabled:
         return False
+    from otel_import_tracer.process.bootstrap import in_main_interpreter
+
+    if not in_main_interpreter():  # a sub-interpreter: the main interpreter's tracing is the process's
+        return False
     with _lock:
         if _session is not None and _session.running:
             return True
