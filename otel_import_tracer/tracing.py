@@ -6,7 +6,9 @@ all: no hook is installed and OpenTelemetry is not imported.
 Startup completion is learnt, first come first served (the same moment, seen from several
 places): from the ASGI lifespan as the server runs it (``process.servers``), from
 ``traced_lifespan``, from ``mark_startup_complete()``, from a gunicorn master handing over to
-its workers, and last from ``stop_tracing()`` (a script, a job: the whole run is the startup).
+its workers or uvicorn's supervisor starting its own (``supervise``: a role of its own), and
+last from ``stop_tracing()`` (a script, a job: the whole run is the startup). Tracing is the main
+interpreter's: a sub-interpreter starts none.
 
 A process that loaded nothing under the root (a supervisor, a reloader, a gunicorn master
 without ``--preload``, multiprocessing's resource tracker) writes no lines, no report and no

@@ -37,8 +37,10 @@ import uvicorn
 from src import settings  # root code, imported by the supervisor before uvicorn starts
 
 if __name__ == "__main__":
-    uvicorn.run("src.main:app", host="127.0.0.1", port=int(sys.argv[1]), workers=2, log_level="info")
+    options = {"workers": 2} if sys.argv[2] == "workers" else {"reload": True}
+    uvicorn.run("src.main:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="info", **options)
 """
+WORKERS = {"workers": 2, "reload": 1}
 SUPERVISOR_MODULES = {"src", "src.settings"}
 
 
@@ -63,7 +65,8 @@ def _kill_quietly(pids: List[int]) -> None:
             pass
 
 
-def test_uvicorn_supervisor_that_imported_root_code_ends_its_startup_at_hand_over(tmp_path: Path, receiver: OtlpReceiver) -> None:
+@pytest.mark.parametrize("kind", ["workers", "reload"])
+def test_uvicorn_supervisor_that_imported_root_code_ends_its_startup_at_hand_over(tmp_path: Path, receiver: OtlpReceiver, kind: str) -> None:
     app = tmp_path / "app"
     shutil.copytree(plain_app.APP_DIR, app)
     (app / "serve.py").write_text(SERVE)
@@ -71,11 +74,12 @@ def test_uvicorn_supervisor_that_imported_root_code_ends_its_startup_at_hand_ove
     reports.mkdir()
     port = free_port()
     workers: List[int] = []
-    with ServiceProcess([PY, "serve.py", str(port)], _env(reports, receiver, app / "src"), app, port) as service:
+    count = WORKERS[kind]
+    with ServiceProcess([PY, "serve.py", str(port), kind], _env(reports, receiver, app / "src"), app, port) as service:
         try:
             service.wait_ready(timeout=60)
-            # Three reports while serving: the supervisor's, written when it handed over, and each worker's.
-            found = wait_for_reports(reports, 3, service)
+            # Reports while serving: the supervisor's, written when it handed over, and each worker's.
+            found = wait_for_reports(reports, 1 + count, service)
             supervisor_pid = service.proc.pid
             assert supervisor_pid in found, f"no report from the supervisor while serving:\n{service.output()}"
             workers = [pid for pid in found if pid != supervisor_pid]
@@ -85,12 +89,12 @@ def test_uvicorn_supervisor_that_imported_root_code_ends_its_startup_at_hand_ove
             assert {m["name"] for m in supervisor["modules"]} == SUPERVISOR_MODULES, service.output()
             assert all(found[pid].get("role") is None for pid in workers), service.output()
             # Its app.startup went out while serving, and ended before any worker started.
-            startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=3, timeout=30)
+            startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=1 + count, timeout=30)
             by_trace = {s.trace_id: s for s in startups}
             assert supervisor["trace_id"] in by_trace, f"{receiver.summary()}\n{service.output()}"
             ended = by_trace[supervisor["trace_id"]].end_ns
             worker_spans = [s for s in startups if s.trace_id != supervisor["trace_id"]]
-            assert len(worker_spans) == 2, receiver.summary()
+            assert len(worker_spans) == count, receiver.summary()
             assert all(ended <= s.start_ns for s in worker_spans), "the supervisor's startup must end when it hands over"
             # SIGKILL of the supervisor later: its report stays.
             service.proc.send_signal(signal.SIGKILL)
@@ -111,7 +115,7 @@ def test_uvicorn_supervisor_that_imported_root_code_ends_its_startup_at_hand_ove
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         compared = json.loads(result.stdout)
-        assert compared["base"]["startups"] == 2, (side, compared["base"], output)
+        assert compared["base"]["startups"] == count, (side, compared["base"], output)
 
 
 
@@ -129,7 +133,7 @@ async def app(scope, receive, send):
 """
 
 
-@pytest.mark.parametrize("mode", ["on", "auto"])
+@pytest.mark.parametrize("mode", ["on", "auto", "hypercorn"])
 def test_a_plain_asgi_app_raising_in_its_lifespan_is_a_failed_startup(tmp_path: Path, receiver: OtlpReceiver, mode: str) -> None:
     app = tmp_path / "app"
     shutil.copytree(plain_app.APP_DIR, app)
@@ -138,10 +142,13 @@ def test_a_plain_asgi_app_raising_in_its_lifespan_is_a_failed_startup(tmp_path: 
     env = _env(tmp_path, receiver, app / "src", "http/protobuf")
     port = free_port()
     argv = [console_script("uvicorn"), "src.asgi:app", "--port", str(port), "--lifespan", mode]
+    if mode == "hypercorn":
+        argv = [console_script("hypercorn"), "src.asgi:app", "--bind", f"127.0.0.1:{port}"]
     with ServiceProcess(argv, env, app, port) as service:
         if mode == "on":  # uvicorn: "Application startup failed. Exiting."
             assert service.proc.wait(timeout=60) == 3, service.output()
-        else:  # uvicorn: "ASGI 'lifespan' protocol appears unsupported." and it serves
+        else:  # uvicorn: "ASGI 'lifespan' protocol appears unsupported."; hypercorn: "continuing
+            # without Lifespan support"; both serve
             service.wait_ready(path="/", timeout=60)
             wait_for_reports(tmp_path, 1, service)
             service.stop()

@@ -18,11 +18,11 @@ per request, so serving costs nothing more:
 - gunicorn: the arbiter forking a worker (``spawn_worker``) ends the startup of a ``--preload``
   master, which hands its imports over to the workers; its trace goes out once the batch of
   forks is over (``spawn_workers``), so no fork splits the export thread's imports.
-
 - uvicorn's supervisors (``Multiprocess`` for ``--workers N``, ``BaseReload`` for ``--reload``)
   starting their spawned workers: a supervisor whose entry point imported code of the root
   before ``uvicorn.run`` ends its startup there and says it was a supervisor; one that loaded
   nothing stays silent as before.
+
 - multiprocessing's forkserver (the default start method from Python 3.14): a helper that
   re-imports the main module only to fork workers from it, silent like the resource tracker.
 
@@ -73,7 +73,7 @@ def _runs_lifespan(original: Callable[..., Any], where: Callable[[Any], Tuple[An
             return await original(self, *args, **kwargs)
         finally:
             if watched is not None:
-                watched()
+                quietly(watched)
 
     return run
 
