@@ -19,6 +19,7 @@ import json
 import statistics
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from otel_import_tracer import semconv
 from otel_import_tracer.messages import printable
 from otel_import_tracer.report import Report
 from otel_import_tracer.timings import Entry, self_times
@@ -123,8 +124,14 @@ class Gates:
 
 
 def startups(reports: Sequence[Report]) -> List[Report]:
-    """The reports that hold a startup (a trace file may also give processes seen only by their lazy loads)."""
-    return [r for r in reports if r.data.get("startup_complete_ms") is not None or any(not m["lazy"] for m in r.modules)]
+    """The reports that hold a server's startup (a trace file may also give processes seen only by
+    their lazy loads). A supervisor's (uvicorn's, whose entry point imported code of the root before
+    starting workers that import it again) is not one: its time is not an application's startup."""
+    return [
+        r for r in reports
+        if r.data.get("role") != semconv.ROLE_SUPERVISOR
+        and (r.data.get("startup_complete_ms") is not None or any(not m["lazy"] for m in r.modules))
+    ]
 
 
 def side(label: str, reports: Sequence[Report]) -> Side:

@@ -141,6 +141,7 @@ def build_document(session: Any, trace_id: Optional[str] = None) -> Dict[str, An
             _failure_entry(failure, origin, registry.failure_count(failure)) for failure in registry.failures()
         ],
         "dependencies": _dependency_entries(registry.dependencies(), origin, resolve=not session.running),
+        "role": getattr(session, "role", None),  # "supervisor", or null: a server of the application
     }
 
 

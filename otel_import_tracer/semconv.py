@@ -54,5 +54,12 @@ ATTR_DEPENDENCY_COUNT = "python.import_tracing.dependency_count"
 ATTR_STARTUP_FAILED = "python.import_tracing.startup_failed"
 """True when the application reported ``lifespan.startup.failed`` (the span status says why)."""
 
+ATTR_PROCESS_ROLE = "python.import_tracing.process_role"
+"""What the process was, when it was not a server of the application: ``supervisor`` (a server's
+supervisor or reloader that imported code of the root, then handed over to workers that import
+it again for themselves). Absent on a server's own startup. Its startup is not one to compare."""
+
+ROLE_SUPERVISOR = "supervisor"
+
 # The tracer (instrumentation scope) name.
 INSTRUMENTATION_SCOPE = "otel_import_tracer"

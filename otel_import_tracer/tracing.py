@@ -6,7 +6,9 @@ all: no hook is installed and OpenTelemetry is not imported.
 Startup completion is learnt, first come first served (the same moment, seen from several
 places): from the ASGI lifespan as the server runs it (``process.servers``), from
 ``traced_lifespan``, from ``mark_startup_complete()``, from a gunicorn master handing over to
-its workers, and last from ``stop_tracing()`` (a script, a job: the whole run is the startup).
+its workers or uvicorn's supervisor starting its own (``supervise``: a role of its own), and
+last from ``stop_tracing()`` (a script, a job: the whole run is the startup). Tracing is the main
+interpreter's: a sub-interpreter starts none.
 
 A process that loaded nothing under the root (a supervisor, a reloader, a gunicorn master
 without ``--preload``, multiprocessing's resource tracker) writes no lines, no report and no
@@ -43,6 +45,7 @@ class TracingSession:
         self.inherited = inherited
         self.handed_over = handed_over
         self.helper = False  # serves other processes only (multiprocessing's forkserver)
+        self.role: Optional[str] = None  # semconv.ROLE_SUPERVISOR, or None: a server of the application
         self.report_path: Optional[str] = None  # decided at the first write (report.claim)
         self._collectors: List[Collector] = []
         self._telemetry: Any = None
@@ -251,6 +254,10 @@ def start_tracing(config: Optional[Config] = None) -> bool:
         config = Config.from_environ()
     if not config.enabled:
         return False
+    from otel_import_tracer.process.bootstrap import in_main_interpreter
+
+    if not in_main_interpreter():  # a sub-interpreter: the main interpreter's tracing is the process's
+        return False
     with _lock:
         if _session is not None and _session.running:
             return True
@@ -308,6 +315,22 @@ def handed_over() -> None:
     with _lock:
         if _session is not None:
             _session.release_export()
+
+
+def supervise() -> None:
+    """A server's supervisor starts its workers (uvicorn's ``--workers`` and its reloader), fresh
+    interpreters that import the application for themselves: what the supervisor imported (an
+    entry point's own modules, before ``uvicorn.run``) was its startup, over now. Its trace and
+    report go out at once (no fork to wait for: spawned workers exec a new interpreter), and say
+    it was a supervisor, so its startup is not compared with the servers'."""
+    from otel_import_tracer import semconv
+
+    with _lock:
+        if _session is not None:
+            _session.role = semconv.ROLE_SUPERVISOR
+            if _session._telemetry is not None:
+                _session._telemetry.role = semconv.ROLE_SUPERVISOR
+            _session.startup_complete()
 
 
 def helper_process() -> None:

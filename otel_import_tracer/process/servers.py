@@ -9,9 +9,19 @@ per request, so serving costs nothing more:
   lifespan task (``main``) and receives the application's messages (``send``); ``LifespanOff``
   (``--lifespan off``) has no protocol, so startup ends when the server starts serving.
 - hypercorn (asyncio and trio): ``Lifespan.handle_lifespan`` / ``asgi_send`` likewise.
+- an application that raises from its lifespan call once it took ``lifespan.startup`` (or under
+  uvicorn's ``--lifespan on``, which then exits) has failed to start, whatever its framework:
+  Starlette says so with ``lifespan.startup.failed``, a plain ASGI application only raises, and
+  the server swallows the exception. The lifespan task's one call of the application is watched
+  for it; an application that raises without taking ``lifespan.startup`` under ``auto`` does not
+  speak the protocol, and starts when the server serves.
 - gunicorn: the arbiter forking a worker (``spawn_worker``) ends the startup of a ``--preload``
   master, which hands its imports over to the workers; its trace goes out once the batch of
   forks is over (``spawn_workers``), so no fork splits the export thread's imports.
+- uvicorn's supervisors (``Multiprocess`` for ``--workers N``, ``BaseReload`` for ``--reload``)
+  starting their spawned workers: a supervisor whose entry point imported code of the root
+  before ``uvicorn.run`` ends its startup there and says it was a supervisor; one that loaded
+  nothing stays silent as before.
 
 - multiprocessing's forkserver (the default start method from Python 3.14): a helper that
   re-imports the main module only to fork workers from it, silent like the resource tracker.
@@ -24,13 +34,14 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from otel_import_tracer import tracing
 from otel_import_tracer.process import lifespan
 from otel_import_tracer.process.lifespan import quietly
 
 _PATCHED = "_otel_import_tracer_patched"
+_STARTUP = "lifespan.startup"
 _STARTUP_COMPLETE = "lifespan.startup.complete"
 _STARTUP_FAILED = "lifespan.startup.failed"
 
@@ -50,12 +61,74 @@ def _wrap(cls: Any, name: str, make: Callable[[Callable[..., Any]], Callable[...
         setattr(cls, name, functools.wraps(original)(make(original)))
 
 
-def _runs_lifespan(original: Callable[..., Any]) -> Callable[..., Any]:
+def _runs_lifespan(original: Callable[..., Any], where: Callable[[Any], Tuple[Any, str, bool]]) -> Callable[..., Any]:
+    """``where(self)``: what holds the application for the lifespan call, under which attribute,
+    and whether the server fails the startup of an application that raises without taking
+    ``lifespan.startup`` (uvicorn's ``--lifespan on``)."""
+
     async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         quietly(lifespan.lifespan_begins)  # in the lifespan's own task: its context is the one to set
-        return await original(self, *args, **kwargs)
+        watched = _watch_the_call(self, where)
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            if watched is not None:
+                quietly(watched)
 
     return run
+
+
+def _watch_the_call(server_side: Any, where: Callable[[Any], Tuple[Any, str, bool]]) -> Optional[Callable[[], None]]:
+    """Watch the one lifespan call of the application (an exception out of it), not the others.
+
+    The server reads the application from ``holder.attribute`` and calls it before its first
+    ``await``, so it is swapped for the watcher only while nothing else can run; the watcher
+    puts the application back as it is called. Returns what puts it back if it never was."""
+    try:
+        holder, attribute, strict = where(server_side)
+        app = getattr(holder, attribute)
+    except Exception as exc:  # another version of the server, shaped differently
+        tracing.report_error("lifespan-watch", exc)
+        return None
+
+    def give_back() -> None:
+        if getattr(holder, attribute, None) is watcher:
+            setattr(holder, attribute, app)
+
+    async def watcher(scope: Any, receive: Callable[[], Any], *rest: Any) -> Any:
+        give_back()
+        if not isinstance(scope, Mapping) or scope.get("type") != "lifespan":
+            return await app(scope, receive, *rest)
+        asked: List[bool] = []
+
+        async def taking(*args: Any) -> Any:
+            message = await receive(*args)
+            if isinstance(message, Mapping) and message.get("type") == _STARTUP:
+                asked.append(True)
+            return message
+
+        try:
+            return await app(scope, taking, *rest)
+        except Exception as exc:
+            if asked or strict:  # raised from its startup: failed, whatever the framework
+                quietly(lifespan.startup_ends, failure=f"{type(exc).__name__}: {exc}")
+            raise
+
+    try:
+        setattr(holder, attribute, watcher)
+    except Exception as exc:
+        tracing.report_error("lifespan-watch", exc)
+        return None
+    return give_back
+
+
+def _uvicorn_app(server_side: Any) -> Tuple[Any, str, bool]:
+    config = server_side.config
+    return config, "loaded_app", config.lifespan == "on"
+
+
+def _hypercorn_app(server_side: Any) -> Tuple[Any, str, bool]:
+    return server_side, "app", False  # hypercorn goes on without lifespan support
 
 
 def _receives_messages(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,7 +158,7 @@ def _shutdown_first(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _patch_uvicorn_on(module: ModuleType) -> None:
     cls = module.LifespanOn
-    _wrap(cls, "main", _runs_lifespan)
+    _wrap(cls, "main", lambda original: _runs_lifespan(original, _uvicorn_app))
     _wrap(cls, "send", _receives_messages)
     _wrap(cls, "startup", _then_startup_ends)
     _wrap(cls, "shutdown", _shutdown_first)
@@ -99,7 +172,7 @@ def _patch_uvicorn_off(module: ModuleType) -> None:
 
 def _patch_hypercorn(module: ModuleType) -> None:
     cls = module.Lifespan
-    _wrap(cls, "handle_lifespan", _runs_lifespan)
+    _wrap(cls, "handle_lifespan", lambda original: _runs_lifespan(original, _hypercorn_app))
     _wrap(cls, "asgi_send", _receives_messages)
     _wrap(cls, "wait_for_startup", _then_startup_ends)
     _wrap(cls, "wait_for_shutdown", _shutdown_first)
@@ -121,6 +194,24 @@ def _after_forking(original: Callable[..., Any]) -> Callable[..., Any]:
             quietly(tracing.handed_over)  # no more forks for now: the master's trace can go
 
     return spawn_workers
+
+
+def _before_spawning(original: Callable[..., Any]) -> Callable[..., Any]:
+    def start_workers(self: Any, *args: Any, **kwargs: Any) -> Any:
+        quietly(tracing.supervise)  # the workers are new interpreters that import the app themselves
+        return original(self, *args, **kwargs)
+
+    return start_workers
+
+
+def _patch_uvicorn_multiprocess(module: ModuleType) -> None:
+    # init_processes: uvicorn 0.30+; startup: the releases before it.
+    _wrap(module.Multiprocess, "init_processes", _before_spawning)
+    _wrap(module.Multiprocess, "startup", _before_spawning)
+
+
+def _patch_uvicorn_reloader(module: ModuleType) -> None:
+    _wrap(module.BaseReload, "startup", _before_spawning)
 
 
 def _serves_other_processes(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,6 +237,8 @@ PATCHES: Dict[str, Callable[[ModuleType], None]] = {
     "uvicorn.lifespan.off": _patch_uvicorn_off,
     "hypercorn.asyncio.lifespan": _patch_hypercorn,
     "hypercorn.trio.lifespan": _patch_hypercorn,
+    "uvicorn.supervisors.multiprocess": _patch_uvicorn_multiprocess,
+    "uvicorn.supervisors.basereload": _patch_uvicorn_reloader,
     "gunicorn.arbiter": _patch_gunicorn_arbiter,
     "multiprocessing.forkserver": _patch_forkserver,
 }

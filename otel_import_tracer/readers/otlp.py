@@ -175,6 +175,9 @@ def _startup_document(span: Dict[str, Any], resource: Dict[str, Any], at: _Where
         raise at.fail(f"an {semconv.SPAN_STARTUP} span without {semconv.ATTR_TRACING_ROOT}")
     document = _header(resource, root, attributes.get(semconv.ATTR_TRACING_COLLECTOR), start, _trace_id(span.get("traceId"), at))
     document["startup_complete_ms"] = _ms(end - start)
+    role = attributes.get(semconv.ATTR_PROCESS_ROLE)
+    if isinstance(role, str):
+        document["role"] = role
     if attributes.get(semconv.ATTR_STARTUP_FAILED):
         status = span.get("status")
         document["startup_failure"] = status.get("message", "") if isinstance(status, dict) else ""

@@ -104,6 +104,7 @@ class Telemetry(Listener):
         self._startup_queued = False
         self._announced = False
         self._discarded = False
+        self.role: Optional[str] = None  # semconv.ROLE_SUPERVISOR, said on app.startup
         # What went out, for the message when a shutdown cuts the export short.
         self._startup_sent = False
         self._imports_planned = 0
@@ -301,6 +302,8 @@ class Telemetry(Listener):
             semconv.ATTR_FAILED_IMPORT_COUNT: len(failures),
             semconv.ATTR_DEPENDENCY_COUNT: len(dependencies),
         }
+        if self.role is not None:
+            attributes[semconv.ATTR_PROCESS_ROLE] = self.role
         if self._open_startup is not None and registry.startup_complete_wall_ns is not None:
             # The application's spans under it are on the system clock: never end before them.
             end_ns = max(end_ns, registry.startup_complete_wall_ns)
