@@ -424,12 +424,16 @@ def test_the_no_exporter_note_of_a_script_comes_before_the_shutdown_lines(tmp_pa
     root.mkdir()
     (root / "__init__.py").write_text("from src import job\n")
     (root / "job.py").write_text("")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     result = subprocess.run(
         [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import src"],
-        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)}),
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root), "TMPDIR": str(temp)}),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout
+    # Issue 23: nothing left in the temp directory (the note's claim is removed at the stop).
+    assert [str(path) for path in temp.rglob("*")] == [], result.stdout
     lines = result.stdout.splitlines()
     notes = [index for index, line in enumerate(lines) if NO_EXPORTER_NOTE in line]
     assert len(notes) == 1 and notes[0] < lines.index("LOADED_MODULE: src"), result.stdout

@@ -197,6 +197,7 @@ class Telemetry(Listener):
     def shutdown(self, timeout: float) -> None:
         """Let the export thread send what it has, waiting ``timeout`` seconds at most."""
         self._registry.unsubscribe(self)
+        _release_notes()
         if self._worker is None:
             return
         deadline = time.monotonic() + timeout
@@ -207,6 +208,7 @@ class Telemetry(Listener):
     def discard(self) -> None:
         """Nothing of this process is worth sending (it loaded nothing under the root)."""
         self._registry.unsubscribe(self)
+        _release_notes()
         self._discarded = True
         if self._worker is not None:
             self._jobs.put(_STOP, always=True)
@@ -433,3 +435,9 @@ def _why(exc: BaseException) -> str:
             "mark_startup_complete()) or upgrade Python"
         )
     return repr(exc)
+
+
+def _release_notes() -> None:
+    group = sys.modules.get("otel_import_tracer.telemetry.group")
+    if group is not None:  # imported by start(); nothing to release otherwise
+        group.release()

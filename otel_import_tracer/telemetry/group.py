@@ -4,7 +4,10 @@ The first traced process of a command (a supervisor, a gunicorn master, a script
 group in an environment variable that its children inherit, spawned or forked; a note about
 the environment (nothing is exported) is then said by whichever process of the group gets to
 it first, through a file created exclusively in a directory private to the user. Workers whose
-parent said nothing are siblings: an inherited marker alone could not tell them apart.
+parent said nothing are siblings: an inherited marker alone could not tell them apart. The
+process that made the file removes it at its stop (and the directory, if nothing else is in
+it): nothing is left in the temp directory. A worker started after that (a recycled one) says
+the note again, once.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import time
 from typing import List, Optional
 
 IMPORT_TRACING_GROUP = "IMPORT_TRACING_GROUP"  # internal: set by the tracer, inherited by children
-_STALE_S = 24 * 3600  # notes of groups older than this are removed when a new one is written
+_STALE_S = 24 * 3600  # notes of a killed process's group are removed when a new one is written
+_claimed: List[str] = []  # the notes this process made: removed at its stop (release)
 
 
 def join() -> str:
@@ -32,13 +36,30 @@ def first_to_say(what: str) -> bool:
     if not group or directory is None or not group.replace("-", "").isdigit():
         return True
     _prune(directory, what)
+    path = os.path.join(directory, f"{what}-{group}")
     try:
-        os.close(os.open(os.path.join(directory, f"{what}-{group}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         return False
     except OSError:
         return True
+    _claimed.append(path)
     return True
+
+
+def release() -> None:
+    """This process stops: remove the notes it made, and their directory if that is now empty."""
+    while _claimed:
+        path = _claimed.pop()
+        for remove, target in ((os.unlink, path), (os.rmdir, os.path.dirname(path))):
+            try:
+                remove(target)
+            except OSError:  # gone already; the directory holds someone else's file
+                pass
+
+
+if hasattr(os, "register_at_fork"):  # a forked child's stop must not remove its parent's notes
+    os.register_at_fork(after_in_child=_claimed.clear)
 
 
 def _prune(directory: str, what: str) -> None:
