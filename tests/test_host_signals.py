@@ -136,3 +136,30 @@ def test_sigterm_taken_while_blocking_is_acted_on_after_a_fork(tmp_path: Path, s
     else:
         assert result.returncode == 0, result.stderr
         assert f"child signal {int(signal.SIGTERM)}" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.collector_independent
+def test_a_wakeup_fd_saved_from_the_tracer_can_be_put_back_after_tracing_stopped(tmp_path: Path) -> None:
+    # What uvloop does at every loop run, without uvloop: save the wakeup fd found (the tracer's),
+    # set its own, and put the saved one back after the lifespan shutdown stopped tracing. The
+    # descriptor must still be the tracer's pipe then: never closed, so never reused either.
+    script = _fork_script(tmp_path, """
+        import socket, stat
+        from otel_import_tracer import stop_tracing
+        loop_side, _ = socket.socketpair()
+        loop_side.setblocking(False)
+        saved = signal.set_wakeup_fd(loop_side.fileno())
+        stop_tracing()
+        for _ in range(200):  # whatever the tracer's threads do once stopped
+            if not any(t.name.startswith("otel-import-tracer") for t in threading.enumerate()):
+                break
+            time.sleep(0.01)
+        os.open(os.devnull, os.O_RDONLY)  # takes the lowest free number: a closed one would be reused
+        signal.set_wakeup_fd(saved)  # EBADF if it had been closed
+        print("saved is a pipe", saved >= 0 and stat.S_ISFIFO(os.fstat(saved).st_mode), flush=True)
+        """)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=clean_env({"OTEL_TRACES_EXPORTER": "none"})
+    )
+    assert result.returncode == 0, result.stderr
+    assert "saved is a pipe True" in result.stdout, result.stdout + result.stderr
