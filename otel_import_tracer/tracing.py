@@ -362,7 +362,7 @@ _paused_telemetry: Any = None  # the export thread ended for the fork under way
 
 def _before_fork() -> None:
     """No thread of ours may exist at a fork: the child would inherit locks no one releases, and
-    Python 3.12+ warns of it (an error under ``-W error``). The watcher and the export thread end
+    Python 3.12+ warns of it (``DeprecationWarning``, counting the OS's threads). The watcher and the export thread end
     here (the export finishing its job in hand first, bounded) and come back after the fork."""
     global _paused_telemetry
     try:

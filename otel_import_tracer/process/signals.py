@@ -23,10 +23,13 @@ signal module at someone else's socket. Closing only once nobody holds it cannot
 is no reading the slot without writing it), so the pipe stays open: two descriptors and 64 KiB at
 most, written to without blocking, read by nobody once tracing stops. Tracing stopped puts back
 the -1 it found when the slot still holds our pipe; a loop that saved it puts it back later.
+Not taking the slot at all would cost the prompt SIGTERM: the wakeup fd is the only way a thread
+learns of a signal as it lands (``sigwait``/``signalfd`` need it blocked, a mask that children
+inherit even across ``exec``), and closing the pipe "when unused" would need to know who saved it.
 
 Threads at a fork. A ``fork()`` with threads running leaves the child locks no one releases, and
-Python 3.12+ warns of it (``DeprecationWarning``, an error under ``-W error``); the count is the
-OS's, so our threads must be gone, not idle. Before a fork the watcher is ended and joined (and
+Python 3.12+ warns of it (``DeprecationWarning``); the count is the OS's (``/proc/self/stat``),
+so our threads must be gone, not idle. Before a fork the watcher is ended and joined (and
 the pipe taken out of the slot, so a signal to the new child cannot land in the parent's pipe);
 after it, the parent gets both back, and the child a pipe of its own under the same descriptor
 numbers (``dup2``: whoever saved the number keeps a working pipe, shared with nobody).
