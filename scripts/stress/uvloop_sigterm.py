@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import os
 import signal
 import socket
@@ -127,6 +128,9 @@ def main() -> int:
     args = parser.parse_args()
     all_ok = True
     for loop in args.loop or ["uvloop", "asyncio"]:
+        if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            print(f"uvloop_sigterm: uvloop is not installed for Python {sys.version.split()[0]}: skipped", flush=True)
+            continue
         ok, summary, failures = run(args.stops, loop, traced=not args.untraced)
         print(summary, flush=True)
         if failures:
