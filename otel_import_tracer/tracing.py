@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from typing import Any, Callable, List, Optional, Set
 
@@ -28,7 +29,7 @@ from otel_import_tracer import collectors
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
 from otel_import_tracer.config import IMPORT_TRACING_ROOT, Config
 from otel_import_tracer.naming import SourceRoot
-from otel_import_tracer.process.signals import SigtermHandler
+from otel_import_tracer.process.signals import SigtermHandler, wait_gone
 from otel_import_tracer.registry import SOURCE_INHERITED, Listener, ModuleLoad, Registry
 
 class TracingSession:
@@ -199,9 +200,10 @@ class _Arm(Listener):
             return
         self.armed = True
         self._session.registry.unsubscribe(self)  # once is all it needs: no call per later load
-        _sigterm.arm()
-        if self._session._telemetry is not None:
-            self._session._telemetry.arm()
+        if not self._session.helper:  # a forkserver only forks: threads there would only be in the way
+            _sigterm.arm()
+            if self._session._telemetry is not None:
+                self._session._telemetry.arm()
         _register_exit_hook()
 
 
@@ -380,21 +382,64 @@ def _current() -> Optional[TracingSession]:
 _handed_over = False  # this process is a server master whose forks are its workers (gunicorn)
 
 
+_paused_telemetry: Any = None  # the export thread ended for the fork under way
+
+
+def _before_fork() -> None:
+    """No thread of ours may exist at a fork: the child would inherit locks no one releases, and
+    Python 3.12+ warns of it (``DeprecationWarning``, counting the OS's threads). The watcher and the export thread end
+    here (the export finishing its job in hand first, bounded) and come back after the fork."""
+    global _paused_telemetry
+    try:
+        ended = [_sigterm.before_fork()]
+        session = _session
+        telemetry = session._telemetry if session is not None else None
+        if telemetry is not None:
+            ended.append(telemetry.pause(session.config.shutdown_timeout))
+            _paused_telemetry = telemetry
+        wait_gone([thread for thread in ended if thread is not None])
+    except Exception as exc:  # never into the application's fork
+        report_error("fork", exc)
+
+
+def _after_fork_in_parent() -> None:
+    global _paused_telemetry
+    telemetry, _paused_telemetry = _paused_telemetry, None
+    try:
+        _sigterm.after_fork_in_parent()
+        if telemetry is not None:
+            telemetry.resume()
+    except Exception as exc:
+        report_error("fork", exc)
+
+
 def _after_fork_in_child() -> None:
-    global _lock, _session, _handed_over
+    global _lock, _session, _handed_over, _paused_telemetry
     # Locks another thread of the parent held at fork time would never be released here.
     _lock = threading.RLock()
+    _paused_telemetry = None
     messages.after_fork_in_child()
     collectors.after_fork_in_child()
+    _sigterm.after_fork_in_child()  # a wakeup pipe of its own, whatever the session
     parent = _session
     if parent is None or not parent.running:
         return
     worker, _handed_over = _handed_over, False
     parent.abandon()
-    _sigterm.after_fork_in_child()
     child = TracingSession(parent.config, inherited=True, handed_over=worker)
     _session = child if child.start() else None
+    if parent.helper and _session is not None:
+        _after_forkserver_reset()
+
+
+def _after_forkserver_reset() -> None:
+    """A forkserver worker: the server's wakeup fd is the worker's until ``_serve_one`` resets it to
+    -1, just before the work runs; multiprocessing's own after-fork hooks run then, and ours takes it."""
+    util = sys.modules.get("multiprocessing.util")
+    register = getattr(util, "register_after_fork", None)
+    if register is not None:
+        _guard("sigterm", register, _sigterm, SigtermHandler.reclaim)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -41,6 +41,7 @@ RECHECK_AFTER_S = 10.0
 _Lazy = Tuple[str, Dict[str, Any], int, int]
 _STARTUP = "startup"
 _STOP = "stop"
+_PAUSE = "pause"  # a fork is coming: end the thread; a new one takes the jobs after it
 
 
 class _Jobs:
@@ -57,11 +58,14 @@ class _Jobs:
         self._ready = _thread.allocate_lock()  # released when there may be something to take
         self._ready.acquire()
 
-    def put(self, item: Any, always: bool = False) -> bool:
-        """Add ``item``; False if the jobs are full (``always``: add it anyway)."""
+    def put(self, item: Any, always: bool = False, first: bool = False) -> bool:
+        """Add ``item``; False if the jobs are full (``always``: add it anyway; ``first``: before the rest)."""
         if not always and len(self._items) >= self._size:
             return False
-        self._items.append(item)
+        if first:
+            self._items.appendleft(item)
+        else:
+            self._items.append(item)
         try:
             self._ready.release()
         except RuntimeError:  # already released: the thread will find this one too
@@ -97,6 +101,10 @@ class Telemetry(Listener):
         self._worker: Optional[threading.Thread] = None
         self._worker_lock = threading.Lock()
         self._done = threading.Event()  # the export thread has finished its last job
+        # Around a fork (pause, resume): the thread ends at its next job and a new one goes on.
+        self._pause_lock = threading.Lock()
+        self._pausing = False
+        self._paused = False
         self._destination: Any = None
         self._refused: Any = None  # an OTLP endpoint found unusable: (when, setup.Refused)
         self._open_startup: Any = None  # app.startup, started at the lifespan's beginning
@@ -158,6 +166,40 @@ class Telemetry(Listener):
             return False
         self._worker = worker
         return True
+
+    def pause(self, timeout: float) -> Optional[threading.Thread]:
+        """A fork is coming: end the export thread once its job in hand is done (waiting
+        ``timeout`` at most), so that the fork finds no thread of ours. The thread ended, if it did."""
+        worker = self._worker
+        if worker is None or not worker.is_alive():
+            return None
+        with self._pause_lock:
+            self._pausing = True
+        self._jobs.put(_PAUSE, always=True, first=True)
+        worker.join(timeout)
+        return None if worker.is_alive() else worker
+
+    def resume(self) -> None:
+        """The fork is done (in the parent): a new export thread takes the jobs that wait."""
+        with self._pause_lock:
+            if not self._pausing:
+                return
+            self._pausing = False  # a thread still busy ignores the pause when it gets to it
+            if not self._paused:
+                return
+            self._paused = False
+            worker = threading.Thread(target=self._run, name="otel-import-tracer-export", daemon=True)
+            try:
+                worker.start()
+            except RuntimeError:  # the interpreter is exiting: shutdown then says nothing went out
+                self._done.set()
+                return
+            self._worker = worker
+
+    def _pause_now(self) -> bool:
+        with self._pause_lock:
+            self._paused = self._pausing
+            return self._paused
 
     def startup_trace_id(self) -> Optional[str]:
         return self._trace_id
@@ -254,9 +296,15 @@ class Telemetry(Listener):
     # -- the export thread --
 
     def _run(self) -> None:
+        finished = True
         try:
             while True:
                 job = self._jobs.get()
+                if job == _PAUSE:
+                    if self._pause_now():
+                        finished = False
+                        return
+                    continue
                 if job == _STOP:
                     if not self._discarded:
                         self._final_flush()
@@ -268,7 +316,8 @@ class Telemetry(Listener):
                 else:
                     self._export_lazy(job)
         finally:
-            self._done.set()
+            if finished:
+                self._done.set()
 
     def _export(self) -> None:
         try:
