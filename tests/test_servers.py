@@ -26,7 +26,7 @@ from otel_import_tracer import semconv
 from tests.support import plain_app
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.plain_app import FAILED, LAZY, STARTUP, Run, report_modules, run_service, stopping_pids
-from tests.support.servers import clean_env, console_script, line_sets
+from tests.support.servers import child_output, clean_env, console_script, line_sets
 
 pytestmark = [pytest.mark.slow, pytest.mark.collector_independent]
 
@@ -103,7 +103,7 @@ def test_launcher_unmodified_app_startup_ends_when_ready(tmp_path: Path, receive
 
 def test_launcher_sigkill_while_serving_keeps_trace_and_report(tmp_path: Path, receiver: OtlpReceiver) -> None:
     run = run_service(LAUNCHER, tmp_path, env=receiver.env("http/protobuf"), stop=signal.SIGKILL, exported=True)
-    assert run.returncode == -signal.SIGKILL
+    assert run.returncode == -signal.SIGKILL, run.output
     (startup,) = _check_startups(run, receiver, 1)
     (report,) = [json.loads(p.read_text()) for p in tmp_path.glob("imports-*.json")]
     assert STARTUP <= set(report_modules(report)) and report["trace_id"] == startup.trace_id
@@ -262,7 +262,7 @@ def test_exec_without_tracing_runs_the_command_untouched(tmp_path: Path) -> None
     assert "_sitecustomize" not in result.stdout
     missing = subprocess.run([console_script("otel-import-tracer"), "exec", "--", "no-such-command-here"],
                              capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 127 and "command not found" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 127 and "command not found" in missing.stderr and "Traceback" not in missing.stderr, child_output(missing)
 
 
 def test_a_failed_startup_ends_app_startup_with_the_error(tmp_path: Path, receiver: OtlpReceiver) -> None:
@@ -289,7 +289,7 @@ def test_a_failed_startup_ends_app_startup_with_the_error(tmp_path: Path, receiv
 
 def test_run_help_says_what_the_launcher_adds_then_uvicorns_options() -> None:
     result = subprocess.run([console_script("otel-import-tracer"), "run", "--help"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0
+    assert result.returncode == 0, child_output(result)
     assert "the launcher adds to uvicorn" in result.stdout and "--reload" in result.stdout
     assert result.stdout.index("each worker of --workers N") < result.stdout.index("--uds")  # then uvicorn's own
 

@@ -358,10 +358,10 @@ def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> N
         env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)}),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    assert _first_line(process) == "ready"
+    _assert_ready(process)
     process.terminate()
-    stdout, _ = process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGTERM  # the exit a supervisor expects
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGTERM, stderr  # the exit a supervisor expects
     assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
 
 
@@ -377,6 +377,15 @@ def _first_line(process: subprocess.Popen) -> str:
             break
         line += byte
     return line.decode().strip()
+
+
+def _assert_ready(process: subprocess.Popen) -> None:
+    """The child printed "ready" first; if not, the failure shows what it printed instead."""
+    first = _first_line(process)
+    if first != "ready":
+        process.kill()
+        stdout, stderr = process.communicate(timeout=30)
+        raise AssertionError(f"expected 'ready', got {first!r}; exit {process.returncode}\n--- stderr:\n{stderr}\n--- stdout:\n{stdout}")
 
 
 @contextlib.contextmanager
@@ -420,7 +429,7 @@ def test_sigterm_taken_while_the_main_thread_blocks_is_still_acted_on(tmp_path: 
         threading.Thread(target=send).start()
         time.sleep(60)
         """) as process:
-        assert _first_line(process) == "ready"
+        _assert_ready(process)
         started = time.monotonic()
         stdout, stderr = process.communicate(timeout=30)
     assert time.monotonic() - started < 10, "SIGTERM was left pending while the main thread slept"
@@ -435,7 +444,7 @@ def test_sigterm_while_the_main_thread_is_stuck_in_native_code_is_bounded(tmp_pa
     with _sigterm_child(tmp_path, """
         ctypes.CDLL(None).system(b"exec sleep 8 </dev/null >/dev/null 2>&1")
         """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="1") as process:
-        assert _first_line(process) == "ready"
+        _assert_ready(process)
         time.sleep(0.3)
         started = time.monotonic()
         process.terminate()
@@ -462,7 +471,7 @@ def test_sigterm_while_tracing_stops_waits_for_the_export_then_kills_as_before(t
         print("stop returned", flush=True)
         time.sleep(60)
         """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="10", **receiver.env("http")) as process:
-        assert _first_line(process) == "ready"
+        _assert_ready(process)
         stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == -signal.SIGTERM, stderr
     assert "stop returned" not in stdout  # killed at the end of the stop, not left running
