@@ -99,19 +99,20 @@ fi
 setup_venv() {  # version exe -> 0 if ready; the log is kept in .venv-test/<version>.log
   local version="$1" exe="$2" venv=".venv-test/$1" log=".venv-test/$1.log"
   local same='import sys; print(sys.base_prefix, sys.version)'
+  : >"$log"
   if [ ${#uv[@]} -gt 0 ]; then
     # A venv left by an older pip-based run (or another interpreter) is replaced, not mixed.
     if [ -x "$venv/bin/python" ] && [ ! -e "$venv/bin/pip" ] \
         && [ "$("$venv/bin/python" -c "$same" 2>/dev/null)" = "$("$exe" -c "$same")" ]; then
       :
     else
-      "${uv[@]}" venv -q --clear -p "$exe" "$venv" >"$log" 2>&1 || return 1
-    fi
-    "${uv[@]}" pip install -q --python "$venv/bin/python" -e ".[test]" >>"$log" 2>&1
-  else
-    { [ -x "$venv/bin/python" ] || "$exe" -m venv "$venv"; } >"$log" 2>&1 || return 1
-    "$venv/bin/python" -m pip install -q --no-compile --disable-pip-version-check -e ".[test]" >>"$log" 2>&1
+      "${uv[@]}" venv -q --clear -p "$exe" "$venv" >>"$log" 2>&1
+    fi && "${uv[@]}" pip install -q --python "$venv/bin/python" -e ".[test]" >>"$log" 2>&1 && return 0
+    echo "=== uv could not set up .venv-test/$version (see $log); trying venv + pip"
+    rm -rf "$venv"
   fi
+  { [ -x "$venv/bin/python" ] || "$exe" -m venv "$venv"; } >>"$log" 2>&1 || return 1
+  "$venv/bin/python" -m pip install -q --no-compile --disable-pip-version-check -e ".[test]" >>"$log" 2>&1
 }
 
 summary=()
