@@ -55,7 +55,10 @@ def _imports(receiver: OtlpReceiver, trace_id: str) -> List[str]:
 
 def _check_startups(run: Run, receiver: OtlpReceiver, processes: int, timed: bool = True) -> List[ReceivedSpan]:
     """One app.startup per serving process, each complete, ended before the first request."""
-    startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=processes)
+    try:
+        startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=processes)
+    except AssertionError as error:  # with what the server printed: why its export did not come
+        raise AssertionError(f"{error}\n--- the server's output:\n{run.output[-6000:]}") from None
     assert len(startups) == processes, receiver.summary()
     for startup in startups:
         assert startup.end_ns <= run.first_request_ns, "app.startup must end when the app is ready, not at shutdown"
@@ -172,7 +175,10 @@ def test_gunicorn_uvicorn_worker(tmp_path: Path, receiver: OtlpReceiver, way: st
 
 def test_gunicorn_preload_master_sends_the_imports_once(tmp_path: Path, receiver: OtlpReceiver) -> None:
     run = run_service(GUNICORN + ["-w", "2", "--preload", "src.main:app"], tmp_path, workers=3, env=receiver.env("grpc"))
-    startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=3)
+    try:
+        startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=3)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- the server's output:\n{run.output[-6000:]}") from None
     timed = [s for s in startups if s.attributes[semconv.ATTR_PRELOADED_COUNT] == 0]
     (master,) = timed  # the master imported the app, and its trace ends when it hands over
     workers = [s for s in startups if s is not master]

@@ -50,6 +50,9 @@ def run_service(
             "ENABLE_IMPORT_TRACING": "true",
             "IMPORT_TRACING_ROOT": str(ROOT),
             "IMPORT_TRACING_REPORT": str(tmp_path / "imports-{pid}.json"),
+            # The exports at stop finish: the default 3 s cut the workers' startup traces on a
+            # loaded machine. A test of the bound itself sets its own.
+            "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "60",
             **(env or {}),
         }
     )
