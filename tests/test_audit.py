@@ -25,7 +25,7 @@ CLI = [sys.executable, "-m", "otel_import_tracer", "audit"]
 
 def run_audit(*args: str, stdin: Optional[bytes] = None, env_extra: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*CLI, *args], input=stdin, capture_output=True, cwd=str(REPO), env={**clean_env(), **(env_extra or {})}, timeout=60
+        [*CLI, *args], input=stdin, capture_output=True, cwd=str(REPO), env={**clean_env(), **(env_extra or {})}, timeout=300
     )
 
 

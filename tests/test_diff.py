@@ -39,7 +39,7 @@ EXPORTED: Dict[Path, List[Any]] = {}  # changed_app -> the export requests of it
 
 
 def run_diff(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, cwd=str(REPO), env=clean_env(), timeout=60)
+    return subprocess.run([*CLI, *args], capture_output=True, cwd=str(REPO), env=clean_env(), timeout=300)
 
 
 def traced_run(app: Path, reports: Path, otlp: Dict[str, str]) -> str:
