@@ -53,6 +53,9 @@ def run_service(
             # The exports at stop finish: the default 3 s cut the workers' startup traces on a
             # loaded machine. A test of the bound itself sets its own.
             "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "60",
+            # uvicorn --workers restarts a worker that has not answered its health check within
+            # 5 s: beside other CPU-bound jobs, starting took longer ("Child process died", four times).
+            "UVICORN_TIMEOUT_WORKER_HEALTHCHECK": "120",
             **(env or {}),
         }
     )
