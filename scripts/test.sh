@@ -15,9 +15,10 @@
 # installed with `python3 -m pip install uv` (or into a private venv .venv-test/.uv when the
 # system pip refuses); if that fails too, the environments are built with venv + pip, slower.
 #
-# The runs (one per Python and collector) go TEST_JOBS at a time, each with TEST_WORKERS xdist
-# workers; most of a run's time is spent waiting on the processes the tests start, so two runs
-# side by side keep two cores busier than one run with more workers (measured: see the defaults).
+# The runs (one per Python and collector) go TEST_JOBS at a time (2), each with TEST_WORKERS
+# xdist workers (3): much of a run's time is spent waiting on the processes the tests start
+# (servers coming up, exports, stops), so two runs side by side keep two cores busy where one
+# run alone left them idle between its slow tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -134,11 +135,12 @@ for run in "${runs[@]}"; do [ "${run#*:}" = auto ] && ordered+=("$run"); done
 for run in "${runs[@]}"; do [ "${run#*:}" = auto ] || ordered+=("$run"); done
 runs=("${ordered[@]}")
 echo "=== environments ready in $((SECONDS - started)) s; ${#runs[@]} runs, $JOBS at a time, -n $WORKERS each"
-if [ -n "${TEST_SETUP_ONLY:-}" ]; then printf '%s\n' "${summary[@]}"; exit $status; fi
+if [ -n "${TEST_SETUP_ONLY:-}" ]; then [ ${#summary[@]} -eq 0 ] || printf '%s\n' "${summary[@]}"; exit $status; fi
+if [ ${#runs[@]} -eq 0 ]; then printf '%s\n' "${summary[@]}"; exit 1; fi
 
 # One run: its output goes to a log, printed whole when it ends so runs side by side stay readable.
 mkdir -p .venv-test/logs
-first_version="${pythons[0]%%:*}"
+first_version="${runs[0]%%:*}"  # the first Python whose environment is ready runs the "once" tests
 run_suite() {  # version collector
   local version="$1" collector="$2" log=".venv-test/logs/$1-$2.log" t0=$SECONDS rc
   # Tests that do not depend on the collector run once per Python, in the auto run; tests
