@@ -332,7 +332,8 @@ def test_the_exec_audit_hook_keeps_the_apps_own_hooks_and_a_refusal_is_one_warni
 
 def test_a_script_without_a_lifespan_still_exports_its_startup_trace(tmp_path: Path) -> None:
     # At exit the interpreter refuses new threads (3.12); the export must still go out.
-    result = _run_job_script(tmp_path, OTEL_TRACES_EXPORTER="console")
+    # 60 s: under load the default 3 s cut the export before the SDK had even been imported.
+    result = _run_job_script(tmp_path, OTEL_TRACES_EXPORTER="console", IMPORT_TRACING_SHUTDOWN_TIMEOUT="60")
     assert result.returncode == 0, result.stderr
     assert '"name": "app.startup"' in result.stdout, result.stderr
     assert '"python.module.name": "src.job"' in result.stdout

@@ -61,7 +61,7 @@ def run_service(
     )
     command = [part.replace("{port}", str(port)) for part in argv]
     with ServiceProcess(command, full_env, APP_DIR, port) as service:
-        service.wait_ready(timeout=60)
+        service.wait_ready(timeout=180)
         reports = wait_for_reports(tmp_path, workers, service)
         while exported and service.output().count("otel-import-tracer: startup trace") < workers:
             service.wait_for_output("otel-import-tracer: startup trace")

@@ -66,7 +66,7 @@ class ServiceProcess:
     def output(self) -> str:
         return Path(self._log.name).read_text(errors="replace")
 
-    def wait_ready(self, path: str = "/health", timeout: float = 60.0) -> None:
+    def wait_ready(self, path: str = "/health", timeout: float = 180.0) -> None:  # 60 s was missed under load
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
