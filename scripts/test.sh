@@ -1,17 +1,36 @@
 #!/usr/bin/env bash
-# Set up one virtualenv per Python found (3.9 to 3.14) and run the test suite on each,
-# once per collector that Python has. Prints which Pythons and collectors ran, and fails
-# if any run failed. Python 3.14 comes from ../shared/tools/python3.14.sh when it is there
-# (Debian's build, unpacked under .python3.14/). Usage: bash scripts/test.sh [extra pytest args]
+# Set up one virtualenv per Python found (3.9 to 3.15) and run the test suite on each, once per
+# collector that Python has. Prints which Pythons and collectors ran and how long each took, and
+# fails if any run failed. Python 3.14 and 3.15 come from ../shared/tools/python3.X.sh when they
+# are not on the machine (Debian's builds, unpacked under .python3.X/).
+#   bash scripts/test.sh [extra pytest args]
+#   TEST_PYTHONS="3.11 3.12" bash scripts/test.sh      # fewer Pythons
+#   TEST_JOBS=2 TEST_WORKERS=2 bash scripts/test.sh    # runs at once, pytest-xdist workers per run
+#   TEST_SETUP_ONLY=1 bash scripts/test.sh             # only build the environments
+#
+# Environments are built with uv (`uv venv -p EXE DIR`, `uv pip install -e ".[test]"`): one
+# resolver, one shared wheel cache, no pip inside the venvs, seconds per Python once the cache is
+# warm (pip took minutes for the seven). Plain uv rather than nox/tox: nothing more to install or
+# configure, and the runs below need their own scheduling anyway. When uv is not on PATH it is
+# installed with `python3 -m pip install uv` (or into a private venv .venv-test/.uv when the
+# system pip refuses); if that fails too, the environments are built with venv + pip, slower.
+#
+# The runs (one per Python and collector) go TEST_JOBS at a time (2), each with TEST_WORKERS
+# xdist workers (3): much of a run's time is spent waiting on the processes the tests start
+# (servers coming up, exports, stops), so two runs side by side keep two cores busy where one
+# run alone left them idle between its slow tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+JOBS="${TEST_JOBS:-2}"
+WORKERS="${TEST_WORKERS:-3}"
 
 # Which collectors each Python runs the whole suite with ("auto" is the default one).
 collectors_for() {
   case "$1" in
     3.11) echo "auto settrace" ;;                 # auto = importhook
-    3.12) echo "auto importhook" ;;               # auto = monitoring
-    *) echo "auto" ;;                             # 3.9, 3.10: importhook; 3.13+: monitoring
+    3.12|3.15) echo "auto importhook" ;;          # auto = monitoring
+    *) echo "auto" ;;                             # 3.9, 3.10: importhook; 3.13, 3.14: monitoring
   esac
 }
 
@@ -33,78 +52,133 @@ if command -v pyenv >/dev/null 2>&1; then
     add_python "$(pyenv prefix "$version" 2>/dev/null)/bin/python"
   done
 fi
-shared_314="../shared/tools/python3.14.sh"
-if [ -z "${seen[3.14]:-}" ] && [ -f "$shared_314" ]; then
-  if exe=$(bash "$shared_314" "$PWD/.python3.14" 2>.python3.14.log); then
-    echo "=== Python 3.14 from $shared_314: $exe"
-    add_python "$exe"
-  else
-    echo "=== Python 3.14: $shared_314 could not provide it (see .python3.14.log); not run"
+for version in 3.14 3.15; do
+  add_python "$(command -v "python$version" || true)"
+  shared="../shared/tools/python$version.sh"
+  if [ -z "${seen[$version]:-}" ] && [ -f "$shared" ]; then
+    if exe=$(bash "$shared" "$PWD/.python$version" 2>".python$version.log"); then
+      echo "=== Python $version from $shared: $exe"
+      add_python "$exe"
+    else
+      echo "=== Python $version: $shared could not provide it (see .python$version.log); not run"
+    fi
   fi
-fi
-if [ -n "${TEST_PYTHONS:-}" ]; then  # e.g. TEST_PYTHONS="3.11 3.12" to run fewer
+done
+if [ -n "${TEST_PYTHONS:-}" ]; then
   kept=()
   for entry in "${pythons[@]}"; do
     case " $TEST_PYTHONS " in *" ${entry%%:*} "*) kept+=("$entry") ;; esac
   done
   pythons=("${kept[@]}")
 fi
+if [ ${#pythons[@]} -eq 0 ]; then
+  echo "no Python 3.9+ interpreter found"; exit 1
+fi
+
+mkdir -p .venv-test
+started=$SECONDS
+
+# uv: on PATH, else installed for python3 (python3 -m uv), else in a private venv; else none.
+uv=()
+if command -v uv >/dev/null 2>&1; then
+  uv=(uv)
+elif python3 -m uv --version >/dev/null 2>&1; then
+  uv=(python3 -m uv)
+else
+  echo "=== uv not found: installing it (python3 -m pip install uv)"
+  if python3 -m pip install -q --disable-pip-version-check uv >.venv-test/uv-install.log 2>&1 \
+      && python3 -m uv --version >/dev/null 2>&1; then
+    uv=(python3 -m uv)
+  elif { [ -x .venv-test/.uv/bin/uv ] || { python3 -m venv .venv-test/.uv \
+      && .venv-test/.uv/bin/python -m pip install -q --disable-pip-version-check uv; }; } >>.venv-test/uv-install.log 2>&1; then
+    uv=(.venv-test/.uv/bin/uv)
+  else
+    echo "=== could not install uv (see .venv-test/uv-install.log): building the environments with venv + pip"
+  fi
+fi
+
+setup_venv() {  # version exe -> 0 if ready; the log is kept in .venv-test/<version>.log
+  local version="$1" exe="$2" venv=".venv-test/$1" log=".venv-test/$1.log"
+  local same='import sys; print(sys.base_prefix, sys.version)'
+  : >"$log"
+  if [ ${#uv[@]} -gt 0 ]; then
+    # A venv left by an older pip-based run (or another interpreter) is replaced, not mixed.
+    if [ -x "$venv/bin/python" ] && [ ! -e "$venv/bin/pip" ] \
+        && [ "$("$venv/bin/python" -c "$same" 2>/dev/null)" = "$("$exe" -c "$same")" ]; then
+      :
+    else
+      "${uv[@]}" venv -q --clear -p "$exe" "$venv" >>"$log" 2>&1
+    fi && "${uv[@]}" pip install -q --python "$venv/bin/python" -e ".[test]" >>"$log" 2>&1 && return 0
+    echo "=== uv could not set up .venv-test/$version (see $log); trying venv + pip"
+    rm -rf "$venv"
+  fi
+  { [ -x "$venv/bin/python" ] || "$exe" -m venv "$venv"; } >>"$log" 2>&1 || return 1
+  "$venv/bin/python" -m pip install -q --no-compile --disable-pip-version-check -e ".[test]" >>"$log" 2>&1
+}
 
 summary=()
 status=0
-
-# Set up every virtualenv first, three at a time: resolving against the package indexes is
-# most of an install's time, and installs overlap well.
-setup_venv() {  # version exe -> 0 if ready; the log is kept in the venv
-  local version="$1" exe="$2" venv=".venv-test/$1"
-  if [ ! -x "$venv/bin/python" ]; then
-    "$exe" -m venv "$venv" >/dev/null 2>&1 || { echo "venv failed" >".venv-test/$version.failed"; return 1; }
-  fi
-  "$venv/bin/python" -m pip install -q --no-compile --disable-pip-version-check -e ".[test]" >"$venv/install.log" 2>&1 \
-    || { echo "install failed (see $venv/install.log)" >".venv-test/$version.failed"; return 1; }
-}
-mkdir -p .venv-test
-running=0
+runs=()
 for entry in "${pythons[@]}"; do
   version="${entry%%:*}"
-  rm -f ".venv-test/$version.failed"
-  echo "=== Python $version (${entry#*:}): setting up .venv-test/$version"
-  setup_venv "$version" "${entry#*:}" &
+  echo "=== Python $version (${entry#*:}): setting up .venv-test/$version${uv:+ with ${uv[*]}}"
+  if ! setup_venv "$version" "${entry#*:}"; then
+    tail -n 30 ".venv-test/$version.log"
+    summary+=("Python $version: environment setup failed (see .venv-test/$version.log)"); status=1; continue
+  fi
+  for collector in $(collectors_for "$version"); do runs+=("$version:$collector"); done
+done
+# The whole-suite runs (auto) first, the first Python's (with the "once" tests) leading; the
+# collector reruns, a third of the suite, last, filling in beside the longest.
+ordered=()
+for run in "${runs[@]}"; do [ "${run#*:}" = auto ] && ordered+=("$run"); done
+for run in "${runs[@]}"; do [ "${run#*:}" = auto ] || ordered+=("$run"); done
+runs=("${ordered[@]}")
+echo "=== environments ready in $((SECONDS - started)) s; ${#runs[@]} runs, $JOBS at a time, -n $WORKERS each"
+if [ -n "${TEST_SETUP_ONLY:-}" ]; then [ ${#summary[@]} -eq 0 ] || printf '%s\n' "${summary[@]}"; exit $status; fi
+if [ ${#runs[@]} -eq 0 ]; then printf '%s\n' "${summary[@]}"; exit 1; fi
+
+# One run: its output goes to a log, printed whole when it ends so runs side by side stay readable.
+mkdir -p .venv-test/logs
+first_version="${runs[0]%%:*}"  # the first Python whose environment is ready runs the "once" tests
+run_suite() {  # version collector
+  local version="$1" collector="$2" log=".venv-test/logs/$1-$2.log" t0=$SECONDS rc
+  # Tests that do not depend on the collector run once per Python, in the auto run; tests
+  # that depend on neither (files, pins, the browser) run on the first Python only.
+  local skip=() only=()
+  [ "$collector" = auto ] || skip+=("not collector_independent")
+  [ "$version" = "$first_version" ] || skip+=("not once")
+  if [ ${#skip[@]} -gt 0 ]; then only=(-m "$(printf '%s and ' "${skip[@]}" | sed 's/ and $//')"); fi
+  # Property-based tests: 120 examples each on the first Python, 30 on the others (tests/conftest.py).
+  local profile=ci
+  [ "$version" = "$first_version" ] || profile=other-python
+  HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-$profile}" IMPORT_TRACING_TEST_COLLECTOR="$collector" \
+    timeout -k 30 1800 ".venv-test/$version/bin/python" \
+    -m pytest -q -n "$WORKERS" -p no:cacheprovider "${only[@]}" "${@:3}" >"$log" 2>&1
+  rc=$?
+  echo "$rc $((SECONDS - t0))" >".venv-test/logs/$version-$collector.rc"
+  { echo "=== Python $version, collector $collector ($((SECONDS - t0)) s, exit $rc)"; cat "$log"; }
+}
+running=0
+for run in "${runs[@]}"; do
+  rm -f ".venv-test/logs/${run%%:*}-${run#*:}.rc"
+  run_suite "${run%%:*}" "${run#*:}" "$@" &
   running=$((running + 1))
-  if [ "$running" -ge 3 ]; then wait -n; running=$((running - 1)); fi
+  if [ "$running" -ge "$JOBS" ]; then wait -n; running=$((running - 1)); fi
 done
 wait
 
-first=1
-for entry in "${pythons[@]}"; do
-  version="${entry%%:*}"
-  venv=".venv-test/$version"
-  if [ -f ".venv-test/$version.failed" ]; then
-    [ -f "$venv/install.log" ] && tail -n 30 "$venv/install.log"
-    summary+=("Python $version: $(cat ".venv-test/$version.failed")"); status=1; continue
+for run in "${runs[@]}"; do
+  version="${run%%:*}" collector="${run#*:}"
+  read -r rc seconds <".venv-test/logs/$version-$collector.rc" 2>/dev/null || { rc=1; seconds="?"; }
+  if [ "$rc" = 0 ]; then
+    summary+=("Python $version, collector $collector: passed ($seconds s)")
+  else
+    summary+=("Python $version, collector $collector: FAILED ($seconds s, exit $rc; log .venv-test/logs/$version-$collector.log)"); status=1
   fi
-  for collector in $(collectors_for "$version"); do
-    echo "=== Python $version, collector $collector"
-    # Tests that do not depend on the collector run once per Python, in the auto run; tests
-    # that depend on neither (the benchmark harness) run on the first Python only.
-    skip=()
-    [ "$collector" = auto ] || skip+=("not collector_independent")
-    [ "$first" = 1 ] || skip+=("not once")
-    only=()
-    if [ ${#skip[@]} -gt 0 ]; then only=(-m "$(printf '%s and ' "${skip[@]}" | sed 's/ and $//')"); fi
-    if IMPORT_TRACING_TEST_COLLECTOR="$collector" "$venv/bin/python" -m pytest -q -n 3 -p no:cacheprovider "${only[@]}" "$@"; then
-      summary+=("Python $version, collector $collector: passed")
-    else
-      summary+=("Python $version, collector $collector: FAILED"); status=1
-    fi
-  done
-  first=0
 done
 
 echo
-echo "=== Test runs"
-if [ ${#summary[@]} -eq 0 ]; then
-  echo "no Python 3.9+ interpreter found"; exit 1
-fi
+echo "=== Test runs ($((SECONDS - started)) s in all)"
 printf '%s\n' "${summary[@]}"
 exit $status

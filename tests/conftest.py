@@ -8,6 +8,7 @@ import os
 # and gRPC's fork handlers then abort the child before it execs. Must precede importing grpc.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -20,8 +21,11 @@ from otel_import_tracer import messages, tracing
 from otel_import_tracer.config import Config
 
 # Property-based tests: a bounded run in CI, a long one on request (HYPOTHESIS_PROFILE=long),
-# no example database written into the checkout.
+# no example database written into the checkout. scripts/test.sh runs "ci" on the first Python
+# and "other-python" on the rest: the readers are the same code on each, and what a Python
+# version changes under them (json, str, the terminal escapes) shows on any example, not the 100th.
 settings.register_profile("ci", max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("other-python", max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=20_000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
@@ -52,6 +56,20 @@ def clean_hooks() -> Iterator[None]:
     yield
     tracing.stop_tracing()
     assert _hooks() == before, "a test left a trace function, meta path finder, monitoring tool or signal hook behind"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A child that ran out of time shows what it printed: subprocess.run's TimeoutExpired keeps the
+    output captured so far, but its message is only the command line."""
+    outcome = yield
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, subprocess.TimeoutExpired):
+        report = outcome.get_result()
+        for stream, data in (("stdout", error.stdout), ("stderr", error.stderr)):
+            if data:
+                text = data.decode(errors="replace") if isinstance(data, bytes) else data
+                report.sections.append((f"{stream} of the child that timed out ({call.when})", text[-20_000:]))
 
 
 @pytest.fixture

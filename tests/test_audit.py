@@ -18,14 +18,14 @@ from otel_import_tracer.audit import PathMapper, inventory, load_input, parse_lo
 from otel_import_tracer.logs import shutdown_lines
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, dumps
 from tests.support import demo_graph
-from tests.support.servers import DEMO_ROOT, REPO, clean_env, start_demo
+from tests.support.servers import DEMO_ROOT, REPO, child_output, clean_env, start_demo
 
 CLI = [sys.executable, "-m", "otel_import_tracer", "audit"]
 
 
 def run_audit(*args: str, stdin: Optional[bytes] = None, env_extra: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*CLI, *args], input=stdin, capture_output=True, cwd=str(REPO), env={**clean_env(), **(env_extra or {})}, timeout=60
+        [*CLI, *args], input=stdin, capture_output=True, cwd=str(REPO), env={**clean_env(), **(env_extra or {})}, timeout=300
     )
 
 
@@ -159,7 +159,7 @@ def test_logs_from_a_container_remap_with_a_path_map_to_a_differently_named_dire
 def test_without_root_the_recorded_root_must_exist_here(runs: DemoRuns, tmp_path: Path) -> None:
     a = containerize(runs.reports["a"], tmp_path / "a.json", container_root="/nowhere/src")
     result = run_audit(str(a))
-    assert result.returncode == 2
+    assert result.returncode == 2, child_output(result)
     assert result.stderr.decode().startswith("otel-import-tracer: error: pass --root DIR")
 
 
@@ -378,11 +378,11 @@ def small_report(root: Path, **changes: object) -> str:
 
 def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
     err = result.stderr.decode()
-    assert result.returncode == 2, (result.stdout, err)
-    assert "Traceback" not in err
-    assert err.startswith("otel-import-tracer: error: ")
+    assert result.returncode == 2, child_output(result)
+    assert "Traceback" not in err, err
+    assert err.startswith("otel-import-tracer: error: "), err
     for fragment in fragments:
-        assert fragment in err
+        assert fragment in err, err
     return err
 
 
@@ -425,7 +425,7 @@ def test_skip_bad_counts_the_good_reports_and_warns_about_the_bad(tmp_path: Path
     good = tmp_path / "good.json"
     good.write_text(small_report(root))
     result = run_audit(str(good), str(bad), "--root", str(root), "--skip-bad", "--format", "json")
-    assert result.returncode == 0
+    assert result.returncode == 0, child_output(result)
     assert result.stderr.decode().startswith(f"otel-import-tracer: warning: {bad}:3: report schema version 3")
     document = json.loads(result.stdout)
     assert document["never_loaded_modules"] == ["src.pkg", "src.pkg.unused"]
@@ -440,7 +440,7 @@ def test_a_log_with_garbage_and_a_cut_line_fails_or_is_skipped_line_by_line(tmp_
     err = assert_clean_error(run_audit("--root", str(root), stdin=log), "<stdin>:7:", "absolute .py path")
     assert "Traceback" not in err
     result = run_audit("--root", str(root), "--skip-bad", "--format", "json", stdin=log)
-    assert result.returncode == 0
+    assert result.returncode == 0, child_output(result)
     assert "otel-import-tracer: warning: <stdin>:7:" in result.stderr.decode()
     assert json.loads(result.stdout)["never_loaded_modules"] == ["src.pkg.unused"]
 
@@ -451,7 +451,7 @@ def test_unreadable_inputs_and_nothing_usable_are_errors(tmp_path: Path) -> None
     empty_log = tmp_path / "empty.log"
     empty_log.write_text("INFO: nothing here\n")
     result = run_audit(str(empty_log), "--root", str(root), "--skip-bad")
-    assert result.returncode == 2 and "no usable input" in result.stderr.decode()
+    assert result.returncode == 2 and "no usable input" in result.stderr.decode(), child_output(result)
     assert "Traceback" not in result.stderr.decode()
     assert_clean_error(run_audit(str(tmp_path / "x"), "--root", str(tmp_path / "nope")), "cannot read")
 
@@ -469,7 +469,7 @@ def test_loaded_files_outside_the_root_or_gone_are_pointed_out(tmp_path: Path) -
     root = small_tree(tmp_path)
     grepped = b"LOADED_SRC_FILE: /opt/other/x.py\nLOADED_SRC_FILE: /app/src/main.py\n"
     result = run_audit("--root", str(root), stdin=grepped)
-    assert result.returncode == 0
+    assert result.returncode == 0, child_output(result)
     out = result.stdout.decode()
     assert "Could not place 1 loaded file under" in out and "/opt/other/x.py" in out and "--path-map" in out
     log = "\n".join(shutdown_lines("/app/src", ["/app/src/main.py", "/app/src/removed.py"], [])).encode()
@@ -479,9 +479,9 @@ def test_loaded_files_outside_the_root_or_gone_are_pointed_out(tmp_path: Path) -
 
 def test_bad_usage_is_status_2(tmp_path: Path) -> None:
     result = run_audit("--path-map", "nonsense", "--root", str(tmp_path))
-    assert result.returncode == 2 and b"RECORDED=LOCAL" in result.stderr
+    assert result.returncode == 2 and b"RECORDED=LOCAL" in result.stderr, child_output(result)
     result = run_audit("--format", "xml")
-    assert result.returncode == 2 and b"Traceback" not in result.stderr
+    assert result.returncode == 2 and b"Traceback" not in result.stderr, child_output(result)
 
 
 def test_inventory_follows_a_directory_linked_into_the_root_once(tmp_path: Path) -> None:
@@ -529,7 +529,7 @@ def test_json_output_keeps_hostile_names_exact_and_escaped_by_json(tmp_path: Pat
     report = tmp_path / "report.json"
     report.write_text(small_report(root))
     result = run_audit(str(report), "--root", str(root), "--format", "json")
-    assert result.returncode == 0 and result.stdout.isascii()
+    assert result.returncode == 0 and result.stdout.isascii(), child_output(result)
     assert str(root / f"{HOSTILE}.py") in json.loads(result.stdout)["never_loaded_files"]
 
 

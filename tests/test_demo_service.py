@@ -126,5 +126,5 @@ def test_launcher_without_a_lifespan_still_prints_the_lines_on_sigterm(tmp_path)
     with ServiceProcess(argv, env, tmp_path, port) as service:
         service.wait_ready()
         output = service.stop()
-        assert service.proc.returncode == -signal.SIGTERM  # as plain uvicorn >= 0.29 exits
+        assert service.proc.returncode == -signal.SIGTERM, output  # as plain uvicorn >= 0.29 exits
     assert shutdown_lines(output)[1] == ["src", "src.main"]

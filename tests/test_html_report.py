@@ -24,7 +24,7 @@ from otel_import_tracer.audit import audit
 from otel_import_tracer.html_report import render, tree_order
 from otel_import_tracer.timings import self_times
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report
-from tests.support.servers import REPO, clean_env
+from tests.support.servers import REPO, child_output, clean_env
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
 pytestmark = pytest.mark.collector_independent
@@ -185,7 +185,7 @@ def test_the_command_writes_the_page_and_remaps_the_root(tmp_path: Path) -> None
     page = out.read_text()
     assert "src/legacy/billing.py" in page and len(bars(page)) == STARTUP_COUNT
     result = run_report(report.path, "--html", str(out))  # /app/src is not here
-    assert result.returncode == 0
+    assert result.returncode == 0, child_output(result)
     assert "pass --root DIR" in out.read_text()
 
 
@@ -194,10 +194,10 @@ def test_the_command_refuses_a_bad_report_in_one_line(tmp_path: Path) -> None:
     bad.write_text('{\n  "schema": "otel-import-tracer/report",\n  "schema_version": 99\n}\n')
     result = run_report(str(bad), "--html", str(tmp_path / "out.html"))
     err = result.stderr.decode()
-    assert result.returncode == 2 and err.startswith(f"otel-import-tracer: error: {bad}:3: ") and "Traceback" not in err
+    assert result.returncode == 2 and err.startswith(f"otel-import-tracer: error: {bad}:3: ") and "Traceback" not in err, child_output(result)
     assert not (tmp_path / "out.html").exists()
     result = run_report(str(bad))
-    assert result.returncode == 2 and b"--html" in result.stderr
+    assert result.returncode == 2 and b"--html" in result.stderr, child_output(result)
 
 
 # -- a real browser -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from otel_import_tracer import semconv
 from tests.support import plain_app
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.plain_app import FAILED, LAZY, STARTUP, Run, report_modules, run_service, stopping_pids
-from tests.support.servers import clean_env, console_script, line_sets
+from tests.support.servers import child_output, clean_env, console_script, line_sets
 
 pytestmark = [pytest.mark.slow, pytest.mark.collector_independent]
 
@@ -55,7 +55,10 @@ def _imports(receiver: OtlpReceiver, trace_id: str) -> List[str]:
 
 def _check_startups(run: Run, receiver: OtlpReceiver, processes: int, timed: bool = True) -> List[ReceivedSpan]:
     """One app.startup per serving process, each complete, ended before the first request."""
-    startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=processes)
+    try:
+        startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=processes)
+    except AssertionError as error:  # with what the server printed: why its export did not come
+        raise AssertionError(f"{error}\n--- the server's output:\n{run.output[-6000:]}") from None
     assert len(startups) == processes, receiver.summary()
     for startup in startups:
         assert startup.end_ns <= run.first_request_ns, "app.startup must end when the app is ready, not at shutdown"
@@ -103,7 +106,7 @@ def test_launcher_unmodified_app_startup_ends_when_ready(tmp_path: Path, receive
 
 def test_launcher_sigkill_while_serving_keeps_trace_and_report(tmp_path: Path, receiver: OtlpReceiver) -> None:
     run = run_service(LAUNCHER, tmp_path, env=receiver.env("http/protobuf"), stop=signal.SIGKILL, exported=True)
-    assert run.returncode == -signal.SIGKILL
+    assert run.returncode == -signal.SIGKILL, run.output
     (startup,) = _check_startups(run, receiver, 1)
     (report,) = [json.loads(p.read_text()) for p in tmp_path.glob("imports-*.json")]
     assert STARTUP <= set(report_modules(report)) and report["trace_id"] == startup.trace_id
@@ -172,7 +175,10 @@ def test_gunicorn_uvicorn_worker(tmp_path: Path, receiver: OtlpReceiver, way: st
 
 def test_gunicorn_preload_master_sends_the_imports_once(tmp_path: Path, receiver: OtlpReceiver) -> None:
     run = run_service(GUNICORN + ["-w", "2", "--preload", "src.main:app"], tmp_path, workers=3, env=receiver.env("grpc"))
-    startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=3)
+    try:
+        startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=3)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- the server's output:\n{run.output[-6000:]}") from None
     timed = [s for s in startups if s.attributes[semconv.ATTR_PRELOADED_COUNT] == 0]
     (master,) = timed  # the master imported the app, and its trace ends when it hands over
     workers = [s for s in startups if s is not master]
@@ -262,7 +268,7 @@ def test_exec_without_tracing_runs_the_command_untouched(tmp_path: Path) -> None
     assert "_sitecustomize" not in result.stdout
     missing = subprocess.run([console_script("otel-import-tracer"), "exec", "--", "no-such-command-here"],
                              capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 127 and "command not found" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 127 and "command not found" in missing.stderr and "Traceback" not in missing.stderr, child_output(missing)
 
 
 def test_a_failed_startup_ends_app_startup_with_the_error(tmp_path: Path, receiver: OtlpReceiver) -> None:
@@ -289,7 +295,7 @@ def test_a_failed_startup_ends_app_startup_with_the_error(tmp_path: Path, receiv
 
 def test_run_help_says_what_the_launcher_adds_then_uvicorns_options() -> None:
     result = subprocess.run([console_script("otel-import-tracer"), "run", "--help"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0
+    assert result.returncode == 0, child_output(result)
     assert "the launcher adds to uvicorn" in result.stdout and "--reload" in result.stdout
     assert result.stdout.index("each worker of --workers N") < result.stdout.index("--uds")  # then uvicorn's own
 

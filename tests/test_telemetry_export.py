@@ -176,9 +176,12 @@ def test_a_large_unmodified_app_exports_at_startup_not_at_stop(tmp_path: Path, r
     # The LiteLLM proxy (1,717 modules), unmodified, under the launcher: with the export left
     # to stop, the default 3 s shutdown timeout cut it. Startup completion now comes from the
     # lifespan, so the export is under way long before a stop that follows at once.
+    # Every import span arrives while it serves, before any stop (waiting for the startup span
+    # only and stopping at once left the rest to the 3 s bound, which a loaded machine missed).
     with _start_generated(tmp_path, 1717, receiver.env("grpc")) as service:
         service.wait_ready(timeout=120)
-        receiver.wait_for_spans(semconv.SPAN_STARTUP)  # while it serves, before any stop
+        receiver.wait_for_spans(semconv.SPAN_STARTUP)
+        receiver.wait_for_spans(lambda s: s.is_module_import, count=1717)
         output = service.stop()
     _, modules, _ = shutdown_lines(output)
     assert len(modules) > 1717
@@ -200,7 +203,8 @@ def test_an_application_provider_is_reused_and_keeps_its_own_limits(tmp_path: Pa
     (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
     assert startup.resource["service.name"] == "app-with-own-provider"
     assert startup.dropped_events_count == 0 and len(_loaded_names(startup)) > 300
-    (own,) = receiver.wait_for_spans("app.own-span")
+    # By span id: an export retried after a client-side timeout (a loaded machine) arrives twice.
+    (own,) = {span.span_id: span for span in receiver.wait_for_spans("app.own-span")}.values()
     assert (len(own.events), own.dropped_events_count) == (128, 72)  # the app's span: its limit, untouched
 
 
@@ -261,7 +265,9 @@ def _run_job(tmp_path: Path, env: Dict[str, str], modules: int = 3) -> "subproce
     (root / "__init__.py").write_text("".join(f"from src import m{i}\n" for i in range(modules)))
     for i in range(modules):
         (root / f"m{i}.py").write_text(f"VALUE = {i}\n")
-    code = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport src\nprint('job done', flush=True)\n"
+    # "job done" carries the moment (CLOCK_MONOTONIC, the same in every process) the work ended:
+    # what follows is the tracer's exit path, which a test can time apart from start and import.
+    code = f"import sys, time\nsys.path.insert(0, {str(tmp_path)!r})\nimport src\nprint('job done', time.monotonic(), flush=True)\n"
     return subprocess.run(
         [sys.executable, "-c", code],
         env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root), **env}),
@@ -297,11 +303,13 @@ def test_a_job_exporting_to_a_silent_collector_ends_within_the_timeout(tmp_path:
     with SilentServer() as silent:
         env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": silent.endpoint,
                "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "1"}
-        started = time.monotonic()
         result = _run_job(tmp_path, env, modules=600)
-        elapsed = time.monotonic() - started
+        ended = time.monotonic()
     assert result.returncode == 0, result.stderr
-    assert elapsed < 12, result.stderr  # 1 s of waiting, plus interpreter start and import
+    done = float(result.stdout.split("job done ", 1)[1].split()[0])
+    # From the end of the work to the process's end: 1 s of waiting plus the lines and the report.
+    # (Start and import are not timed: they took 13 s beside other CPU-bound jobs.)
+    assert ended - done < 8, result.stderr
     assert "LOADED_MODULE: src.m599" in result.stdout
     # A cut export says how much of it went out.
     assert "[shutdown-timeout]" in result.stderr
@@ -523,13 +531,14 @@ def test_a_failing_import_on_every_request_is_one_failure_with_a_count(tmp_path:
     result = subprocess.run(
         [sys.executable, "-c", FAILING_IMPORT_ON_EVERY_REQUEST, str(tmp_path)],
         env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root),
-                       "IMPORT_TRACING_REPORT": str(report), **receiver.env("grpc")}),
+                       "IMPORT_TRACING_REPORT": str(report), **receiver.env("grpc"),
+                       "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "60"}),  # the export at stop: 3 s cut it under load
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     receiver.wait_for_spans(semconv.SPAN_STARTUP)
     time.sleep(0.5)  # any span for a repeat would have come in the same flush as the first
     failed = [event for span in receiver.spans() for event in _events(span, semconv.EVENT_IMPORT_FAILED)]
-    assert [event.attributes[semconv.ATTR_MODULE_NAME] for event in failed] == ["orjson_not_installed_here"]
+    assert [event.attributes[semconv.ATTR_MODULE_NAME] for event in failed] == ["orjson_not_installed_here"], result.stderr
     (failure,) = json.loads(report.read_text())["failed_imports"]
     assert (failure["name"], failure["line"], failure["count"]) == ("orjson_not_installed_here", 3, 2000)

@@ -332,7 +332,8 @@ def test_the_exec_audit_hook_keeps_the_apps_own_hooks_and_a_refusal_is_one_warni
 
 def test_a_script_without_a_lifespan_still_exports_its_startup_trace(tmp_path: Path) -> None:
     # At exit the interpreter refuses new threads (3.12); the export must still go out.
-    result = _run_job_script(tmp_path, OTEL_TRACES_EXPORTER="console")
+    # 60 s: under load the default 3 s cut the export before the SDK had even been imported.
+    result = _run_job_script(tmp_path, OTEL_TRACES_EXPORTER="console", IMPORT_TRACING_SHUTDOWN_TIMEOUT="60")
     assert result.returncode == 0, result.stderr
     assert '"name": "app.startup"' in result.stdout, result.stderr
     assert '"python.module.name": "src.job"' in result.stdout
@@ -358,10 +359,10 @@ def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> N
         env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root)}),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    assert _first_line(process) == "ready"
+    _assert_ready(process)
     process.terminate()
-    stdout, _ = process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGTERM  # the exit a supervisor expects
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGTERM, stderr  # the exit a supervisor expects
     assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
 
 
@@ -377,6 +378,15 @@ def _first_line(process: subprocess.Popen) -> str:
             break
         line += byte
     return line.decode().strip()
+
+
+def _assert_ready(process: subprocess.Popen) -> None:
+    """The child printed "ready" first; if not, the failure shows what it printed instead."""
+    first = _first_line(process)
+    if first != "ready":
+        process.kill()
+        stdout, stderr = process.communicate(timeout=30)
+        raise AssertionError(f"expected 'ready', got {first!r}; exit {process.returncode}\n--- stderr:\n{stderr}\n--- stdout:\n{stdout}")
 
 
 @contextlib.contextmanager
@@ -420,7 +430,7 @@ def test_sigterm_taken_while_the_main_thread_blocks_is_still_acted_on(tmp_path: 
         threading.Thread(target=send).start()
         time.sleep(60)
         """) as process:
-        assert _first_line(process) == "ready"
+        _assert_ready(process)
         started = time.monotonic()
         stdout, stderr = process.communicate(timeout=30)
     assert time.monotonic() - started < 10, "SIGTERM was left pending while the main thread slept"
@@ -435,7 +445,7 @@ def test_sigterm_while_the_main_thread_is_stuck_in_native_code_is_bounded(tmp_pa
     with _sigterm_child(tmp_path, """
         ctypes.CDLL(None).system(b"exec sleep 8 </dev/null >/dev/null 2>&1")
         """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="1") as process:
-        assert _first_line(process) == "ready"
+        _assert_ready(process)
         time.sleep(0.3)
         started = time.monotonic()
         process.terminate()
@@ -461,13 +471,15 @@ def test_sigterm_while_tracing_stops_waits_for_the_export_then_kills_as_before(t
         stop_tracing()
         print("stop returned", flush=True)
         time.sleep(60)
-        """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="10", **receiver.env("http")) as process:
-        assert _first_line(process) == "ready"
-        stdout, stderr = process.communicate(timeout=30)
+        """, IMPORT_TRACING_SHUTDOWN_TIMEOUT="60", **receiver.env("http")) as process:  # 10 s cut it at load 25
+        _assert_ready(process)
+        stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == -signal.SIGTERM, stderr
     assert "stop returned" not in stdout  # killed at the end of the stop, not left running
     assert shutdown_lines(stdout)[1] == ["src", "src.worker"], (stdout, stderr)
-    (startup,) = receiver.spans("app.startup")
+    startups = receiver.spans("app.startup")
+    assert len(startups) == 1, (stderr, receiver.summary())
+    (startup,) = startups
     imports = sorted(s.attributes["python.module.name"] for s in receiver.spans() if s.trace_id == startup.trace_id and s is not startup)
     assert imports == ["src", "src.worker"], receiver.summary()
 

@@ -277,7 +277,7 @@ class OtlpReceiver:
         self,
         predicate_or_name: Union[str, Callable[[ReceivedSpan], bool], None] = None,
         count: int = 1,
-        timeout: float = 30.0,
+        timeout: float = 120.0,  # only a failure waits it out; 30 s was short beside other CPU-bound jobs
     ) -> List[ReceivedSpan]:
         """The matching spans once at least ``count`` arrived; AssertionError listing what did, if not."""
         if predicate_or_name is None:

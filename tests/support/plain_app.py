@@ -50,12 +50,18 @@ def run_service(
             "ENABLE_IMPORT_TRACING": "true",
             "IMPORT_TRACING_ROOT": str(ROOT),
             "IMPORT_TRACING_REPORT": str(tmp_path / "imports-{pid}.json"),
+            # The exports at stop finish: the default 3 s cut the workers' startup traces on a
+            # loaded machine. A test of the bound itself sets its own.
+            "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "60",
+            # uvicorn --workers restarts a worker that has not answered its health check within
+            # 5 s: beside other CPU-bound jobs, starting took longer ("Child process died", four times).
+            "UVICORN_TIMEOUT_WORKER_HEALTHCHECK": "120",
             **(env or {}),
         }
     )
     command = [part.replace("{port}", str(port)) for part in argv]
     with ServiceProcess(command, full_env, APP_DIR, port) as service:
-        service.wait_ready(timeout=60)
+        service.wait_ready(timeout=180)
         reports = wait_for_reports(tmp_path, workers, service)
         while exported and service.output().count("otel-import-tracer: startup trace") < workers:
             service.wait_for_output("otel-import-tracer: startup trace")

@@ -40,6 +40,17 @@ def clean_env(extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     return env
 
 
+def child_output(result: "subprocess.CompletedProcess") -> str:
+    """What a finished child printed, for an assertion's message: its exit status, then the end of
+    its stderr and stdout (bytes or text)."""
+    parts = [f"exit status {result.returncode}"]
+    for stream, data in (("stderr", result.stderr), ("stdout", result.stdout)):
+        if data:
+            text = data.decode(errors="replace") if isinstance(data, bytes) else data
+            parts.append(f"--- {stream}:\n{text[-8000:]}")
+    return "\n".join(parts)
+
+
 class ServiceProcess:
     """A server started from ``argv``; ``stop()`` returns everything it printed."""
 
@@ -55,7 +66,7 @@ class ServiceProcess:
     def output(self) -> str:
         return Path(self._log.name).read_text(errors="replace")
 
-    def wait_ready(self, path: str = "/health", timeout: float = 60.0) -> None:
+    def wait_ready(self, path: str = "/health", timeout: float = 180.0) -> None:  # 60 s was missed under load
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
