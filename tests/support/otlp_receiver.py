@@ -346,6 +346,6 @@ class SilentServer:
 
 def closed_port() -> int:
     """A localhost port nothing listens on (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    from tests.support.servers import free_port
+
+    return free_port()

@@ -5,7 +5,9 @@ Output goes to a file, not a pipe, so a chatty server can never block on a full 
 
 from __future__ import annotations
 
+import http.client
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,10 +24,24 @@ DEMO_DIR = REPO / "deploy" / "demo"
 DEMO_ROOT = DEMO_DIR / "src"
 
 
+# Ports for the servers the tests start come from below the kernel's ephemeral range (32768-60999
+# on Linux): a port taken with bind(0) and let go can be handed out again by the next bind(0), and
+# was (a gRPC receiver of another test answered a server's readiness probe in a CI run). Nothing
+# binds port 0 into this range, so only two pickers drawing the same number can meet.
+_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A localhost port nothing listens on now, from outside the ephemeral range."""
+    for _ in range(200):
+        port = random.choice(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free localhost port in 20000-31999")
 
 
 def clean_env(extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
@@ -74,7 +90,7 @@ class ServiceProcess:
             try:
                 self.get(path, timeout=2)
                 return
-            except (OSError, urllib.error.URLError):
+            except (OSError, urllib.error.URLError, http.client.HTTPException):
                 time.sleep(0.05)
         raise AssertionError(f"server not ready after {timeout}s:\n{self.output()}")
 
