@@ -18,7 +18,9 @@ ENABLE_IMPORT_TRACING = "ENABLE_IMPORT_TRACING"
 """``true`` (any case) turns tracing on; ``false`` or unset leaves it off."""
 
 IMPORT_TRACING_ROOT = "IMPORT_TRACING_ROOT"
-"""Directory whose ``.py`` files are tracked. Default ``/app/src``."""
+"""Directory whose ``.py`` files are tracked. Default ``/app/src``; where that does not exist,
+the working directory if it holds Python code (its virtualenvs, hidden and build folders left
+out: ``naming.find_app_root``)."""
 
 IMPORT_TRACING_COLLECTOR = "IMPORT_TRACING_COLLECTOR"
 """How loads are observed: ``auto``, ``importhook``, ``audit``, ``monitoring`` or ``settrace``."""
@@ -60,6 +62,10 @@ class Config:
     report: Optional[str] = None
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     summary: bool = False
+    # The root was not configured: found in the working directory, with the names of its
+    # folders that are not the application's (naming.find_app_root).
+    root_found: bool = False
+    root_excludes: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # A trailing slash or a relative path would break prefix matching of file names.
@@ -71,9 +77,18 @@ class Config:
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> "Config":
         """Read the configuration; warn once per bad value and use its default."""
         env = os.environ if environ is None else environ
+        enabled = _read_bool(env, ENABLE_IMPORT_TRACING, default=False)
+        root = _read_root(env)
+        found = None
+        if root is None:
+            root = DEFAULT_ROOT
+            if enabled and not os.path.isdir(DEFAULT_ROOT):
+                found = _find_root()
         return cls(
-            enabled=_read_bool(env, ENABLE_IMPORT_TRACING, default=False),
-            root=_read_root(env),
+            enabled=enabled,
+            root=found[0] if found else root,
+            root_found=found is not None,
+            root_excludes=found[1] if found else (),
             collector=_read_choice(env, IMPORT_TRACING_COLLECTOR, COLLECTOR_CHOICES),
             spans=_read_bool(env, IMPORT_TRACING_SPANS, default=True),
             dependencies=_read_bool(env, IMPORT_TRACING_DEPENDENCIES, default=True),
@@ -129,15 +144,25 @@ def _read_choice(env: Mapping[str, str], name: str, choices: Tuple[str, ...]) ->
     return choices[0]
 
 
-def _read_root(env: Mapping[str, str]) -> str:
+def _read_root(env: Mapping[str, str]) -> Optional[str]:
     """The root as written, or trimmed of surrounding spaces and with ``~`` expanded when that is
-    what makes it a directory (a value pasted from a YAML file, a shell that did not expand it)."""
+    what makes it a directory (a value pasted from a YAML file, a shell that did not expand it);
+    None if unset."""
     raw = env.get(IMPORT_TRACING_ROOT)
     if raw is None or raw.strip() == "":
-        return DEFAULT_ROOT
+        return None
     if os.path.isdir(raw):
         return raw
     return os.path.expanduser(raw.strip())
+
+
+def _find_root() -> Optional[Tuple[str, Tuple[str, ...]]]:
+    from otel_import_tracer.naming import find_app_root
+
+    try:
+        return find_app_root(os.getcwd())
+    except OSError:  # the working directory was removed
+        return None
 
 
 def _read_seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -8,7 +8,9 @@
     Total unique src.* modules loaded: <M>
     LOADED_MODULE: <module name>              (one per module, sorted)
 
-``/app/src`` and ``src`` follow the configured root. ``audit`` parses these lines back out of
+``/app/src`` follows the configured root, ``src`` the module names: their top-level package
+when they share one (the root's name when there are none), else the top-level names in braces
+(``{app,main}.*``: a root holding several). ``audit`` parses these lines back out of
 container logs, so the prefixes are constants shared with the parser, and every name reads
 back exactly (``escape``/``unescape``): a name is printed as it is (``0000_squashed.py``,
 ``seed-db``, ``café``), unless it holds a character that must not reach a log raw (a newline
@@ -57,7 +59,7 @@ def shutdown_lines(root: str, files: Iterable[str], modules: Iterable[str], pid:
     """The lines, one at a time: at 5,000 modules a list of them would be megabytes held at once."""
     sorted_files = _sorted_once(files)
     sorted_modules = _sorted_once(modules)
-    package = os.path.basename(root)
+    package = _packages(sorted_modules) or os.path.basename(root)
     yield stopping_line(pid or os.getpid())
     yield f"Total unique {escape(root)}/*.py files loaded: {len(sorted_files)}"
     for path in sorted_files:
@@ -65,6 +67,14 @@ def shutdown_lines(root: str, files: Iterable[str], modules: Iterable[str], pid:
     yield f"Total unique {escape(package)}.* modules loaded: {len(sorted_modules)}"
     for name in sorted_modules:
         yield MODULE_PREFIX + escape(name)
+
+
+def _packages(sorted_modules: List[str]) -> str:
+    """The top-level name the modules share, or ``{a,b}`` for several (the first few, then ``...``)."""
+    tops = sorted({name.split(".", 1)[0] for name in sorted_modules})
+    if len(tops) <= 1:
+        return tops[0] if tops else ""
+    return "{" + ",".join(tops[:5] + (["..."] if len(tops) > 5 else [])) + "}"
 
 
 def escape(value: str) -> str:

@@ -1,15 +1,22 @@
-"""Path <-> module name under a root.
+"""Path <-> module name under a root, and the root itself when none is configured.
 
-``/app/src/models/domain.py`` -> ``src.models.domain`` and
-``/app/src/models/__init__.py`` -> ``src.models``: names are derived from the path
-relative to the root's parent, not from ``__name__`` (which is ``__main__`` for a
-script and can be anything for a file loaded by hand).
+A module's name is the name it was imported under: the import system's (``spec.name``, the
+``sys.modules`` key) when that name is the file's path relative to some directory (the
+``sys.path`` entry it was imported from), so ``IMPORT_TRACING_ROOT=/proj`` with ``/proj`` on
+the path names ``/proj/src/db.py`` ``src.db``, as the code imports it. A file that was not
+imported (a script, ``__main__``; a file loaded by hand under a name of its caller's choosing)
+is named after its path relative to the root's parent: ``/app/src/models/domain.py`` ->
+``src.models.domain``, ``/app/src/models/__init__.py`` -> ``src.models``; in the standard
+layout (``/app/src``, ``/app`` on the path) both give the same names. A root found in the
+working directory (``find_app_root``) names its files relative to itself: it is the
+``sys.path`` entry of its top-level modules.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Tuple
+import sys
+from typing import Any, Dict, List, Optional, Tuple
 
 SOURCE_SUFFIX = ".py"
 # A sourceless image (``python -m compileall -b``, the ``.py`` files deleted): the import system
@@ -22,8 +29,12 @@ _DOUBLE_SEP = os.sep + os.sep
 
 def module_name_for(path: str, root: str) -> str:
     """The module name of ``path``, a ``.py`` (or sourceless ``.pyc``) file under ``root`` (both
-    absolute, normalized)."""
-    parent = os.path.dirname(root)
+    absolute, normalized), derived from the path relative to the root's parent."""
+    return module_name_under(path, os.path.dirname(root))
+
+
+def module_name_under(path: str, parent: str) -> str:
+    """The module name of ``path`` relative to the directory ``parent`` (a ``sys.path`` entry)."""
     prefix = parent if parent.endswith(os.sep) else parent + os.sep
     # Plain slicing: this runs once per file on the import path, and relpath is slow.
     relative = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, parent)
@@ -37,6 +48,37 @@ def module_name_for(path: str, root: str) -> str:
     if parts[-1] == "__init__" and len(parts) > 1:
         parts.pop()
     return ".".join(parts)
+
+
+def names_file(name: str, path: str) -> bool:
+    """Whether ``name`` is the name of ``path`` relative to one of its directories: ``src.db``
+    for ``.../src/db.py`` and ``src`` for ``.../src/__init__.py``, never ``__main__``."""
+    if not name or name == "__main__":
+        return False
+    stem, suffix = os.path.splitext(path)
+    if suffix not in (SOURCE_SUFFIX, SOURCELESS_SUFFIX):
+        return False
+    parts = stem.split(os.sep)
+    if parts[-1] == "__init__":
+        parts.pop()
+    wanted = name.split(".")
+    return len(wanted) < len(parts) and parts[-len(wanted):] == wanted
+
+
+def imported_name(namespace: Any) -> Optional[str]:
+    """The name of the module whose globals are ``namespace`` (a frame's ``f_globals``) if it
+    was imported under it (``sys.modules[name]`` is that module), else None: a script runs as
+    ``__main__``, a file loaded by hand is in ``sys.modules`` under no name or another's."""
+    try:
+        name = namespace.get("__name__")
+        if not isinstance(name, str) or name == "__main__":
+            return None
+        module = sys.modules.get(name)
+        if module is None or object.__getattribute__(module, "__dict__") is not namespace:
+            return None
+        return name
+    except Exception:
+        return None
 
 
 def path_for(module_name: str, root: str) -> Tuple[str, str]:
@@ -53,8 +95,13 @@ class SourceRoot:
     symlinked or real path of the root are reported under the configured root.
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, found: bool = False, excludes: Tuple[str, ...] = ()) -> None:
         self.root = os.path.abspath(root)
+        # A root found in the working directory (``find_app_root``) is its modules' sys.path
+        # entry: path-derived names start below it, and virtualenvs and the like are not in it.
+        self.found = found
+        self._parent = self.root if found else os.path.dirname(self.root)
+        self._excludes = tuple(os.path.join(self.root, name) + os.sep for name in excludes)
         prefixes = [self.root + os.sep]
         real = os.path.realpath(self.root) + os.sep
         if real != prefixes[0]:
@@ -66,8 +113,10 @@ class SourceRoot:
         """``(path, module name)`` if ``filename`` is a ``.py`` file under the root, or a sourceless
         ``.pyc`` one (``is_source`` tells them apart), else None.
 
-        ``name``: the module's name where the caller knows it (the import hook); when it is the
-        name the path gives, the cache keeps that string rather than a copy of its own, 64 bytes
+        ``name``: the name the module was imported under, where the caller knows it (the import
+        hook's ``spec.name``, the ``sys.modules`` key, ``imported_name``): kept when it names the
+        file (``names_file``), else the name comes from the path. The first answer for a file
+        is cached; the cache keeps the import system's string, not a copy of its own, 64 bytes
         less for every module of the process."""
         if not filename or not filename.endswith(SOURCE_SUFFIX):
             if not filename or not filename.endswith(SOURCELESS_SUFFIX) or _PYCACHE in filename:
@@ -88,9 +137,19 @@ class SourceRoot:
             if path.startswith(prefix):
                 if prefix != self._prefixes[0]:
                     path = self._prefixes[0] + path[len(prefix) :]
-                name = module_name_for(path, self.root)
-                return path, known if name == known else name
+                if self.found and self._outside_found_root(path):
+                    return None
+                if known is not None and names_file(known, path):
+                    return path, known
+                return path, module_name_under(path, self._parent)
         return None
+
+    def _outside_found_root(self, path: str) -> bool:
+        """A file of a found root's virtualenv, build output or installed packages."""
+        if path.startswith(self._excludes):
+            return True
+        relative = path[len(self.root) + 1 :].split(os.sep)[:-1]
+        return any(part in _NOT_APPLICATION or part.startswith(".") for part in relative)
 
     @property
     def prefixes(self) -> Tuple[str, ...]:
@@ -100,6 +159,59 @@ class SourceRoot:
 
     def exists(self) -> bool:
         return os.path.isdir(self.root)
+
+
+# Folders of a working directory that hold no code of the application's: installed packages,
+# build output, other ecosystems'. Hidden folders (``.venv``, ``.tox``, ``.git``) neither, and
+# any folder with a ``pyvenv.cfg`` (a virtualenv of any name) is left out too.
+_NOT_APPLICATION = frozenset(
+    ("site-packages", "dist-packages", "node_modules", "build", "dist", "__pypackages__", "__pycache__")
+)
+
+
+def find_app_root(directory: str) -> Optional[Tuple[str, Tuple[str, ...]]]:
+    """The application's code when no root is configured and the default one does not exist:
+    ``directory`` (the working directory) as the root, its own folders that are not the
+    application's left out (returned by name), if it holds a Python module or package of its
+    own; None if it holds none, or is the filesystem root (every file would be the app's)."""
+    directory = os.path.abspath(directory)
+    if os.path.dirname(directory) == directory:
+        return None
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError:
+        return None
+    excludes: List[str] = []
+    code = False
+    for entry in entries:
+        try:
+            if entry.is_dir():
+                if entry.name.startswith(".") or entry.name in _NOT_APPLICATION or entry.name.endswith(".egg-info"):
+                    continue
+                if os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):
+                    excludes.append(entry.name)
+                elif not code:
+                    code = _holds_python(entry.path)
+            elif entry.name.endswith(SOURCE_SUFFIX):
+                code = True
+        except OSError:
+            continue
+    return (directory, tuple(excludes)) if code else None
+
+
+def _holds_python(directory: str, depth: int = 2) -> bool:
+    """A ``.py`` file in ``directory`` or a folder of it (``src/app/__init__.py``)."""
+    try:
+        with os.scandir(directory) as entries:
+            folders = []
+            for entry in entries:
+                if entry.name.endswith(SOURCE_SUFFIX):
+                    return True
+                if depth > 1 and not entry.name.startswith(".") and entry.name not in _NOT_APPLICATION and entry.is_dir():
+                    folders.append(entry.path)
+    except OSError:
+        return False
+    return any(_holds_python(folder, depth - 1) for folder in folders[:100])
 
 
 def is_source(path: str) -> bool:

@@ -362,8 +362,8 @@ def _root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tupl
     found = []
     util = modules.get("importlib.util")
     pending = util.__dict__.get("_LazyModule") if type(util) is types.ModuleType else None
-    for module in list(modules.values()):
-        hit = root.classify(_file_of(module, pending))
+    for name, module in list(modules.items()):
+        hit = root.classify(_file_of(module, pending), name if isinstance(name, str) else None)
         if hit is not None:
             found.append(hit)
     return found

@@ -27,7 +27,7 @@ from typing import Any, Callable, List, Optional, Set
 from otel_import_tracer import logs, messages
 from otel_import_tracer import collectors
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
-from otel_import_tracer.config import IMPORT_TRACING_ROOT, Config
+from otel_import_tracer.config import DEFAULT_ROOT, IMPORT_TRACING_ROOT, Config
 from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.process.signals import SigtermHandler, wait_gone
 from otel_import_tracer.registry import SOURCE_INHERITED, Listener, ModuleLoad, Registry
@@ -37,7 +37,7 @@ class TracingSession:
 
     def __init__(self, config: Config, inherited: bool = False, handed_over: bool = False) -> None:
         self.config = config
-        self.root = SourceRoot(config.root)
+        self.root = SourceRoot(config.root, config.root_found, config.root_excludes)
         self.registry = Registry(self.root, dependencies=config.dependencies)
         self.collector = "none"
         self.running = False
@@ -62,11 +62,15 @@ class TracingSession:
             )
             return False
         if not self.root.exists():
+            if self.config.root != DEFAULT_ROOT or os.environ.get(IMPORT_TRACING_ROOT, "").strip():
+                said = f"{IMPORT_TRACING_ROOT}={self.config.root!r} is not a directory"
+            else:
+                said = (f"{IMPORT_TRACING_ROOT} is not set, {self.config.root} does not exist and the working "
+                        "directory holds no Python code of its own")
             messages.warn(
                 "missing-root",
-                f"{IMPORT_TRACING_ROOT}={self.config.root!r} is not a directory, so there is nothing "
-                "to trace and no hook was installed. Set it to the directory holding your "
-                "application's modules (default /app/src).",
+                f"{said}, so there is nothing to trace and no hook was installed. Set "
+                f"{IMPORT_TRACING_ROOT} to the directory holding your application's modules (default /app/src).",
             )
             return False
         try:
@@ -141,6 +145,7 @@ class TracingSession:
             if self._telemetry is not None:
                 self._telemetry.discard()
             return
+        _guard("root-note", self._announce_root)
         if self._telemetry is not None:
             _guard("telemetry", self._telemetry.announce)  # a note on where traces go comes before the lines
         _guard("shutdown-lines", self._write_lines)
@@ -160,6 +165,19 @@ class TracingSession:
         self.running = False
         stop_collectors(self._collectors)
         self._collectors = []
+
+    def _announce_root(self) -> None:
+        """A root found in the working directory: say which, once per process group, before the lines."""
+        if not self.config.root_found:
+            return
+        from otel_import_tracer.telemetry import group
+
+        if self._telemetry is None or group.first_to_say("root-found"):  # without telemetry, no group
+            left_out = ", ".join(self.config.root_excludes + ("hidden folders", "build", "site-packages"))
+            messages.info(
+                f"{IMPORT_TRACING_ROOT} is not set and {DEFAULT_ROOT} does not exist: traced the code under the working "
+                f"directory {self.root.root} (not {left_out}); set {IMPORT_TRACING_ROOT} to choose another directory."
+            )
 
     def _write_lines(self) -> None:
         files, modules = self.registry.sorted_files_and_modules()

@@ -277,11 +277,12 @@ def _begin_exec(loader: Any) -> Optional[Begun]:
         begun = None
         path = os.fspath(loader.path)
         for registry, root in _HOOKED:
-            hit = root.classify(path, loader.name)
-            if hit is None:
-                continue
             caller = sys._getframe(2)  # 0 is ours, 1 the stand-in
             source = SOURCE_IMPORT if id(caller.f_code) in _IMPORTING else SOURCE_EXECUTED
+            # Loaded by hand, the loader's name is its caller's choice: the path names the file.
+            hit = root.classify(path, loader.name if source == SOURCE_IMPORT else None)
+            if hit is None:
+                continue
             importer = frames.describe(frames.importer_frame(caller), root)
             # A file run again (imported again after it failed): no new load, but its failure counts.
             load = registry.begin_load(hit[0], hit[1], importer[0], threading.current_thread().name, source)

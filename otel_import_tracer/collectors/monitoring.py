@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames
-from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.naming import SourceRoot, imported_name
 from otel_import_tracer.registry import Registry
 
 # DEBUGGER_ID 0, COVERAGE_ID 1, PROFILER_ID 2 and OPTIMIZER_ID 5 belong to other tools;
@@ -86,10 +86,10 @@ class MonitoringCollector:
 
     def _on_py_start(self, code: CodeType, instruction_offset: int) -> Any:
         try:
-            hit = self._root.classify(code.co_filename)
+            # Frame 1 is the frame of `code` itself; its caller is who ran it.
+            frame = sys._getframe(1)
+            hit = self._root.classify(code.co_filename, imported_name(frame.f_globals))
             if hit is not None and not self._registry.knows(hit[0]):
-                # Frame 1 is the frame of `code` itself; its caller is who ran it.
-                frame = sys._getframe(1)
                 parent = frames.describe(frames.importer_frame(frame.f_back), self._root)[0]
                 self._registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
         except Exception as exc:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Set
 
 from otel_import_tracer import env, messages
 from otel_import_tracer.collectors import frames
-from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.naming import SourceRoot, imported_name
 from otel_import_tracer.registry import Registry
 
 TraceFunction = Callable[[FrameType, str, Any], Any]
@@ -48,7 +48,7 @@ class _Tracer:
     def _first_sight(self, frame: FrameType, filename: str) -> None:
         self._seen.add(filename)
         try:
-            hit = self._root.classify(filename)
+            hit = self._root.classify(filename, imported_name(frame.f_globals))
             if hit is not None and not self._registry.knows(hit[0]):
                 parent = frames.describe(frames.importer_frame(frame.f_back), self._root)[0]
                 self._registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
