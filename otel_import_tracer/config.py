@@ -36,7 +36,8 @@ IMPORT_TRACING_REPORT = "IMPORT_TRACING_REPORT"
 """Path of the JSON report; ``{pid}`` is replaced by the process id. Unset: no report."""
 
 IMPORT_TRACING_SUMMARY = "IMPORT_TRACING_SUMMARY"
-"""``true`` ends the run with a few lines on stderr: modules, startup time, the slowest, lazy and failed imports."""
+"""``true`` (default) ends the run with a few lines on stderr, after the shutdown lines: modules,
+startup time, the slowest, lazy and failed imports, where to see more. ``false`` turns them off."""
 
 IMPORT_TRACING_SHUTDOWN_TIMEOUT = "IMPORT_TRACING_SHUTDOWN_TIMEOUT"
 """Seconds ``stop_tracing()`` waits at most for telemetry export. Default 3."""
@@ -61,7 +62,7 @@ class Config:
     dependencies: bool = True
     report: Optional[str] = None
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
-    summary: bool = False
+    summary: bool = True
     # The root was not configured: found in the working directory, with the names of its
     # folders that are not the application's (naming.find_app_root).
     root_found: bool = False
@@ -96,7 +97,7 @@ class Config:
             shutdown_timeout=_read_seconds(
                 env, IMPORT_TRACING_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT
             ),
-            summary=_read_bool(env, IMPORT_TRACING_SUMMARY, default=False),
+            summary=_read_bool(env, IMPORT_TRACING_SUMMARY, default=True),
         )
 
     def report_path(self, pid: Optional[int] = None) -> Optional[str]:

@@ -1,4 +1,4 @@
-"""The few lines a person reads at the end of a run (``IMPORT_TRACING_SUMMARY=true``, and the demo).
+"""The few lines a person reads at the end of a run (``IMPORT_TRACING_SUMMARY``, on by default).
 
 On stderr, after the shutdown lines: how many modules, the startup time, the slowest startup
 imports with their own time, the slowest dependencies (what the root's code imported from
@@ -17,6 +17,9 @@ from otel_import_tracer.timings import self_times
 SLOWEST = 5
 NAMED = 5  # lazy and failed imports named before "and N more"
 _NS_PER_MS = 1_000_000
+# Set by a caller that renders the report's page itself after the run and says where (the demo):
+# the summary then does not tell the reader to make one.
+PAGE_FOLLOWS = False
 
 
 def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List[str]:
@@ -58,8 +61,11 @@ def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List
             for failure in failures[:NAMED]
         )
         lines.append(f"failed: {named}{_more(len(failures))}")
-    if report_path:
+    if report_path and not PAGE_FOLLOWS:
         lines.append(f"report: {report_path} (a page of it: {PREFIX} report {report_path} --html imports.html)")
+    elif not report_path:
+        lines.append(f"more: set IMPORT_TRACING_REPORT=imports.json for a report of the run, then "
+                     f"{PREFIX} report imports.json --html imports.html; IMPORT_TRACING_SUMMARY=false turns this summary off")
     head, *rest = lines
     return [printable(f"{PREFIX}: summary: {head}")] + [printable(f"{PREFIX}:   {line}") for line in rest]
 

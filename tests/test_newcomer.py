@@ -99,3 +99,32 @@ def test_a_root_above_the_sys_path_entry_names_modules_as_they_are_imported(tmp_
     # Imported: the name it was imported under. Run or loaded by hand: the path's name, as before.
     assert modules == ["app.main", "app.src.plugins.by_hand", "src", "src.db", "src.models"], child_output(result)
     assert "Total unique {app,src}.* modules loaded: 5" in result.stdout.splitlines()
+
+
+def test_by_default_a_summary_follows_the_lines_and_the_no_export_note_precedes_them(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "src/__init__.py": "",
+        "src/main.py": "import src.db\ntry:\n    import src.optional\nexcept ImportError:\n    pass\n",
+        "src/db.py": "",
+    })
+    argv = ["-c", "import src.main"]
+    both = subprocess.run([sys.executable, *argv], cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(tmp_path / "src"),
+                                         "IMPORT_TRACING_COLLECTOR": os.environ.get("IMPORT_TRACING_TEST_COLLECTOR", "auto")}),
+                          timeout=60)
+    lines = both.stdout.splitlines()
+    assert both.returncode == 0, both.stdout
+
+    def where(text: str) -> List[int]:
+        return [number for number, line in enumerate(lines) if text in line]
+
+    note, stopping, summary = where("no trace exporter is configured"), where("Stopping runtime file tracing"), where("summary: ")
+    assert len(note) == 1 and len(stopping) == 1 and len(summary) == 1, both.stdout
+    assert note[0] < stopping[0] < summary[0], both.stdout
+    rest = "\n".join(lines[summary[0]:])
+    assert "3 modules under" in rest and "3 at startup, 0 lazy" in rest and "failed: src.optional" in rest, both.stdout
+    assert "IMPORT_TRACING_REPORT" in rest, both.stdout  # where to see more
+    # Turned off: the lines alone, exactly as before.
+    off = _traced(tmp_path, argv, IMPORT_TRACING_ROOT=str(tmp_path / "src"), IMPORT_TRACING_SUMMARY="false")
+    assert off.returncode == 0 and "summary" not in off.stderr, child_output(off)
+    assert shutdown_lines(off.stdout) == shutdown_lines(both.stdout), child_output(off)

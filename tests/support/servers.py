@@ -56,6 +56,12 @@ def clean_env(extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     return env
 
 
+def without_summary(text: str) -> str:
+    """``text`` without the summary the tracer ends a run with on stderr (on by default)."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not line.startswith(("otel-import-tracer: summary: ", "otel-import-tracer:   ")))
+
+
 def child_output(result: "subprocess.CompletedProcess") -> str:
     """What a finished child printed, for an assertion's message: its exit status, then the end of
     its stderr and stdout (bytes or text)."""
