@@ -3,12 +3,17 @@
 No collector is needed: without ``OTEL_*`` export settings the tracer says once that it
 exports nothing, and the shutdown lines still come out. The demo ends with the summary
 (``IMPORT_TRACING_SUMMARY``), writes its report and renders the page of it, and says where.
+A port already taken is one error naming it and ``--port``, before anything starts; the report
+is written beside the last one and replaces it only once the service has run, so a service
+that could not start (the port taken in between) overwrites nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import stat
 import sys
 import tempfile
@@ -64,21 +69,33 @@ def run_demo(host: str, port: int, exercise: bool) -> int:
              "source checkout (pip install -e .) where deploy/demo/src exists."]
         )
         return 2
+    if port_taken(host, port):
+        messages.write_lines([busy_port_error(host, port)])
+        return 1
     os.environ.setdefault(ENABLE_IMPORT_TRACING, "true")
     os.environ.setdefault(IMPORT_TRACING_ROOT, str(demo_dir / "src"))
     os.environ.setdefault("OTEL_SERVICE_NAME", "otel-import-tracer-demo")
     os.environ.setdefault(IMPORT_TRACING_SUMMARY, "true")
+    final = temporary = None
     if IMPORT_TRACING_REPORT not in os.environ:
         try:
             output = default_output_dir()
             output.mkdir(parents=True, exist_ok=True)
-            os.environ[IMPORT_TRACING_REPORT] = str(output / "imports.json")
+            final = str(output / "imports.json")
+            temporary = str(output / f".imports-{os.getpid()}.json")  # replaces the last one once the service ran
+            os.environ[IMPORT_TRACING_REPORT] = temporary
         except OSError as exc:
             messages.info(f"no report or page this time: no folder for them ({exc})")
+    from otel_import_tracer import summary
+
+    summary.PAGE_FOLLOWS = True  # the page is written below, and said where
     os.chdir(demo_dir)
     sys.path.insert(0, str(demo_dir))
     base = f"http://{host}:{port}"
-    messages.info(f"demo service on {base}; try {base}/reports/1.pdf (a lazy import). Ctrl+C stops it.")
+    if exercise:
+        messages.info(f"demo service on {base}: each endpoint is called once, then it stops by itself.")
+    else:
+        messages.info(f"demo service on {base}; try {base}/reports/1.pdf (a lazy import). Ctrl+C stops it.")
     if exercise:
         # uvicorn hands the SIGTERM it handled back to the previous handler once it has shut
         # down gracefully; a no-op there makes the exercise end with status 0.
@@ -88,8 +105,51 @@ def run_demo(host: str, port: int, exercise: bool) -> int:
     from otel_import_tracer.process.launcher import run
 
     status = run(["src.main:app", "--host", host, "--port", str(port)])
-    _write_page(os.environ.get(IMPORT_TRACING_REPORT), demo_dir / "src")
+    error = after_run(status, final or os.environ.get(IMPORT_TRACING_REPORT), temporary, demo_dir / "src", host, port)
+    if error is not None:
+        messages.write_lines([error])
+        return status or 1
     return status
+
+
+def after_run(status: int, report: Optional[str], temporary: Optional[str], root: Path, host: str, port: int) -> Optional[str]:
+    """The service has stopped: keep its report (``temporary`` replacing ``report``) and write
+    the page if it ran; else remove what it wrote and return the error to print."""
+    if status == 0:
+        if temporary is not None and os.path.isfile(temporary):
+            os.replace(temporary, report)  # type: ignore[arg-type]
+        _write_page(report, root)
+        return None
+    if temporary is not None:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+    if port_taken(host, port):  # taken between the check and the server's bind
+        return busy_port_error(host, port)
+    return f"otel-import-tracer: error: the demo service stopped with status {status}; see its output above."
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` now: bound as uvicorn binds (``SO_REUSEADDR``,
+    so a port a previous run left in TIME_WAIT is free)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False  # uvicorn says what is wrong with the host
+    for family, kind, protocol, _, address in infos[:1]:
+        with socket.socket(family, kind, protocol) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def busy_port_error(host: str, port: int) -> str:
+    return (f"otel-import-tracer: error: port {port} on {host} is already in use (another demo still running?); "
+            f"choose another with --port, e.g. otel-import-tracer demo --port {port + 1}")
 
 
 def _write_page(report_path: Optional[str], root: Path) -> None:

@@ -93,6 +93,8 @@ def test_demo_command_exercises_every_endpoint_and_exits_cleanly(tmp_path: Path)
     _assert_lines_match(output, demo_graph.STARTUP | lazy)
     assert "GET /reports/1.pdf -> 200" in output
     assert "no trace exporter is configured" in output  # said once, with how to turn it on
+    assert "Ctrl+C" not in output and "then it stops by itself" in output  # it stops by itself
+    assert "--html" not in result.stderr  # the page is written: no advice to write one
     # It ends with a summary a person reads, and the report and its page, saying where they are.
     summary = [line for line in result.stderr.splitlines() if line.startswith("otel-import-tracer: ")]
     first = next(line for line in summary if "summary:" in line)

@@ -4,6 +4,7 @@ a summary by default, and a demo that says what went wrong."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ from typing import Dict, List
 import pytest
 
 from otel_import_tracer.config import DEFAULT_ROOT
-from tests.support.servers import child_output, clean_env, shutdown_lines
+from tests.support.servers import DEMO_DIR, child_output, clean_env, console_script, shutdown_lines
 
 
 def _write(base: Path, files: Dict[str, str]) -> None:
@@ -128,3 +129,41 @@ def test_by_default_a_summary_follows_the_lines_and_the_no_export_note_precedes_
     off = _traced(tmp_path, argv, IMPORT_TRACING_ROOT=str(tmp_path / "src"), IMPORT_TRACING_SUMMARY="false")
     assert off.returncode == 0 and "summary" not in off.stderr, child_output(off)
     assert shutdown_lines(off.stdout) == shutdown_lines(both.stdout), child_output(off)
+
+
+@pytest.mark.slow
+def test_the_demo_on_a_busy_port_says_so_once_and_overwrites_nothing(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        folder = tmp_path / f"otel-import-tracer-demo-{os.getuid()}"
+        folder.mkdir(mode=0o700)
+        (folder / "imports.json").write_text("previous report")
+        (folder / "imports.html").write_text("previous page")
+        result = subprocess.run([console_script("otel-import-tracer"), "demo", "--port", str(port)],
+                                env={**clean_env(), "TMPDIR": str(tmp_path)}, cwd=str(DEMO_DIR.parent),
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode not in (0, 3), child_output(result)
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and str(port) in errors[0] and "--port" in errors[0], child_output(result)
+    assert "summary" not in result.stderr and "LOADED_MODULE" not in result.stdout, child_output(result)
+    assert (folder / "imports.json").read_text() == "previous report"
+    assert (folder / "imports.html").read_text() == "previous page"
+
+
+def test_the_demo_s_bind_failure_after_the_check_overwrites_nothing_and_names_the_port(tmp_path: Path) -> None:
+    # The port taken between the demo's check and the server's bind: the server stops with status 3.
+    from otel_import_tracer import demo
+
+    (tmp_path / "imports.json").write_text("previous report")
+    (tmp_path / ".imports-1.json").write_text("{}")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert demo.port_taken("127.0.0.1", port)
+        message = demo.after_run(3, str(tmp_path / "imports.json"), str(tmp_path / ".imports-1.json"), DEMO_DIR / "src", "127.0.0.1", port)
+    assert message is not None and f"port {port}" in message and "--port" in message
+    assert (tmp_path / "imports.json").read_text() == "previous report" and not (tmp_path / ".imports-1.json").exists()
+    assert not demo.port_taken("127.0.0.1", port)
