@@ -199,3 +199,15 @@ def test_blocks_of_workers_stopping_at_once_come_out_whole_and_leave_no_file(tmp
         block = lines[start : start + 2003]
         assert block[1002] == "Total unique src.* modules loaded: 1000" and block[-1] == "LOADED_MODULE: src.pkg.module_000999"
     assert sorted(os.listdir(temp)) == []
+
+
+def test_the_modules_header_follows_the_names_not_the_roots_folder() -> None:
+    from otel_import_tracer.logs import shutdown_lines as lines_of
+
+    def header(modules: List[str]) -> str:
+        return [line for line in lines_of("/proj", [], modules, pid=1) if line.endswith(f"modules loaded: {len(modules)}")][0]
+
+    assert header(["src", "src.db"]) == "Total unique src.* modules loaded: 2"
+    assert header(["main", "src", "src.db"]) == "Total unique {main,src}.* modules loaded: 3"
+    assert header([]) == "Total unique proj.* modules loaded: 0"
+    assert header([f"m{n}" for n in range(7)]) == "Total unique {m0,m1,m2,m3,m4,...}.* modules loaded: 7"

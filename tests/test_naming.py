@@ -53,3 +53,34 @@ def test_the_name_the_import_system_gave_is_kept_not_a_copy(tmp_path: Path) -> N
     assert name is given
     other = ".".join(["src", "elsewhere"])
     assert root.classify(str(tmp_path / "src" / "c.py"), other)[1] == "src.c"  # a wrong hint is ignored
+
+
+def test_the_imported_name_is_kept_when_it_names_the_file_else_the_path_names_it(tmp_path: Path) -> None:
+    from otel_import_tracer.naming import names_file
+
+    assert names_file("src.db", "/proj/src/db.py") and names_file("src", "/proj/src/__init__.py")
+    assert names_file("db", "/proj/src/db.py")  # imported with /proj/src on the path
+    assert not names_file("__main__", "/proj/src/db.py") and not names_file("plugin_db", "/proj/src/db.py")
+    assert not names_file("proj.src.db.extra", "/proj/src/db.py") and not names_file("", "/proj/src/db.py")
+    root = SourceRoot(str(tmp_path / "proj"))
+    assert root.classify(str(tmp_path / "proj" / "src" / "db.py"), "src.db")[1] == "src.db"
+    assert root.classify(str(tmp_path / "proj" / "run.py"), "__main__")[1] == "proj.run"
+
+
+def test_a_root_found_in_the_working_directory_leaves_out_what_is_not_the_applications(tmp_path: Path) -> None:
+    from otel_import_tracer.naming import find_app_root
+
+    assert find_app_root(str(tmp_path)) is None  # nothing there
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("")
+    (tmp_path / "venv" / "x.py").write_text("")
+    assert find_app_root(str(tmp_path)) is None  # a virtualenv is not the application's code
+    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    assert find_app_root(str(tmp_path)) == (str(tmp_path), ("venv",))
+    assert find_app_root("/") is None
+    root = SourceRoot(str(tmp_path), found=True, excludes=("venv",))
+    assert root.classify(str(tmp_path / "src" / "app" / "__init__.py")) == (str(tmp_path / "src" / "app" / "__init__.py"), "src.app")
+    assert root.classify(str(tmp_path / "main.py")) == (str(tmp_path / "main.py"), "main")
+    for outside in ("venv/x.py", ".venv/lib/y.py", "build/lib/z.py", "lib/site-packages/w.py", "node_modules/a/b.py"):
+        assert root.classify(str(tmp_path / outside)) is None, outside
