@@ -156,8 +156,10 @@ def _write_page(report_path: Optional[str], root: Path) -> None:
     """Render the page of the report the service wrote at stop, beside it, and say where both are."""
     if not report_path or "{pid}" in report_path or not os.path.isfile(report_path):
         return
-    from otel_import_tracer import audit, html_report
-    from otel_import_tracer.report import InputError, read_report
+    from otel_import_tracer.reading import audit
+    from otel_import_tracer.reading.files import InputError
+    from otel_import_tracer.reading.render import page as html_report
+    from otel_import_tracer.reading.report import read_report
 
     page = os.path.splitext(report_path)[0] + ".html"
     try:

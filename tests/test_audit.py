@@ -14,9 +14,13 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence
 
 import pytest
 
-from otel_import_tracer.audit import PathMapper, inventory, load_input, parse_log
+from otel_import_tracer.reading.audit import inventory
+from otel_import_tracer.reading.files import InputError
+from otel_import_tracer.reading.logs import parse_log
+from otel_import_tracer.reading.merge import PathMapper
+from otel_import_tracer.reading.sources import load_input
 from otel_import_tracer.logs import shutdown_lines
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, dumps
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support import demo_graph
 from tests.support.servers import DEMO_ROOT, REPO, child_output, clean_env, start_demo
 

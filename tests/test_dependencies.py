@@ -18,8 +18,9 @@ from typing import Any, Dict, List
 import pytest
 
 from otel_import_tracer import semconv
-from otel_import_tracer.readers.otlp import parse_otlp
-from otel_import_tracer.report import dumps, read_report
+from otel_import_tracer.reading.otlp import parse_otlp
+from otel_import_tracer.reading.report import read_report
+from otel_import_tracer.report import dumps
 from tests.conftest import TEST_COLLECTOR
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_json
 from tests.support.servers import REPO, child_output, clean_env

@@ -19,8 +19,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
-from otel_import_tracer import diff, semconv
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report_text
+from otel_import_tracer import semconv
+from otel_import_tracer.reading import diff
+from otel_import_tracer.reading.render import diff as diff_render
+from otel_import_tracer.reading.report import Report, parse_report_text
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support.backends import FakeBackend, traces_of
 from tests.support.genapp import write_package
 from tests.support.otlp_receiver import OtlpReceiver
@@ -288,9 +291,9 @@ def test_bad_usage_and_input_is_one_clear_line_and_status_2(tmp_path: Path, args
 def test_names_cannot_break_out_of_the_terminal_or_the_markdown_table() -> None:
     hostile = "src.a|b`c\x1b[2J\nforged"
     result = diff.diff([report([module(hostile, 1)])], [report([module(hostile, 60)])])
-    text = diff.format_text(result)
+    text = diff_render.format_text(result)
     assert "\x1b" not in text and "\nforged" not in text and "\\x1b[2J\\nforged" in text
-    markdown = diff.format_markdown(result)
+    markdown = diff_render.format_markdown(result)
     row = next(line for line in markdown.splitlines() if "2J" in line)
     assert len(re.findall(r"(?<!\\)\|", row)) == 6 and row.count("`") == 2 and "\x1b" not in row
-    assert json.loads(diff.format_json(result))["changes"][0]["name"] == hostile
+    assert json.loads(diff_render.format_json(result))["changes"][0]["name"] == hostile

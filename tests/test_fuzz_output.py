@@ -17,10 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_import_tracer import diff
-from otel_import_tracer.audit import AuditResult, format_text
-from otel_import_tracer.html_report import render
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Merge, Report
+from otel_import_tracer.reading import diff
+from otel_import_tracer.reading.audit import AuditResult
+from otel_import_tracer.reading.merge import Merge
+from otel_import_tracer.reading.render import diff as diff_render
+from otel_import_tracer.reading.render.audit import format_text
+from otel_import_tracer.reading.render.page import render
+from otel_import_tracer.reading.report import Report
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION
 
 pytestmark = pytest.mark.collector_independent
 
@@ -137,8 +141,8 @@ def test_the_diff_of_any_reports_formats_safely(base: List[Report], head: List[R
     result = diff.diff(base, head)
     failed, unknown = diff.check(result, diff.Gates(slower_percent=10, new_modules=True, budget_ms=100))
     verdicts = failed + unknown
-    text, markdown = diff.format_text(result, verdicts=verdicts), diff.format_markdown(result, verdicts=verdicts)
-    document = json.loads(diff.format_json(result, failed, unknown))  # json.loads takes the NaN a float may give
+    text, markdown = diff_render.format_text(result, verdicts=verdicts), diff_render.format_markdown(result, verdicts=verdicts)
+    document = json.loads(diff_render.format_json(result, failed, unknown))  # json.loads takes the NaN a float may give
     assert time.monotonic() - started < SECONDS_PER_EXAMPLE
     assert_safe(text)
     assert_safe(markdown)

@@ -24,10 +24,15 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from otel_import_tracer.audit import LogInput, TraceInput, _decoration, audit, format_json, format_text, load_input
-from otel_import_tracer.html_report import render
+from otel_import_tracer.reading.audit import audit
+from otel_import_tracer.reading.files import InputError
+from otel_import_tracer.reading.logs import LogInput, _decoration
+from otel_import_tracer.reading.render.audit import format_json, format_text
+from otel_import_tracer.reading.render.page import render
+from otel_import_tracer.reading.report import Report
+from otel_import_tracer.reading.sources import TraceInput, load_input
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX, ascii_escaped, shutdown_lines, unescape
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, Report, dumps
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 
 pytestmark = pytest.mark.collector_independent
 
@@ -356,8 +361,8 @@ def test_any_damage_to_a_log_reads_as_its_loads_or_errors_at_their_lines(root: s
 
 def test_a_log_is_refused_past_its_size_without_reading_it_all(tmp_path: Path) -> None:
     # Bounded memory: the size is checked before reading (a sparse file costs no disk here).
-    from otel_import_tracer.audit import read_input
-    from otel_import_tracer.report import MAX_INPUT_BYTES
+    from otel_import_tracer.reading.files import MAX_INPUT_BYTES
+    from otel_import_tracer.reading.sources import read_input
 
     huge = tmp_path / "huge.log"
     with open(huge, "wb") as out:

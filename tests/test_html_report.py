@@ -19,11 +19,12 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from otel_import_tracer import html_report
-from otel_import_tracer.audit import audit
-from otel_import_tracer.html_report import render, tree_order
-from otel_import_tracer.timings import self_times
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report
+from otel_import_tracer.reading.audit import audit
+from otel_import_tracer.reading.render import page as html_report
+from otel_import_tracer.reading.render.page import render, tree_order
+from otel_import_tracer.reading.report import Report, parse_report
+from otel_import_tracer.reading.timings import self_times
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support.servers import REPO, child_output, clean_env
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).

@@ -24,16 +24,15 @@ from otel_import_tracer.registry import SOURCE_IMPORT, Registry
 from otel_import_tracer.report import (
     SCHEMA,
     SCHEMA_VERSION,
-    InputError,
+    Snapshot,
     build_document,
     dumps,
-    line_of,
-    merge,
-    parse_report,
-    read_report,
     write_document,
-    write_session_report,
+    write_report,
 )
+from otel_import_tracer.reading.files import InputError, line_of
+from otel_import_tracer.reading.merge import merge
+from otel_import_tracer.reading.report import parse_report, read_report
 from tests.conftest import SourceTree
 from tests.support import demo_graph
 from tests.support.servers import start_demo
@@ -52,6 +51,17 @@ def fake_session(root: Path, report: Optional[str] = None, running: bool = False
         collector="importhook",
         running=running,
     )
+
+
+def snapshot(session: Any) -> Snapshot:
+    return Snapshot.of(session.registry, session.collector, session.running, getattr(session, "role", None))
+
+
+def write_session_report(session: Any, trace_id: Optional[str] = None) -> Optional[str]:
+    """As a session writes its report: the path claimed at the first write kept for the next. The path written, or None."""
+    written = write_report(lambda: snapshot(session), session.config, getattr(session, "report_path", None), trace_id)
+    session.report_path = written.claimed
+    return written.path
 
 
 def record(session: Any, relative: str, parent: Optional[str] = None, thread: str = "MainThread") -> None:
@@ -78,11 +88,11 @@ def filled_session(tmp_path: Path, report: Optional[str] = None) -> Any:
 
 
 def valid_report_text(tmp_path: Path) -> str:
-    return dumps(build_document(filled_session(tmp_path), trace_id="ab" * 16))
+    return dumps(build_document(snapshot(filled_session(tmp_path)), trace_id="ab" * 16))
 
 
 def test_the_document_holds_the_process_and_every_module(tmp_path: Path) -> None:
-    document = build_document(filled_session(tmp_path), trace_id="ab" * 16)
+    document = build_document(snapshot(filled_session(tmp_path)), trace_id="ab" * 16)
     assert document["schema"] == SCHEMA and document["schema_version"] == SCHEMA_VERSION
     assert document["pid"] == os.getpid() and document["host"] and document["python"].count(".") == 2
     assert document["root"] == str(tmp_path / "src") and document["collector"] == "importhook"
@@ -103,9 +113,9 @@ def test_the_document_holds_the_process_and_every_module(tmp_path: Path) -> None
 def test_the_service_name_comes_from_the_otel_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging, service.name=orders")
-    assert build_document(fake_session(tmp_path))["service"] == "orders"
+    assert build_document(snapshot(fake_session(tmp_path)))["service"] == "orders"
     monkeypatch.setenv("OTEL_SERVICE_NAME", "billing")
-    assert build_document(fake_session(tmp_path))["service"] == "billing"
+    assert build_document(snapshot(fake_session(tmp_path)))["service"] == "billing"
 
 
 def test_the_layout_is_one_module_per_line_and_reads_back_equal(tmp_path: Path) -> None:
@@ -140,7 +150,7 @@ def test_an_unwritable_report_path_warns_once_and_never_raises(tmp_path: Path, c
 
 
 def test_readers_never_see_a_partial_report_while_it_is_rewritten(tmp_path: Path) -> None:
-    document = build_document(filled_session(tmp_path))
+    document = build_document(snapshot(filled_session(tmp_path)))
     document["modules"] = document["modules"] * 400  # big enough that a plain write is not one syscall
     path = str(tmp_path / "report.json")
     write_document(document, path)
@@ -410,9 +420,9 @@ def test_json_nesting_that_json_reads_is_an_extra_field_like_any_other(tmp_path:
 
 
 def test_a_file_past_the_size_limit_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from otel_import_tracer import report
+    from otel_import_tracer.reading import files
 
-    monkeypatch.setattr(report, "MAX_INPUT_BYTES", 1000)
+    monkeypatch.setattr(files, "MAX_INPUT_BYTES", 1000)
     error = bad(tmp_path, valid_report_text(tmp_path))
     assert error.line is None and "larger than" in error.message
 

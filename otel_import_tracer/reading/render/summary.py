@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from otel_import_tracer.messages import PREFIX, printable
 from otel_import_tracer.registry import Registry
-from otel_import_tracer.timings import self_times
+from otel_import_tracer.reading.timings import self_times
 
 SLOWEST = 5
 NAMED = 5  # lazy and failed imports named before "and N more"

@@ -18,10 +18,11 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from otel_import_tracer.audit import AuditResult, never_loaded_by_package
 from otel_import_tracer.messages import printable
-from otel_import_tracer.report import Report, write_text
-from otel_import_tracer.timings import finite, self_times
+from otel_import_tracer.reading.audit import AuditResult, never_loaded_by_package
+from otel_import_tracer.reading.report import Report
+from otel_import_tracer.reading.timings import finite, self_times
+from otel_import_tracer.report import write_text
 from otel_import_tracer.version import __version__
 
 SLOWEST_SHOWN = 20

@@ -28,7 +28,9 @@ import re
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from otel_import_tracer import semconv
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, Report, parse_json
+from otel_import_tracer.reading.files import InputError, parse_json
+from otel_import_tracer.reading.report import Report
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION
 
 # The keys that make a JSON document a trace, and where its resourceSpans are under each.
 _CONTAINERS = {"resourceSpans": (), "batches": (), "trace": ("resourceSpans",), "result": ("resourceSpans",)}
