@@ -289,7 +289,7 @@ def _audit(options: argparse.Namespace) -> int:
 
 
 def _report(options: argparse.Namespace) -> int:
-    from otel_import_tracer.reading import audit
+    from otel_import_tracer.reading import audit, sources
     from otel_import_tracer.reading.render import page
     from otel_import_tracer.reading.report import read_report
 
@@ -299,7 +299,7 @@ def _report(options: argparse.Namespace) -> int:
     root = options.root or report.root
     result, note = None, ""
     if os.path.isdir(root):
-        result = audit.audit([report], root, options.exclude, options.path_map)
+        result = audit.audit([sources.of_report(report)], root, options.exclude, options.path_map)
     else:
         note = f"The root {root} is not on this machine: pass --root DIR (the local copy of the code) to list the never-loaded files."
     try:
@@ -408,7 +408,6 @@ def _startups(paths: Sequence[str], pulled: Any = None) -> Tuple[List[Any], str]
     """The startups in reports and saved traces (directories expanded) and what was ``pulled`` from a backend;
     or what is wrong with them."""
     from otel_import_tracer.reading import diff, sources
-    from otel_import_tracer.reading.logs import LogInput
 
     files: List[str] = []
     for path in paths:
@@ -425,9 +424,9 @@ def _startups(paths: Sequence[str], pulled: Any = None) -> Tuple[List[Any], str]
         return [], "bad input (above)"
     reports: List[Any] = []
     for item in inputs + ([pulled] if pulled is not None else []):
-        if isinstance(item, LogInput):
+        if item.kind == sources.LOG:
             return [], f"{item.path}: a log has no import timings; diff the JSON reports (IMPORT_TRACING_REPORT) or saved traces"
-        reports += item.reports if isinstance(item, sources.TraceInput) else [item]
+        reports += item.processes
     found = diff.startups(reports)
     if not found:
         return [], f"no startup in {', '.join(files + ([pulled.path] if pulled is not None else []))}"

@@ -22,7 +22,8 @@ import pytest
 from otel_import_tracer import semconv
 from otel_import_tracer.reading import diff
 from otel_import_tracer.reading.render import diff as diff_render
-from otel_import_tracer.reading.report import Report, parse_report_text
+from otel_import_tracer.reading.records import Process
+from otel_import_tracer.reading.report import parse_report_text
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support.backends import FakeBackend, traces_of
 from tests.support.genapp import write_package
@@ -175,7 +176,7 @@ def module(name: str, duration: Optional[float], importer: Optional[str] = None,
     }
 
 
-def report(modules: Sequence[Dict[str, Any]], startup_ms: Optional[float] = 100.0, failures: Sequence[Dict[str, Any]] = ()) -> Report:
+def report(modules: Sequence[Dict[str, Any]], startup_ms: Optional[float] = 100.0, failures: Sequence[Dict[str, Any]] = ()) -> Process:
     document = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "service": "s", "host": "h", "pid": 1,
         "python": "3.11.7", "root": "/app/src", "collector": "importhook", "trace_id": None, "status": "stopped",
@@ -208,8 +209,8 @@ def test_lazy_loads_are_not_compared_and_failures_are_matched_by_what_and_where(
     head = [report([module("src", 1)], failures=[failure("kept"), failure("kept", importer="src.other"), failure("new")])]
     result = diff.diff(base, head)
     assert (result.added, result.removed) == ([], [])
-    assert [(f["name"], f["importer"]) for f in result.new_failures] == [("kept", "src.other"), ("new", "src.main")]
-    assert [f["name"] for f in result.fixed_failures] == ["gone"]
+    assert [(f.name, f.importer) for f in result.new_failures] == [("kept", "src.other"), ("new", "src.main")]
+    assert [f.name for f in result.fixed_failures] == ["gone"]
 
 
 def test_budget_and_slower_gates_and_what_they_cannot_tell() -> None:
@@ -231,7 +232,7 @@ def write(path: Path, text: str) -> str:
 
 
 def hand_report(path: Path, modules: Sequence[Dict[str, Any]], startup_ms: Optional[float] = 100.0) -> str:
-    return write(path, dumps(report(modules, startup_ms).data))
+    return write(path, dumps(report(modules, startup_ms).document()))
 
 
 def test_the_time_gates_exit_1_when_the_head_is_slower(tmp_path: Path) -> None:

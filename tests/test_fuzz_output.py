@@ -23,7 +23,7 @@ from otel_import_tracer.reading.merge import Merge
 from otel_import_tracer.reading.render import diff as diff_render
 from otel_import_tracer.reading.render.audit import format_text
 from otel_import_tracer.reading.render.page import render
-from otel_import_tracer.reading.report import Report
+from otel_import_tracer.reading.records import Process, from_document
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION
 
 pytestmark = pytest.mark.collector_independent
@@ -72,7 +72,7 @@ def failures(draw: Any) -> Dict[str, Any]:
 
 
 @st.composite
-def reports(draw: Any) -> Report:
+def reports(draw: Any) -> Process:
     data = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -90,7 +90,10 @@ def reports(draw: Any) -> Report:
         "modules": draw(st.lists(modules(), max_size=25)),
         "failed_imports": draw(st.lists(failures(), max_size=5)),
     }
-    return Report(draw(anything), data)
+    def fail(at: Any, message: str) -> None:
+        raise AssertionError(f"a generated report does not fit the records: {message}")
+
+    return from_document(draw(anything), data, fail)
 
 
 # File names under a root: anything but "/" (a directory separator) and NUL (no file has it).
@@ -118,7 +121,7 @@ def assert_safe(text: str) -> None:
 
 
 @given(reports(), st.none() | audits())
-def test_the_page_of_any_report_renders_safely(report: Report, result: Any) -> None:
+def test_the_page_of_any_report_renders_safely(report: Process, result: Any) -> None:
     started = time.monotonic()
     page = render(report, result, "a note")
     assert time.monotonic() - started < SECONDS_PER_EXAMPLE
@@ -136,7 +139,7 @@ def test_the_text_output_of_any_audit_formats_safely(result: AuditResult) -> Non
 
 
 @given(st.lists(reports(), min_size=1, max_size=3), st.lists(reports(), min_size=1, max_size=3))
-def test_the_diff_of_any_reports_formats_safely(base: List[Report], head: List[Report]) -> None:
+def test_the_diff_of_any_reports_formats_safely(base: List[Process], head: List[Process]) -> None:
     started = time.monotonic()
     result = diff.diff(base, head)
     failed, unknown = diff.check(result, diff.Gates(slower_percent=10, new_modules=True, budget_ms=100))

@@ -9,13 +9,13 @@ used: a module that was imported may still hold dead code (coveragepy#643).
 
 import dataclasses
 import fnmatch
+import functools
 import os
 from typing import Dict, List, Sequence, Tuple
 
 from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for
 from otel_import_tracer.reading.merge import Merge, PathMapper, merge_inputs
-from otel_import_tracer.reading.report import Report
-from otel_import_tracer.reading.sources import Input, TraceInput
+from otel_import_tracer.reading.sources import LOG, REPORT, TRACE, Input
 
 _SKIPPED_DIRS = ("__pycache__",)
 
@@ -72,8 +72,9 @@ class AuditResult:
     traces: int = 0  # trace files (OTLP JSON)
     traced_processes: int = 0  # the processes in them
 
-    @property
+    @functools.cached_property
     def never_loaded(self) -> List[str]:
+        """Sorted once: the outputs ask for it several times."""
         return sorted(file for file in self.files if file not in self.merged.files)
 
     @property
@@ -93,21 +94,9 @@ def audit(inputs: Sequence[Input], root: str, excludes: Sequence[str] = (), path
     missing = sorted(
         file for file in merged.files if file not in files and not is_excluded(file, mapper.root, excludes) and not os.path.isfile(file)
     )
-    reports = sum(isinstance(item, Report) for item in inputs)
-    traces = [item for item in inputs if isinstance(item, TraceInput)]
-    logs = len(inputs) - reports - len(traces)
-    return AuditResult(mapper.root, files, merged, outside, missing, reports, logs, len(traces), sum(len(item.reports) for item in traces))
-
-
-def recorded_roots(inputs: Sequence[Input]) -> List[str]:
-    """The roots the inputs say they were taken under, to default ``--root``."""
-    roots = set()
-    for item in inputs:
-        if isinstance(item, TraceInput):
-            roots.update(report.root for report in item.reports if report.root)
-        else:
-            roots.update([item.root] if isinstance(item, Report) else item.roots)
-    return sorted(roots)
+    kinds = [item.kind for item in inputs]
+    traced = sum(len(item.processes) for item in inputs if item.kind == TRACE)
+    return AuditResult(mapper.root, files, merged, outside, missing, kinds.count(REPORT), kinds.count(LOG), kinds.count(TRACE), traced)
 
 
 def package_of(file: str, root: str) -> str:

@@ -351,7 +351,7 @@ def pull_input(kind: str, url: str, service: Optional[str], span: Tuple[Optional
     too), read as one trace input; or why there are none (``label``: the diff side asked for)."""
     from otel_import_tracer.reading import otlp
     from otel_import_tracer.reading.files import InputError
-    from otel_import_tracer.reading.sources import TraceInput
+    from otel_import_tracer.reading.sources import of_trace
 
     def progress(message: str) -> None:
         stderr_progress(f"{label}: {message}" if label else message)
@@ -380,6 +380,6 @@ def pull_input(kind: str, url: str, service: Optional[str], span: Tuple[Optional
         return None, f"no {'app.startup trace' if kind == 'tempo' else 'trace'} in {client.name} at {url} from {when}" + (
             f" for service {service}" if service else "") + filters + f": widen {flags}"
     try:
-        return TraceInput(source, otlp.parse_otlp(text, source)), ""
+        return of_trace(source, otlp.parse_otlp(text, source)), ""
     except InputError as error:
         return None, str(error)

@@ -19,8 +19,8 @@ import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from otel_import_tracer import semconv
-from otel_import_tracer.reading.report import Report
-from otel_import_tracer.reading.timings import Entry, self_times
+from otel_import_tracer.reading.records import Failure, Process
+from otel_import_tracer.reading.timings import self_times
 
 TOP = 10  # changes in import time shown by default
 
@@ -41,10 +41,10 @@ class Side:
     """One side of the diff: its startups, reduced to medians."""
 
     label: str
-    startups: List[Report]
+    startups: List[Process]
     modules: Dict[str, Timing]
     startup_ms: Optional[float]  # median time to startup complete; None if no startup completed
-    failures: Dict[FailureKey, Entry]
+    failures: Dict[FailureKey, Failure]
     dependencies: Optional[Dict[str, Optional[float]]] = None  # name -> median ms; None: none recorded
 
 
@@ -84,8 +84,8 @@ class DiffResult:
     head: Side
     added: List[str]
     removed: List[str]
-    new_failures: List[Entry]
-    fixed_failures: List[Entry]
+    new_failures: List[Failure]
+    fixed_failures: List[Failure]
     changes: List[Change]  # biggest change of self time first
     dependencies_added: List[str] = dataclasses.field(default_factory=list)
     dependencies_removed: List[str] = dataclasses.field(default_factory=list)
@@ -119,51 +119,51 @@ class Gates:
         return self.slower_percent is not None or self.new_modules or self.budget_ms is not None
 
 
-def startups(reports: Sequence[Report]) -> List[Report]:
+def startups(reports: Sequence[Process]) -> List[Process]:
     """The reports that hold a server's startup (a trace file may also give processes seen only by
     their lazy loads). A supervisor's (uvicorn's, whose entry point imported code of the root before
     starting workers that import it again) is not one: its time is not an application's startup."""
     return [
         r for r in reports
-        if r.data.get("role") != semconv.ROLE_SUPERVISOR
-        and (r.data.get("startup_complete_ms") is not None or any(not m["lazy"] for m in r.modules))
+        if r.role != semconv.ROLE_SUPERVISOR
+        and (r.startup_complete_ms is not None or any(not m.lazy for m in r.modules))
     ]
 
 
-def side(label: str, reports: Sequence[Report]) -> Side:
+def side(label: str, reports: Sequence[Process]) -> Side:
     """Reduce the startups of one side to medians."""
     cumulative: Dict[str, List[float]] = {}
     own: Dict[str, List[float]] = {}
     runs: Dict[str, int] = {}
-    failures: Dict[FailureKey, Entry] = {}
+    failures: Dict[FailureKey, Failure] = {}
     dependency_times: Dict[str, List[float]] = {}
     recorded = False
     for report in reports:
         for dependency in report.dependencies:
-            if not dependency["lazy"]:
+            if not dependency.lazy:
                 recorded = True
-                times = dependency_times.setdefault(dependency["name"], [])
-                if dependency["duration_ms"] is not None:
-                    times.append(dependency["duration_ms"])
-        entries = [entry for entry in report.modules if not entry["lazy"]]
-        timed = [entry for entry in entries if entry["duration_ms"] is not None]
+                times = dependency_times.setdefault(dependency.name, [])
+                if dependency.duration_ms is not None:
+                    times.append(dependency.duration_ms)
+        entries = [entry for entry in report.modules if not entry.lazy]
+        timed = [entry for entry in entries if entry.duration_ms is not None]
         for name, value in self_times(timed).items():
             own.setdefault(name, []).append(value)
-        for name in {entry["name"] for entry in entries}:
+        for name in {entry.name for entry in entries}:
             runs[name] = runs.get(name, 0) + 1
         for entry in timed:
-            cumulative.setdefault(entry["name"], []).append(entry["duration_ms"])
+            cumulative.setdefault(entry.name, []).append(entry.duration_ms)
         for failure in report.failed_imports:
-            failures.setdefault((failure["name"], failure["importer"], failure["exception_type"]), failure)
+            failures.setdefault((failure.name, failure.importer, failure.exception_type), failure)
     modules = {
         name: Timing(_median(cumulative.get(name)), _median(own.get(name)), count) for name, count in runs.items()
     }
-    complete = [r.data["startup_complete_ms"] for r in reports if r.data.get("startup_complete_ms") is not None]
+    complete = [r.startup_complete_ms for r in reports if r.startup_complete_ms is not None]
     dependencies = {name: _median(times) for name, times in dependency_times.items()} if recorded else None
     return Side(label, list(reports), modules, _median(complete), failures, dependencies)
 
 
-def diff(base: Sequence[Report], head: Sequence[Report]) -> DiffResult:
+def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
     before, after = side("base", base), side("head", head)
     both = sorted(set(before.modules) & set(after.modules))
     changes = [Change(name, before.modules[name], after.modules[name]) for name in both]

@@ -10,8 +10,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.naming import module_name_for, path_for
 from otel_import_tracer.reading.logs import LogInput
-from otel_import_tracer.reading.report import Report
-from otel_import_tracer.reading.sources import Input, TraceInput
+from otel_import_tracer.reading.records import Process
+from otel_import_tracer.reading.sources import Input
 
 @dataclasses.dataclass(**({"slots": True} if sys.version_info >= (3, 10) else {}))
 class MergedFile:
@@ -30,16 +30,16 @@ class Merge:
         self.files: Dict[str, MergedFile] = {}
         self.inputs = 0
 
-    def add_report(self, report: Report, relocate: Optional[Callable[[str, str], Optional[str]]] = None) -> List[str]:
+    def add_report(self, report: Process, relocate: Optional[Callable[[str, str], Optional[str]]] = None) -> List[str]:
         """Count a report's modules, placed by ``relocate(file, module)``; returns the files it could not place."""
         self.inputs += 1
         unplaced = []
         for entry in report.modules:
-            file = entry["file"] if relocate is None else relocate(entry["file"], entry["name"])
+            file = entry.file if relocate is None else relocate(entry.file, entry.name)
             if file is None:
-                unplaced.append(entry["file"])
+                unplaced.append(entry.file)
             else:
-                self.add(file, entry["name"], entry["lazy"], entry["preloaded"])
+                self.add(file, entry.name, entry.lazy, entry.preloaded)
         return unplaced
 
     def add(self, file: str, module: str, lazy: bool = False, preloaded: bool = False) -> None:
@@ -51,7 +51,7 @@ class Merge:
         merged.preloaded += preloaded
 
 
-def merge(reports: Iterable[Report]) -> Merge:
+def merge(reports: Iterable[Process]) -> Merge:
     """Merge reports taken under the same root (``audit`` remaps roots that differ)."""
     result = Merge()
     for report in reports:
@@ -142,12 +142,11 @@ def merge_inputs(inputs: Sequence[Input], mapper: PathMapper) -> Tuple[Merge, Li
     merged = Merge()
     outside: List[str] = []
     for item in inputs:
-        if isinstance(item, (Report, TraceInput)):
-            for report in item.reports if isinstance(item, TraceInput) else [item]:
-                root = report.root or None  # a process seen only by its lazy loads recorded none
-                outside.extend(merged.add_report(report, lambda file, module: mapper.relocate(file, module, root)))
-        else:
-            outside.extend(_add_log(merged, item, mapper))
+        for process in item.processes:
+            root = process.root or None  # a process seen only by its lazy loads recorded none
+            outside.extend(merged.add_report(process, lambda file, module: mapper.relocate(file, module, root)))
+        if item.log is not None:
+            outside.extend(_add_log(merged, item.log, mapper))
     return merged, sorted(set(outside))
 
 

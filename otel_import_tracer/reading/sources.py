@@ -5,29 +5,39 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.reading import otlp
 from otel_import_tracer.reading.files import InputError, decode_report, read_bytes
 from otel_import_tracer.reading.logs import LogInput, parse_log
-from otel_import_tracer.reading.report import Report, parse_report_text
+from otel_import_tracer.reading.records import Process
+from otel_import_tracer.reading.report import parse_report_text
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 
 
+TRACE, REPORT, LOG = "trace", "report", "log"
+
+
 @dataclasses.dataclass
-class TraceInput:
-    """The processes of a saved trace (OTLP JSON), each as the report it would have written."""
+class Input:
+    """One input, read: the processes it holds as records (a report: its own; a saved trace: one
+    per startup, and those seen only by their lazy loads), or for a log, which has no records of
+    processes, what its shutdown blocks say loaded (``log``)."""
 
     path: str
-    reports: List[Report]
+    kind: str  # TRACE, REPORT or LOG
+    processes: List[Process]
+    log: Optional[LogInput] = None
 
 
-Input = Union[Report, LogInput, TraceInput]
+def of_report(process: Process) -> Input:
+    return Input(process.path, REPORT, [process])
 
 
-TRACE, REPORT, LOG = "trace", "report", "log"
+def of_trace(path: str, processes: List[Process]) -> Input:
+    return Input(path, TRACE, processes)
 
 
 def kind_of(path: str, raw: bytes) -> str:
@@ -42,7 +52,7 @@ def load_input(path: str, raw: bytes, problems: Optional[List[InputError]] = Non
     """An input from its bytes, by its reader. Bad log lines go to ``problems`` when given, else raise."""
     kind = kind_of(path, raw)
     if kind == LOG:
-        return parse_log(raw.decode("utf-8", errors="replace").splitlines(), path, problems)
+        return _of_log(parse_log(raw.decode("utf-8", errors="replace").splitlines(), path, problems))
     return _from_text(kind, decode_report(raw, path), path)
 
 
@@ -55,14 +65,18 @@ def read_input(path: str, stdin: Any = None, problems: Optional[List[InputError]
         raw = read_bytes(path)
     kind = kind_of(path, raw)
     if kind == LOG:
-        return parse_log(raw.decode("utf-8", errors="replace").splitlines(), path, problems)
+        return _of_log(parse_log(raw.decode("utf-8", errors="replace").splitlines(), path, problems))
     text = decode_report(raw, path)
     del raw  # one copy of the input at a time
     return _from_text(kind, text, path)
 
 
 def _from_text(kind: str, text: str, path: str) -> Input:
-    return TraceInput(path, otlp.parse_otlp(text, path)) if kind == TRACE else parse_report_text(text, path)
+    return of_trace(path, otlp.parse_otlp(text, path)) if kind == TRACE else of_report(parse_report_text(text, path))
+
+
+def _of_log(log: LogInput) -> Input:
+    return Input(log.path, LOG, [], log)
 
 
 def _looks_like_report(raw: bytes) -> bool:
@@ -101,9 +115,8 @@ def recorded_roots(inputs: Sequence[Input]) -> List[str]:
     """The roots the inputs say they were taken under, to default ``--root``."""
     roots = set()
     for item in inputs:
-        if isinstance(item, TraceInput):
-            roots.update(report.root for report in item.reports if report.root)
-        else:
-            roots.update([item.root] if isinstance(item, Report) else item.roots)
+        roots.update(process.root for process in item.processes if process.root)
+        if item.log is not None:
+            roots.update(item.log.roots)
     return sorted(roots)
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.messages import printable
 from otel_import_tracer.reading.diff import TOP, Change, DiffResult, Side, _ms
-from otel_import_tracer.reading.timings import Entry
+from otel_import_tracer.reading.records import Failure
 
 DIFF_SCHEMA = "otel-import-tracer/diff"
 DIFF_SCHEMA_VERSION = 1
@@ -75,10 +75,10 @@ def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] 
             lines += ["", f"**{title}** ({len(names)}): " + ", ".join(f"`{_md(name)}`{_took(one, name)}" for name in names)]
     if result.new_failures:
         lines += ["", f"**New failed imports** ({len(result.new_failures)}):", ""]
-        lines += [f"- `{_md(failure['name'])}`: {_md(_failure_phrase(failure, name=False))}" for failure in result.new_failures]
+        lines += [f"- `{_md(failure.name)}`: {_md(_failure_phrase(failure, name=False))}" for failure in result.new_failures]
     if result.fixed_failures:
         lines += ["", f"**Failed imports gone** ({len(result.fixed_failures)}): "
-                  + ", ".join(f"`{_md(failure['name'])}`" for failure in result.fixed_failures)]
+                  + ", ".join(f"`{_md(failure.name)}`" for failure in result.fixed_failures)]
     shown = result.changes[:top]
     if shown:
         lines += ["", "**Biggest changes in import time** (self = without the modules it imported)", ""]
@@ -148,17 +148,17 @@ def format_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequenc
 
 
 
-def _failure_json(failure: Entry) -> Dict[str, Any]:
+def _failure_json(failure: Failure) -> Dict[str, Any]:
     keys = ("name", "importer", "importer_file", "line", "exception_type", "message")
-    return {key: failure.get(key) for key in keys}
+    return {key: getattr(failure, key) for key in keys}
 
 
-def _failure_phrase(failure: Entry, name: bool = True) -> str:
-    where = failure.get("importer_file") or failure.get("importer") or "?"
-    if failure.get("line") is not None:
-        where = f"{where}:{failure['line']}"
-    text = f"{failure['exception_type']}: {failure['message']} (in {where})"
-    return f"{failure['name']}  {text}" if name else text
+def _failure_phrase(failure: Failure, name: bool = True) -> str:
+    where = failure.importer_file or failure.importer or "?"
+    if failure.line is not None:
+        where = f"{where}:{failure.line}"
+    text = f"{failure.exception_type}: {failure.message} (in {where})"
+    return f"{failure.name}  {text}" if name else text
 
 
 def _medians(result: DiffResult) -> str:
