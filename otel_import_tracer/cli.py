@@ -278,7 +278,7 @@ def _audit(options: argparse.Namespace) -> int:
         return _fail("bad input (above); fix it, or pass --skip-bad to audit the rest")
     if not inputs:
         return _fail("no usable input left to audit")
-    root, problem = _choose_root(options.root, sources.recorded_roots(inputs))
+    root, problem = sources.choose_root(options.root, sources.recorded_roots(inputs))
     if root is None:
         return _fail(problem)
     result = audit.audit(inputs, root, options.exclude, options.path_map)
@@ -409,15 +409,9 @@ def _startups(paths: Sequence[str], pulled: Any = None) -> Tuple[List[Any], str]
     or what is wrong with them."""
     from otel_import_tracer.reading import diff, sources
 
-    files: List[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            found = sorted(os.path.join(path, name) for name in os.listdir(path) if name.endswith((".json", ".jsonl")))
-            if not found:
-                return [], f"{path}: no *.json or *.jsonl file in this directory"
-            files += found
-        else:
-            files.append(path)
+    files, problem = sources.expand_directories(paths)
+    if problem:
+        return [], problem
     inputs, problems = sources.read_inputs(files, sys.stdin, skip_bad=False)
     if problems:
         _print_problems(problems, False)
@@ -431,16 +425,6 @@ def _startups(paths: Sequence[str], pulled: Any = None) -> Tuple[List[Any], str]
     if not found:
         return [], f"no startup in {', '.join(files + ([pulled.path] if pulled is not None else []))}"
     return found, ""
-
-
-def _choose_root(given: Optional[str], recorded: List[str]) -> Tuple[Optional[str], str]:
-    """``--root``, else the one root the inputs recorded if it exists here; or why there is none."""
-    if given:
-        return (given, "") if os.path.isdir(given) else (None, f"--root {given}: not a directory")
-    if len(recorded) == 1 and os.path.isdir(recorded[0]):
-        return recorded[0], ""
-    where = ", ".join(recorded) or "no root"
-    return None, f"pass --root DIR, the local directory of the code (the inputs recorded {where}, not found here)"
 
 
 def _print_problems(problems: Sequence[Any], skipped: bool) -> None:

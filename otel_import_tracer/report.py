@@ -25,15 +25,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.config import IMPORT_TRACING_REPORT, Config
+from otel_import_tracer.schema import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION, STATUS_RUNNING, STATUS_STOPPED
 from otel_import_tracer.version import __version__
 
-SCHEMA = "otel-import-tracer/report"
-SCHEMA_VERSION = 2
-"""Bumped on any change a reader of the previous version would misread. 2: ``dependencies``."""
-READABLE_VERSIONS = (1, 2)  # version 1 has no dependencies: read as none
-
-STATUS_RUNNING = "running"  # written at startup completion; the process went on serving
-STATUS_STOPPED = "stopped"  # written at stop: lazy imports up to the end are included
+__all__ = ["READABLE_VERSIONS", "SCHEMA", "SCHEMA_VERSION", "STATUS_RUNNING", "STATUS_STOPPED", "Snapshot", "Written",
+           "build_document", "claim", "dumps", "write_document", "write_report", "write_text"]
 
 _LIST_KEYS = ("modules", "failed_imports", "dependencies")
 _NS_PER_MS = 1_000_000

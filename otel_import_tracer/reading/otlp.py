@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterator, List, NoReturn, Optional, Tuple
 from otel_import_tracer import semconv
 from otel_import_tracer.reading.files import InputError, parse_json
 from otel_import_tracer.reading.records import JsonPath, Process, from_document
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION
+from otel_import_tracer.schema import SCHEMA, SCHEMA_VERSION
 
 # The keys that make a JSON document a trace, and where its resourceSpans are under each.
 _CONTAINERS = {"resourceSpans": (), "batches": (), "trace": ("resourceSpans",), "result": ("resourceSpans",)}

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from otel_import_tracer.reading.files import InputError, JsonPath, decode_report, line_of, parse_json, read_bytes
 from otel_import_tracer.reading.records import HEADER_FIELDS, Process, check_fields, from_document, record_hook, where
-from otel_import_tracer.report import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION
+from otel_import_tracer.schema import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION
 from otel_import_tracer.version import __version__
 
 def read_report(path: str) -> Process:

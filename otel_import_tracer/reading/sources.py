@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.reading import otlp
@@ -120,3 +121,27 @@ def recorded_roots(inputs: Sequence[Input]) -> List[str]:
             roots.update(item.log.roots)
     return sorted(roots)
 
+
+
+def expand_directories(paths: Sequence[str]) -> Tuple[List[str], str]:
+    """The files given, each directory as the ``*.json`` and ``*.jsonl`` in it; or what is wrong."""
+    files: List[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, name) for name in os.listdir(path) if name.endswith((".json", ".jsonl")))
+            if not found:
+                return [], f"{path}: no *.json or *.jsonl file in this directory"
+            files += found
+        else:
+            files.append(path)
+    return files, ""
+
+
+def choose_root(given: Optional[str], recorded: List[str]) -> Tuple[Optional[str], str]:
+    """``--root``, else the one root the inputs recorded if it exists here; or why there is none."""
+    if given:
+        return (given, "") if os.path.isdir(given) else (None, f"--root {given}: not a directory")
+    if len(recorded) == 1 and os.path.isdir(recorded[0]):
+        return recorded[0], ""
+    where = ", ".join(recorded) or "no root"
+    return None, f"pass --root DIR, the local directory of the code (the inputs recorded {where}, not found here)"
