@@ -7,13 +7,15 @@ imported only then. (The package's ``.pth`` file imports it in every Python proc
 environment when tracing is on, so it must stay that way.)
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+# No ``from __future__ import annotations`` here nor in ``process.bootstrap``: it imports ``__future__``,
+# before the tracer can note what its start imports (tracer_imports in the report).
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 
 from otel_import_tracer.version import __version__
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from otel_import_tracer.process.lifespan import traced_lifespan
     from otel_import_tracer.tracing import (
         get_loaded_files,
@@ -43,7 +45,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,11 +8,13 @@ accepted values, and the default is used instead.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Mapping, Optional, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Mapping, Optional, Tuple
 
 from otel_import_tracer import messages
+from otel_import_tracer.record import FrozenRecord
 
 ENABLE_IMPORT_TRACING = "ENABLE_IMPORT_TRACING"
 """``true`` (any case) turns tracing on; ``false`` or unset leaves it off."""
@@ -51,28 +53,34 @@ _TRUE = "true"
 _FALSE = "false"
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
+class Config(FrozenRecord):
     """Everything the tracer needs to know, decided once."""
 
-    enabled: bool = False
-    root: str = DEFAULT_ROOT
-    collector: str = "auto"
-    spans: bool = True
-    dependencies: bool = True
-    report: Optional[str] = None
-    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
-    summary: bool = True
-    # The root was not configured: found in the working directory, with the names of its
-    # folders that are not the application's (naming.find_app_root).
-    root_found: bool = False
-    root_excludes: Tuple[str, ...] = ()
+    __slots__ = ("enabled", "root", "collector", "spans", "dependencies", "report", "shutdown_timeout", "summary",
+                 "root_found", "root_excludes")
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        enabled: bool = False,
+        root: str = DEFAULT_ROOT,
+        collector: str = "auto",
+        spans: bool = True,
+        dependencies: bool = True,
+        report: Optional[str] = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        summary: bool = True,
+        # The root was not configured: found in the working directory, with the names of its
+        # folders that are not the application's (naming.find_app_root).
+        root_found: bool = False,
+        root_excludes: Tuple[str, ...] = (),
+    ) -> None:
         # A trailing slash or a relative path would break prefix matching of file names.
-        object.__setattr__(self, "root", os.path.abspath(self.root))
+        root = os.path.abspath(root)
         # Waits beyond threading.TIMEOUT_MAX raise OverflowError: never let one through.
-        object.__setattr__(self, "shutdown_timeout", min(self.shutdown_timeout, MAX_SHUTDOWN_TIMEOUT))
+        shutdown_timeout = min(shutdown_timeout, MAX_SHUTDOWN_TIMEOUT)
+        values = (enabled, root, collector, spans, dependencies, report, shutdown_timeout, summary, root_found, root_excludes)
+        for field, value in zip(self.__slots__, values):
+            object.__setattr__(self, field, value)
 
     @classmethod
     def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> "Config":

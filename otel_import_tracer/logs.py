@@ -34,7 +34,9 @@ import itertools
 import os
 import re
 import sys
-from typing import Iterable, Iterator, List, Optional
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator, List, Optional
 
 from otel_import_tracer import messages
 

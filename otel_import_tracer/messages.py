@@ -9,10 +9,12 @@ Each warning has a slug and is written once per process.
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
-from typing import Iterable, Iterator, List, Set
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    import re
+    from typing import Any, Iterable, Iterator, List, Set
 
 PREFIX = "otel-import-tracer"
 
@@ -69,7 +71,7 @@ def _chunks(lines: Iterable[str]) -> Iterator[str]:
 # surrogates (a file name that is not UTF-8, as os.walk decodes it), which no UTF-8 stream can
 # encode.
 UNPRINTABLE = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_UNPRINTABLE = re.compile(f"[{UNPRINTABLE}]")
+_unprintable: Any = None  # its pattern, compiled at first use: the tracer imports no re before the app
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
@@ -80,10 +82,15 @@ def printable(text: str) -> str:
     name (``\\udcff``) shows as that byte, ``\\xff``. Everything else is kept as it is. The
     shutdown lines use the same escapes (``logs.escape``), and also double a backslash so that
     they read back exactly; here, for a reader, a backslash is left as it is."""
-    return _UNPRINTABLE.sub(_escape, text)
+    global _unprintable
+    if _unprintable is None:
+        import re
+
+        _unprintable = re.compile(f"[{UNPRINTABLE}]")
+    return _unprintable.sub(_escape, text)
 
 
-def _escape(match: re.Match[str]) -> str:
+def _escape(match: "re.Match[str]") -> str:
     return escape_char(match.group())
 
 

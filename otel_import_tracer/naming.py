@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 SOURCE_SUFFIX = ".py"
 # A sourceless image (``python -m compileall -b``, the ``.py`` files deleted): the import system

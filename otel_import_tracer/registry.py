@@ -11,16 +11,18 @@ derived from ``perf_counter_ns`` so durations are monotonic and precise.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import sys
 import threading
 import time
 import types
-from typing import Dict, List, Mapping, Optional, Set, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import AbstractSet, Dict, List, Mapping, Optional, Set, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.naming import SourceRoot, is_source
+from otel_import_tracer.record import FrozenRecord, Record
 
 # How a load was observed; the report and the telemetry carry it.
 SOURCE_IMPORT = "import"  # the import hook saw the module being executed by an import
@@ -30,22 +32,21 @@ SOURCE_SYS_MODULES = "sys.modules"  # found in sys.modules later, not seen by an
 SOURCE_INHERITED = "inherited"  # loaded by the parent before this process was forked from it
 _NOT_TIMED_HERE = (SOURCE_PRELOADED, SOURCE_INHERITED)
 
-# One record per module, thousands of them: no per-instance __dict__ where Python allows it.
-_SLOTS: Dict[str, bool] = {"slots": True} if sys.version_info >= (3, 10) else {}
-
-
-@dataclasses.dataclass(**_SLOTS)
-class ModuleLoad:
+class ModuleLoad(Record):
     """One loaded file. ``end_ns`` stays None while the module executes, or when unknown."""
 
-    name: str
-    file: str
-    start_ns: int
-    parent: Optional[str]
-    thread: str
-    source: str
-    lazy: bool = False
-    end_ns: Optional[int] = None
+    __slots__ = ("name", "file", "start_ns", "parent", "thread", "source", "lazy", "end_ns")
+
+    def __init__(self, name: str, file: str, start_ns: int, parent: Optional[str], thread: str, source: str,
+                 lazy: bool = False, end_ns: Optional[int] = None) -> None:
+        self.name = name
+        self.file = file
+        self.start_ns = start_ns
+        self.parent = parent
+        self.thread = thread
+        self.source = source
+        self.lazy = lazy
+        self.end_ns = end_ns
 
     @property
     def preloaded(self) -> bool:
@@ -57,34 +58,33 @@ class ModuleLoad:
         return None if self.end_ns is None else self.end_ns - self.start_ns
 
 
-@dataclasses.dataclass(frozen=True, **_SLOTS)
-class FailedImport:
+class FailedImport(FrozenRecord):
     """An import, issued by code under the root, that raised."""
 
-    name: str
-    importer: Optional[str]
-    importer_file: Optional[str]
-    line: Optional[int]
-    exception_type: str
-    message: str
-    time_ns: int
-    thread: str
-    lazy: bool
+    __slots__ = ("name", "importer", "importer_file", "line", "exception_type", "message", "time_ns", "thread", "lazy")
+
+    def __init__(self, name: str, importer: Optional[str], importer_file: Optional[str], line: Optional[int],
+                 exception_type: str, message: str, time_ns: int, thread: str, lazy: bool) -> None:
+        for field, value in zip(self.__slots__, (name, importer, importer_file, line, exception_type, message, time_ns, thread, lazy)):
+            object.__setattr__(self, field, value)
 
 
-@dataclasses.dataclass(**_SLOTS)
-class DependencyLoad:
+class DependencyLoad(Record):
     """A module outside the root loaded by an import that code under the root issued directly
     (``import fastapi`` in ``src/main.py``): its cumulative time, nothing of what it imported."""
 
-    name: str
-    importer: Optional[str]
-    importer_file: str
-    line: Optional[int]
-    start_ns: int
-    thread: str
-    lazy: bool = False
-    end_ns: Optional[int] = None
+    __slots__ = ("name", "importer", "importer_file", "line", "start_ns", "thread", "lazy", "end_ns")
+
+    def __init__(self, name: str, importer: Optional[str], importer_file: str, line: Optional[int], start_ns: int,
+                 thread: str, lazy: bool = False, end_ns: Optional[int] = None) -> None:
+        self.name = name
+        self.importer = importer
+        self.importer_file = importer_file
+        self.line = line
+        self.start_ns = start_ns
+        self.thread = thread
+        self.lazy = lazy
+        self.end_ns = end_ns
 
     @property
     def duration_ns(self) -> Optional[int]:
@@ -142,9 +142,19 @@ class Registry:
         self._failure_counts: Dict[Tuple[str, Optional[str], Optional[int], str], int] = {}
         self._dependencies: List[DependencyLoad] = []
         self._listeners: Tuple[Listener, ...] = ()  # replaced whole, so reading it needs no lock
+        # What the tracer itself imported while this process ran the application (not the app's
+        # to pay): (step, modules, start_ns, duration_ns), see note_tracer_imports.
+        self.tracer_imports: List[Tuple[str, Tuple[str, ...], int, int]] = []
 
     def now_ns(self) -> int:
         return self.clock.now_ns()
+
+    def note_tracer_imports(self, step: str, before: AbstractSet[str], since_perf_ns: int) -> None:
+        """The modules that are in ``sys.modules`` now and were not in ``before``, other than the
+        tracer's own: imported by the tracer's ``step``, which began at ``perf_counter_ns()`` ``since_perf_ns``."""
+        duration = time.perf_counter_ns() - since_perf_ns
+        added = tuple(sorted(name for name in set(sys.modules) - before if name.partition(".")[0] != "otel_import_tracer"))
+        self.tracer_imports.append((step, added, self.clock.now_ns() - duration, duration))
 
     # -- writing (collectors) -------------------------------------------------------------
 

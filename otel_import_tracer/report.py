@@ -52,6 +52,7 @@ class Snapshot:
     loads: Tuple[Any, ...]  # the registry's ModuleLoad records
     failures: Tuple[Tuple[Any, int], ...]  # (FailedImport, occurrences)
     dependencies: Tuple[Any, ...]  # DependencyLoad records
+    tracer_imports: Tuple[Any, ...] = ()  # (step, modules, start_ns, duration_ns): Registry.note_tracer_imports
 
     @classmethod
     def of(cls, registry: Any, collector: str, running: bool, role: Optional[str] = None) -> "Snapshot":
@@ -59,6 +60,7 @@ class Snapshot:
             registry.root.root, collector, running, role, registry.started_ns, registry.startup_complete_ns,
             registry.startup_failure, registry.now_ns(), tuple(registry.loads()),
             tuple((failure, registry.failure_count(failure)) for failure in registry.failures()), tuple(registry.dependencies()),
+            tuple(getattr(registry, "tracer_imports", ())),
         )
 
 
@@ -87,6 +89,9 @@ def build_document(snapshot: Snapshot, trace_id: Optional[str] = None) -> Dict[s
         "failed_imports": [_failure_entry(failure, origin, count) for failure, count in snapshot.failures],
         "dependencies": _dependency_entries(list(snapshot.dependencies), origin, resolve=not snapshot.running),
         "role": snapshot.role,
+        # Imported by the tracer (its start, its export), not the application: not in its totals.
+        "tracer_imports": [{"step": step, "modules": list(names), "offset_ms": _ms(start - origin), "duration_ms": _ms(duration)}
+                           for step, names, start, duration in snapshot.tracer_imports],
     }
 
 

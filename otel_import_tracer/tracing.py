@@ -18,13 +18,24 @@ worker forked by a ``--preload`` master reports them without sending their impor
 
 from __future__ import annotations
 
-import atexit
-import os
 import sys
-import threading
-from typing import Any, Callable, List, Optional, Set
+import time
 
-from otel_import_tracer import logs, messages
+# What was imported before the tracer's own modules (or before the .pth line began): the
+# tracer's start reports what it added (tracer_imports).
+_MODULES_BEFORE = frozenset(sys.modules)
+_IMPORTED_FROM_NS = time.perf_counter_ns()
+_bootstrap = sys.modules.get("otel_import_tracer.process.bootstrap")
+if _bootstrap is not None and _bootstrap.begun_ns:
+    _MODULES_BEFORE, _IMPORTED_FROM_NS = _bootstrap.modules_before, _bootstrap.begun_ns
+
+import os  # noqa: E402
+import threading  # noqa: E402
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Set
+
+from otel_import_tracer import messages
 from otel_import_tracer import collectors
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
 from otel_import_tracer.config import DEFAULT_ROOT, IMPORT_TRACING_ROOT, Config
@@ -181,6 +192,8 @@ class TracingSession:
 
     def _write_lines(self) -> None:
         files, modules = self.registry.sorted_files_and_modules()
+        from otel_import_tracer import logs
+
         lines = logs.shutdown_lines(self.root.root, files, modules)
         logs.write_block(lines)
 
@@ -285,6 +298,7 @@ def start_tracing(config: Optional[Config] = None) -> bool:
         session = TracingSession(config)
         if not session.start():
             return False
+        session.registry.note_tracer_imports("start", _MODULES_BEFORE, _IMPORTED_FROM_NS)
         _session = session
         return True
 
@@ -307,6 +321,8 @@ def _register_exit_hook() -> None:
             return
     except RuntimeError:  # already shutting down
         pass
+    import atexit
+
     atexit.register(stop_tracing)
 
 

@@ -19,15 +19,19 @@ else watches for code of the root that runs in a way nothing can be patched for 
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING, List, Optional, Protocol, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 
 from otel_import_tracer import env, messages
 from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.record import FrozenRecord
 from otel_import_tracer.registry import Registry
 
 if TYPE_CHECKING:
+    from typing import List, Optional, Protocol, Tuple
+
     from otel_import_tracer.collectors.importhook import OnImport
+else:
+    Protocol = object  # the contract is for the type checker; at run time a plain base
 
 
 class Collector(Protocol):
@@ -40,10 +44,12 @@ class Collector(Protocol):
     def stop(self) -> None: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    name: str
-    reason: str
+class Choice(FrozenRecord):
+    __slots__ = ("name", "reason")
+
+    def __init__(self, name: str, reason: str) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "reason", reason)
 
 
 def choose(requested: str) -> Choice:

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames
@@ -28,7 +30,8 @@ from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import Registry
 
 # (event, args) -> None, one per running session.
-_Sink = Callable[[str, Tuple[Any, ...]], None]
+if TYPE_CHECKING:
+    _Sink = Callable[[str, Tuple[Any, ...]], None]
 _SINKS: List[_Sink] = []
 _installed_lock = threading.Lock()
 _installed = False

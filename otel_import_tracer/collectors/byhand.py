@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, List, Optional, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames, standins
@@ -29,7 +31,8 @@ from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import SOURCE_EXECUTED, ModuleLoad, Registry
 
 # One (registry, root) per running session; the patches are in place while there is one.
-_Session = Tuple[Registry, SourceRoot]
+if TYPE_CHECKING:
+    _Session = Tuple[Registry, SourceRoot]
 _SESSIONS: List[_Session] = []
 _lock = threading.Lock()
 _originals: List[Tuple[Any, str, Any, Any]] = []  # (owner, attribute, original, ours)

@@ -11,7 +11,9 @@ import importlib
 import importlib.util
 import sys
 from types import FrameType
-from typing import Optional, Set, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Optional, Set, Tuple
 
 from otel_import_tracer.naming import SourceRoot
 

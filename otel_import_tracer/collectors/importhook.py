@@ -32,7 +32,9 @@ import sys
 import threading
 from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames, standins
@@ -44,7 +46,8 @@ from otel_import_tracer.registry import SOURCE_EXECUTED, SOURCE_IMPORT, ModuleLo
 _PER_MODULE_LOADERS = (SourceFileLoader, SourcelessFileLoader, ExtensionFileLoader)
 
 
-OnImport = Mapping[str, Callable[[ModuleType], None]]
+if TYPE_CHECKING:
+    OnImport = Mapping[str, Callable[[ModuleType], None]]
 """Module name -> called with the module once it has executed (the process glue's server patches)."""
 
 
@@ -236,7 +239,8 @@ _IMPORTING = {id(_bootstrap._load_unlocked.__code__), id(_bootstrap._exec.__code
               id(importlib.util._LazyModule.__getattribute__.__code__)}
 
 # Per session whose root holds the file: its load (None if it ran before), module name, importer.
-Begun = List[Tuple[Registry, Optional[ModuleLoad], str, Tuple[Optional[str], Optional[str], Optional[int]]]]
+if TYPE_CHECKING:
+    Begun = List[Tuple[Registry, Optional[ModuleLoad], str, Tuple[Optional[str], Optional[str], Optional[int]]]]
 
 
 def exec_module(self: Any, module: ModuleType) -> None:

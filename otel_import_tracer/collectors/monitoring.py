@@ -11,7 +11,9 @@ from __future__ import annotations
 import sys
 import threading
 from types import CodeType
-from typing import Any, Optional
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 from otel_import_tracer import messages
 from otel_import_tracer.collectors import frames

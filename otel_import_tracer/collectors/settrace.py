@@ -12,14 +12,17 @@ from __future__ import annotations
 import sys
 import threading
 from types import FrameType
-from typing import Any, Callable, Optional, Set
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Set
 
 from otel_import_tracer import env, messages
 from otel_import_tracer.collectors import frames
 from otel_import_tracer.naming import SourceRoot, imported_name
 from otel_import_tracer.registry import Registry
 
-TraceFunction = Callable[[FrameType, str, Any], Any]
+if TYPE_CHECKING:
+    TraceFunction = Callable[[FrameType, str, Any], Any]
 
 
 class _Tracer:

@@ -13,7 +13,9 @@ original. ``frames.importer_frame`` skips it for the same reason.
 from __future__ import annotations
 
 from types import CodeType, FunctionType
-from typing import Any, Callable, List, Sequence
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Sequence
 
 
 def code_lines(code: CodeType) -> List[int]:

@@ -21,26 +21,27 @@ and says nothing. An isolated one refuses the tracer's threads, and a legacy one
 second line set under the process's pid and write over its report.
 """
 
-from __future__ import annotations
-
-import importlib.machinery
-import importlib.util
 import os
 import sys
+import time
 
 ENABLE_IMPORT_TRACING = "ENABLE_IMPORT_TRACING"  # the same constant as config's, without importing it
 _OFF = ("", "false")
 _started = False
+# sys.modules and the clock as tracing begins: the tracer reports what it imported (tracer_imports).
+modules_before: frozenset = frozenset()
+begun_ns = 0
 
 
 def start() -> None:
     """Start tracing once per process if ``ENABLE_IMPORT_TRACING`` asks for it; never raises.
 
     ``site`` may run a ``.pth`` file twice (a venv's ``lib64`` symlink), so this is idempotent."""
-    global _started
+    global _started, modules_before, begun_ns
     if _started:
         return
     _started = True
+    modules_before, begun_ns = frozenset(sys.modules), time.perf_counter_ns()
     if os.environ.get(ENABLE_IMPORT_TRACING, "").strip().lower() in _OFF or not in_main_interpreter():
         return
     try:
@@ -74,6 +75,9 @@ def in_main_interpreter() -> bool:
 def chain_sitecustomize(ours: str) -> None:
     """Run the ``sitecustomize`` that ours shadows, if there is one (as ``opentelemetry-instrument``
     and ``ddtrace-run`` do), so a platform's own site customisation keeps working."""
+    import importlib.machinery
+    import importlib.util
+
     here = os.path.dirname(os.path.abspath(ours))
     path = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
     try:

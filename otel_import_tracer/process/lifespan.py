@@ -19,18 +19,29 @@ Each is idempotent, so a server patch and ``traced_lifespan`` together never cou
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from typing import Any, AsyncIterator, Callable, Optional
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    import contextlib
+    import contextvars
+    from typing import Any, AsyncIterator, Callable, Optional
 
 from otel_import_tracer import tracing
 
-Lifespan = Callable[[Any], "contextlib.AbstractAsyncContextManager[Any]"]
+if TYPE_CHECKING:
+    Lifespan = Callable[[Any], "contextlib.AbstractAsyncContextManager[Any]"]
 
 # The token of the attached app.startup context, in the context of the task running the lifespan.
-_startup_scope: "contextvars.ContextVar[Optional[Any]]" = contextvars.ContextVar(
-    "otel_import_tracer_startup_scope", default=None
-)
+# Made at the first lifespan: the tracer imports contextvars no earlier than the application.
+_startup_scope: "Optional[contextvars.ContextVar[Optional[Any]]]" = None
+
+
+def _scope() -> "contextvars.ContextVar[Optional[Any]]":
+    global _startup_scope
+    if _startup_scope is None:
+        import contextvars
+
+        _startup_scope = contextvars.ContextVar("otel_import_tracer_startup_scope", default=None)
+    return _startup_scope
 
 
 def quietly(step: Callable[..., None], *args: Any, **kwargs: Any) -> None:
@@ -43,7 +54,7 @@ def quietly(step: Callable[..., None], *args: Any, **kwargs: Any) -> None:
 
 def lifespan_begins() -> None:
     """The lifespan starts in the current task: make ``app.startup`` its current span, if it can be."""
-    if _startup_scope.get() is not None:
+    if _scope().get() is not None:
         return
     context = tracing.startup_context()
     if context is None:
@@ -51,7 +62,7 @@ def lifespan_begins() -> None:
     try:
         from opentelemetry import context as otel_context
 
-        _startup_scope.set(otel_context.attach(context))
+        _scope().set(otel_context.attach(context))
     except Exception as exc:
         tracing.report_error("lifespan-context", exc)
 
@@ -69,10 +80,10 @@ def shutdown_begins() -> None:
 
 
 def _leave_startup_scope() -> None:
-    token = _startup_scope.get()
+    token = _scope().get()
     if token is None:
         return
-    _startup_scope.set(None)
+    _scope().set(None)
     try:
         # OpenTelemetry's default runtime context is a ContextVar: reset it where it was set.
         # Called from another task (a framework sending from elsewhere), reset refuses: the
@@ -90,6 +101,7 @@ def traced_lifespan(lifespan: Optional[Lifespan] = None) -> Callable[[Any], "con
     tracer when startup is complete. Works as a call, ``FastAPI(lifespan=traced_lifespan(my_lifespan))``,
     or as a decorator on top of ``@asynccontextmanager``.
     """
+    import contextlib
 
     @contextlib.asynccontextmanager
     async def _traced(app: Any) -> AsyncIterator[Any]:

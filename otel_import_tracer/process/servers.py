@@ -32,9 +32,11 @@ server goes on to serve without it, and shutdown when the server shuts down.
 
 from __future__ import annotations
 
-import functools
+from _collections_abc import Mapping  # collections.abc's, already imported by the interpreter (collections is not)
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from otel_import_tracer import tracing
 from otel_import_tracer.process import lifespan
@@ -56,6 +58,8 @@ def _startup_message(message: Any) -> None:
 
 
 def _wrap(cls: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    import functools  # at the patch, not at start: on 3.14 it brings collections
+
     original = getattr(cls, name, None)
     if original is not None:
         setattr(cls, name, functools.wraps(original)(make(original)))

@@ -45,10 +45,15 @@ installed until the stop ends, and the process dies of SIGTERM then.
 from __future__ import annotations
 
 import os
-import signal
+# The C module behind ``signal``, already imported by the interpreter: ``signal`` itself imports
+# ``enum`` (and 3.11's ``enum`` ``re``...), which the application would then find already imported.
+# The same functions; handlers read back as ints (0 is SIG_DFL), which compare equal to its enums.
+import _signal as signal
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple
 
 from otel_import_tracer import messages
 

@@ -20,11 +20,16 @@ Importing this module imports nothing from OpenTelemetry.
 from __future__ import annotations
 
 import _thread
-import collections
+import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+
+# collections' C half, imported by threading: collections itself is not, on 3.14+.
+from _collections import deque
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from otel_import_tracer import messages, semconv
 from otel_import_tracer.config import IMPORT_TRACING_SHUTDOWN_TIMEOUT, Config
@@ -38,7 +43,8 @@ FLUSH_TIMEOUT_MS = 10_000
 JOB_QUEUE_SIZE = 10_000
 RECHECK_AFTER_S = 10.0
 
-_Lazy = Tuple[str, Dict[str, Any], int, int]
+if TYPE_CHECKING:
+    _Lazy = Tuple[str, Dict[str, Any], int, int]
 _STARTUP = "startup"
 _STOP = "stop"
 _PAUSE = "pause"  # a fork is coming: end the thread; a new one takes the jobs after it
@@ -53,7 +59,7 @@ class _Jobs:
     """
 
     def __init__(self, size: int) -> None:
-        self._items: "collections.deque[Any]" = collections.deque()
+        self._items: "deque[Any]" = deque()
         self._size = size
         self._ready = _thread.allocate_lock()  # released when there may be something to take
         self._ready.acquire()
@@ -82,6 +88,16 @@ class _Jobs:
 
     def empty(self) -> bool:
         return not self._items
+
+
+def exports_by_itself(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether the environment asks for an export of the tracer's own: ``setup.unconfigured()`` is
+    None. The same variables, read without importing ``setup`` (``copy``, ``dataclasses``)."""
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    return bool(env.get("OTEL_TRACES_EXPORTER", "").strip() or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 class Telemetry(Listener):
@@ -153,12 +169,17 @@ class Telemetry(Listener):
             return True
         # The SDK needs concurrent.futures.thread, which registers a threading exit hook when
         # first imported: refused once the interpreter is exiting, which is when a process
-        # without a lifespan exports. Already imported by asyncio apps; ~15 ms otherwise, paid
-        # only by a process that loads something under the root.
-        try:
-            import concurrent.futures.thread  # noqa: F401
-        except RuntimeError:
-            pass
+        # without a lifespan exports. Already imported by asyncio apps; ~15 ms otherwise (with
+        # logging, traceback, queue...), paid only by a process that loads something under the
+        # root and exports by itself, and reported as the tracer's. Without an exporter set,
+        # nothing: an application's own provider came with the SDK, imported by the application.
+        if "concurrent.futures.thread" not in sys.modules and exports_by_itself():
+            before, since = frozenset(sys.modules), time.perf_counter_ns()
+            try:
+                import concurrent.futures.thread  # noqa: F401
+            except RuntimeError:
+                pass
+            self._registry.note_tracer_imports("export", before, since)
         worker = threading.Thread(target=self._run, name="otel-import-tracer-export", daemon=True)
         try:
             worker.start()

@@ -6,7 +6,9 @@ importing thread, where importing anything new must be avoided.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import Any, Dict
 
 from otel_import_tracer import semconv
 from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import List, Optional
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 IMPORT_TRACING_GROUP = "IMPORT_TRACING_GROUP"  # internal: set by the tracer, inherited by children
 _STALE_S = 24 * 3600  # notes of a killed process's group are removed when a new one is written
