@@ -30,8 +30,13 @@ import importlib.util
 import os
 import sys
 import threading
-from importlib.machinery import ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader
 from types import ModuleType
+
+# importlib.machinery's classes, from where it takes them: ``from importlib.machinery import``
+# asks it for ``__path__``, which its module ``__getattr__`` answers by importing warnings (3.14+).
+_machinery = sys.modules["importlib._bootstrap_external"]
+ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader = (
+    _machinery.ExtensionFileLoader, _machinery.SourceFileLoader, _machinery.SourcelessFileLoader)
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
