@@ -23,7 +23,7 @@ import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from benchmarks import runner
-from benchmarks.appgen import GeneratedApp, generate_app
+from benchmarks.appgen import PROFILES, GeneratedApp, generate_app
 from benchmarks.runner import Variant
 
 
@@ -272,12 +272,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--modules", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--variants", help="comma-separated subset (untraced is always run)")
+    parser.add_argument("--profile", choices=PROFILES, default="default",
+                        help="wide: small modules, a plugin loader, a thread importing, many dependencies (appgen.py)")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions under valgrind")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="otel-bench-startup-") as work:
-        app = generate_app(work, options.modules)
+        app = generate_app(work, options.modules, profile=options.profile)
         variants = runner.select(runner.all_variants(), options.variants.split(",") if options.variants else None)
         result = run_startup(app, variants, options.rounds)
+        instructions = run_instructions(app, variants) if options.instructions else None
     print(table(result))
+    if instructions is not None:
+        print(instruction_table(instructions))
     return 1 if result.failures() else 0
 
 

@@ -51,3 +51,23 @@ def test_quick_startup_benchmark_prints_every_variant(tmp_path: Path) -> None:
         assert "error" not in rows[variant.name], rows[variant.name]
     for name in ("auto", "importhook", "settrace", "naive", "coverage", "importtime"):
         assert "| yes " in rows[name], f"{name} did not record every module: {rows[name]}"
+
+
+def test_the_wide_profile_is_loaded_whole_on_two_threads_and_recorded_whole(tmp_path: Path) -> None:
+    """The wide app: its plugins (import_module in a loop) and its thread's imports are part of
+    the ground truth, which the untraced app imports exactly, and the tracer records whole."""
+    app = appgen.generate_app(str(tmp_path), 90, seed=3, profile="wide")
+    assert app.n_modules == 90 and set(app.files()) == {str(path) for path in Path(app.root).rglob("*.py")}
+    names = set(app.module_names)
+    assert any(name.startswith("src.plugins.p_") for name in names) and any(name.startswith("src.background.b_") for name in names)
+    code = "import sys, src.main; print('\\n'.join(name for name in sys.modules if name == 'src' or name.startswith('src.')))"
+    untraced = subprocess.run([sys.executable, "-c", code], cwd=app.dest_dir, env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert untraced.returncode == 0, untraced.stderr[-4000:]
+    assert set(untraced.stdout.split()) == names
+    traced = subprocess.run(
+        [sys.executable, "-c", "import src.main"], cwd=app.dest_dir, capture_output=True, text=True, timeout=120,
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": app.root}),
+    )
+    assert traced.returncode == 0, traced.stderr[-4000:]
+    recorded = {line.split(": ", 1)[1] for line in traced.stdout.splitlines() if line.startswith("LOADED_MODULE: ")}
+    assert recorded == names, traced.stderr[-4000:]
