@@ -73,3 +73,20 @@ def test_the_tracer_imports_nothing_the_app_would_before_its_first_import(tmp_pa
     imported = {name for entry in document["tracer_imports"] for name in entry["modules"]}
     assert set(extra) <= imported, (sorted(extra), document["tracer_imports"])
     assert all(entry["duration_ms"] >= 0 for entry in document["tracer_imports"])
+
+
+def test_exporting_what_the_tracer_imports_early_is_reported_as_its_own(tmp_path: Path) -> None:
+    """With an exporter set, the export needs concurrent.futures.thread imported before the
+    interpreter exits: it is imported at the first load under the root, and the report says so."""
+    untraced = modules_at_first_import(tmp_path, "untraced")
+    report = tmp_path / "imports.json"
+    traced = modules_at_first_import(
+        tmp_path, "traced", ENABLE_IMPORT_TRACING="true", IMPORT_TRACING_ROOT=str(ROOT),
+        IMPORT_TRACING_COLLECTOR=TEST_COLLECTOR, IMPORT_TRACING_REPORT=str(report),
+        OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", IMPORT_TRACING_SHUTDOWN_TIMEOUT="1",
+    )
+    extra = {name for name in traced - untraced if name.split(".")[0] != "otel_import_tracer"}
+    document = json.loads(report.read_text())
+    steps = {entry["step"]: entry for entry in document["tracer_imports"]}
+    assert "concurrent.futures.thread" in extra and "concurrent.futures.thread" in steps["export"]["modules"], document["tracer_imports"]
+    assert extra <= {name for entry in steps.values() for name in entry["modules"]}, (sorted(extra), document["tracer_imports"])
