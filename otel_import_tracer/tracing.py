@@ -276,6 +276,7 @@ _sigterm = SigtermHandler(_stop_from_signal)
 _lock = threading.RLock()
 _session: Optional[TracingSession] = None
 _exit_hook_registered = False
+_start_noted = False
 
 
 def start_tracing(config: Optional[Config] = None) -> bool:
@@ -283,7 +284,7 @@ def start_tracing(config: Optional[Config] = None) -> bool:
 
     Returns whether tracing is running. Calling it again while running does nothing.
     """
-    global _session
+    global _session, _start_noted
     if config is None:
         config = Config.from_environ()
     if not config.enabled:
@@ -298,7 +299,9 @@ def start_tracing(config: Optional[Config] = None) -> bool:
         session = TracingSession(config)
         if not session.start():
             return False
-        session.registry.note_tracer_imports("start", _MODULES_BEFORE, _IMPORTED_FROM_NS)
+        if not _start_noted:  # the process's first session: what starting the tracer imported
+            _start_noted = True
+            session.registry.note_tracer_imports("start", _MODULES_BEFORE, _IMPORTED_FROM_NS)
         _session = session
         return True
 
