@@ -19,6 +19,7 @@ else watches for code of the root that runs in a way nothing can be patched for 
 
 from __future__ import annotations
 
+import sys
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 
 from otel_import_tracer import env, messages
@@ -74,9 +75,12 @@ def start_collectors(
     """Start the import hook and the chosen collector; return the name actually running.
 
     ``on_import``: modules to hand to a callback once imported (the server patches)."""
+    from otel_import_tracer.collectors import byhand
     from otel_import_tracer.collectors.byhand import ByHandCollector
     from otel_import_tracer.collectors.importhook import ImportHookCollector
 
+    if byhand.RUNPY_ON_IMPORT and "runpy" not in sys.modules:
+        on_import = {**(on_import or {}), "runpy": byhand.patch_runpy}
     hook = ImportHookCollector(registry, root, on_import)
     hook.start()
     started: List[Collector] = [hook]

@@ -84,10 +84,31 @@ def _begin(filename: Any, caller: Any) -> List[Tuple[Registry, ModuleLoad]]:
     return begun
 
 
-def _install() -> None:
-    global _original_run_code
-    import runpy  # frozen from 3.11; imported now so that python -m and run_path go through us
+# Before 3.11 runpy is a source file, and importing it brings importlib.util, importlib.abc and
+# typing, which the application would then find already imported: it is patched as it is imported
+# (the import hook's ``on_import``, ``python -m`` included), if it is not yet. From 3.11 it is
+# frozen, no loader of its own to watch: imported at start (with importlib.util: tracer_imports).
+RUNPY_ON_IMPORT = sys.version_info < (3, 11)
 
+
+def _install() -> None:
+    runpy = sys.modules.get("runpy")
+    if runpy is None:
+        if RUNPY_ON_IMPORT:
+            return  # patch_runpy, when it is imported
+        import runpy  # imported now so that python -m and run_path go through us
+    _patch(runpy)
+
+
+def patch_runpy(runpy: Any) -> None:
+    """runpy has just been imported: patch it if a session runs."""
+    with _lock:
+        if _SESSIONS:
+            _patch(runpy)
+
+
+def _patch(runpy: Any) -> None:
+    global _original_run_code
     if not _originals:
         _original_run_code = runpy._run_code  # type: ignore[attr-defined]
         lines = standins.code_lines(_original_run_code.__code__)

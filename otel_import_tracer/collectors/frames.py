@@ -7,8 +7,7 @@ under the root, its name derived from the path; otherwise its ``__name__``).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import os
 import sys
 from types import FrameType
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
@@ -17,8 +16,12 @@ if TYPE_CHECKING:
 
 from otel_import_tracer.naming import SourceRoot
 
-_bootstrap = sys.modules["importlib._bootstrap"]
-_bootstrap_external = sys.modules["importlib._bootstrap_external"]
+# importlib's halves as the interpreter holds them from its start: the tracer imports no
+# importlib package (on 3.9 importlib.util brings importlib.abc and typing) before the application.
+_bootstrap = sys.modules["_frozen_importlib"]
+_bootstrap_external = sys.modules["_frozen_importlib_external"]
+_importlib, _util = sys.modules.get("importlib"), sys.modules.get("importlib.util")
+_IMPORTLIB_DIR = os.path.join(os.path.dirname(os.__file__), "importlib")  # where the stdlib's is
 
 # Code that runs between an import statement (or import_module) and the module's code.
 # Frozen importlib reports '<frozen importlib._bootstrap>', -X frozen_modules=off a real path.
@@ -26,8 +29,8 @@ _bootstrap_external = sys.modules["importlib._bootstrap_external"]
 MACHINERY_FILES: Set[str] = {
     _bootstrap._find_and_load.__code__.co_filename,
     _bootstrap_external.SourceLoader.get_code.__code__.co_filename,
-    importlib.import_module.__code__.co_filename,
-    importlib.util.find_spec.__code__.co_filename,
+    _importlib.import_module.__code__.co_filename if _importlib else os.path.join(_IMPORTLIB_DIR, "__init__.py"),
+    _util.find_spec.__code__.co_filename if _util else os.path.join(_IMPORTLIB_DIR, "util.py"),
 }
 
 FIND_AND_LOAD_UNLOCKED = _bootstrap._find_and_load_unlocked.__code__

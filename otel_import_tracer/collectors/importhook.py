@@ -26,7 +26,6 @@ once and the import proceeds as if we were not there.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import threading
@@ -34,7 +33,7 @@ from types import ModuleType
 
 # importlib.machinery's classes, from where it takes them: ``from importlib.machinery import``
 # asks it for ``__path__``, which its module ``__getattr__`` answers by importing warnings (3.14+).
-_machinery = sys.modules["importlib._bootstrap_external"]
+_machinery = sys.modules["_frozen_importlib_external"]  # importlib._bootstrap_external, imported or not
 ExtensionFileLoader, SourceFileLoader, SourcelessFileLoader = (
     _machinery.ExtensionFileLoader, _machinery.SourceFileLoader, _machinery.SourcelessFileLoader)
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
@@ -236,12 +235,20 @@ _UNDER_A_ROOT: Tuple[str, ...] = ()  # the prefixes of their roots
 _SEP = os.sep  # a path not starting with it is relative: classify() makes it absolute
 # The loader classes whose exec_module is the stand-in while a session runs.
 _STAND_IN_FOR = (SourceFileLoader, SourcelessFileLoader)
-_bootstrap = sys.modules["importlib._bootstrap"]
-_bootstrap_external = sys.modules["importlib._bootstrap_external"]
+_bootstrap = sys.modules["_frozen_importlib"]
+_bootstrap_external = _machinery
 _call_with_frames_removed = _bootstrap._call_with_frames_removed
 # Who calls exec_module for an import: the import system (a load, a reload) and LazyLoader's module.
-_IMPORTING = {id(_bootstrap._load_unlocked.__code__), id(_bootstrap._exec.__code__),
-              id(importlib.util._LazyModule.__getattribute__.__code__)}
+# (LazyLoader's, in importlib.util, which the tracer does not import: see _by_import.)
+_IMPORTING = {id(_bootstrap._load_unlocked.__code__), id(_bootstrap._exec.__code__)}
+
+
+def _by_import(code: Any) -> bool:
+    """Whether ``code``, calling exec_module, is the import system's (or LazyLoader's module)."""
+    if id(code) in _IMPORTING:
+        return True
+    lazy = getattr(getattr(sys.modules.get("importlib.util"), "_LazyModule", None), "__getattribute__", None)
+    return lazy is not None and code is getattr(lazy, "__code__", None)
 
 # Per session whose root holds the file: its load (None if it ran before), module name, importer.
 if TYPE_CHECKING:
@@ -287,7 +294,7 @@ def _begin_exec(loader: Any) -> Optional[Begun]:
         path = os.fspath(loader.path)
         for registry, root in _HOOKED:
             caller = sys._getframe(2)  # 0 is ours, 1 the stand-in
-            source = SOURCE_IMPORT if id(caller.f_code) in _IMPORTING else SOURCE_EXECUTED
+            source = SOURCE_IMPORT if _by_import(caller.f_code) else SOURCE_EXECUTED
             # Loaded by hand, the loader's name is its caller's choice: the path names the file.
             hit = root.classify(path, loader.name if source == SOURCE_IMPORT else None)
             if hit is None:
