@@ -1,0 +1,133 @@
+"""Issue 24, the package's layout: what a newcomer reading the code should be able to rely on."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Set
+
+import otel_import_tracer
+
+PACKAGE = "otel_import_tracer"
+PACKAGE_DIR = Path(otel_import_tracer.__file__).resolve().parent
+
+
+def _module_names() -> Dict[str, Path]:
+    """Every module of the package by dotted name (a package by its ``__init__``)."""
+    names: Dict[str, Path] = {}
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE_DIR).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        names[".".join([PACKAGE, *parts])] = path
+    return names
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST) -> Iterator[ast.stmt]:
+    """Every import statement, at module level or inside a function, but those under
+    ``if TYPE_CHECKING:`` (annotations only: they never run)."""
+    stack: List[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def import_graph() -> Dict[str, Set[str]]:
+    """Module -> the package's modules it names in an import statement.
+
+    Function-level imports count like module-level ones: an import made late to keep startup
+    cheap is still a dependency, and layering is about who may call whom, not when the import
+    runs. ``import a.b`` names ``a.b``; ``from a import b`` names ``a`` (the statement runs
+    ``a``'s ``__init__`` and reads ``b`` off it) and ``a.b`` when that is a module. The
+    packages Python runs on the way to a named module are not edges: every module would then
+    depend on the package facade, which re-exports the public API."""
+    modules = _module_names()
+    graph: Dict[str, Set[str]] = {}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        edges: Set[str] = set()
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names if alias.name in modules)
+                continue
+            source = _resolve(name, is_package, node)
+            if source in modules:
+                edges.add(source)
+            edges.update(f"{source}.{alias.name}" for alias in node.names if f"{source}.{alias.name}" in modules)
+        edges.discard(name)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
+    """One cycle of ``graph`` as the list of its modules (the first repeated at the end), or None."""
+    state: Dict[str, int] = {}  # 1: on the current path, 2: done
+    path: List[str] = []
+
+    def visit(node: str) -> Optional[List[str]]:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state:
+                found = visit(target)
+                if found is not None:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start)
+            if found is not None:
+                return found
+    return None
+
+
+def all_cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """One cycle per strongly connected part of ``graph`` that has one (to show them all at once)."""
+    cycles = []
+    remaining = {node: set(targets) for node, targets in graph.items()}
+    while True:
+        cycle = find_cycle(remaining)
+        if cycle is None:
+            return cycles
+        cycles.append(cycle)
+        remaining[cycle[-2]].discard(cycle[-1])  # break it and look for the next
+
+
+def test_the_graph_sees_function_level_imports_and_skips_type_checking_ones() -> None:
+    graph = import_graph()
+    # start_tracing imports the collectors' picker inside a function, the facade only for annotations
+    assert any(target.startswith(f"{PACKAGE}.collectors") for target in graph[f"{PACKAGE}.tracing"]), graph[f"{PACKAGE}.tracing"]
+    assert f"{PACKAGE}.tracing" not in graph[PACKAGE]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    """Issue 24: layers import downwards only. The process glue sits above ``tracing`` and hands
+    it what it needs; a package's ``__init__`` does not import modules that import it back."""
+    cycles = all_cycles(import_graph())
+    assert not cycles, "import cycles:\n" + "\n".join("  " + " -> ".join(cycle) for cycle in cycles)
