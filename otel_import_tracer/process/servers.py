@@ -37,8 +37,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from otel_import_tracer import tracing
-from otel_import_tracer.process import lifespan
-from otel_import_tracer.process.lifespan import quietly
+from otel_import_tracer.process.startup import lifespan_begins, quietly, shutdown_begins, startup_ends
 
 _PATCHED = "_otel_import_tracer_patched"
 _STARTUP = "lifespan.startup"
@@ -50,9 +49,9 @@ def _startup_message(message: Any) -> None:
     """Startup ends with the application's own word on it, before the server acts on it."""
     kind = message.get("type") if isinstance(message, Mapping) else None
     if kind == _STARTUP_COMPLETE:
-        lifespan.startup_ends()
+        startup_ends()
     elif kind == _STARTUP_FAILED:
-        lifespan.startup_ends(failure=str(message.get("message") or "the application reported lifespan.startup.failed"))
+        startup_ends(failure=str(message.get("message") or "the application reported lifespan.startup.failed"))
 
 
 def _wrap(cls: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
@@ -67,7 +66,7 @@ def _runs_lifespan(original: Callable[..., Any], where: Callable[[Any], Tuple[An
     ``lifespan.startup`` (uvicorn's ``--lifespan on``)."""
 
     async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        quietly(lifespan.lifespan_begins)  # in the lifespan's own task: its context is the one to set
+        quietly(lifespan_begins)  # in the lifespan's own task: its context is the one to set
         watched = _watch_the_call(self, where)
         try:
             return await original(self, *args, **kwargs)
@@ -111,7 +110,7 @@ def _watch_the_call(server_side: Any, where: Callable[[Any], Tuple[Any, str, boo
             return await app(scope, taking, *rest)
         except Exception as exc:
             if asked or strict:  # raised from its startup: failed, whatever the framework
-                quietly(lifespan.startup_ends, failure=f"{type(exc).__name__}: {exc}")
+                quietly(startup_ends, failure=f"{type(exc).__name__}: {exc}")
             raise
 
     try:
@@ -142,7 +141,7 @@ def _receives_messages(original: Callable[..., Any]) -> Callable[..., Any]:
 def _then_startup_ends(original: Callable[..., Any]) -> Callable[..., Any]:
     async def startup(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = await original(self, *args, **kwargs)
-        quietly(lifespan.startup_ends)  # no-op if the application said so already; else it serves without
+        quietly(startup_ends)  # no-op if the application said so already; else it serves without
         return result
 
     return startup
@@ -150,7 +149,7 @@ def _then_startup_ends(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _shutdown_first(original: Callable[..., Any]) -> Callable[..., Any]:
     async def shutdown(self: Any, *args: Any, **kwargs: Any) -> Any:
-        quietly(lifespan.shutdown_begins)
+        quietly(shutdown_begins)
         return await original(self, *args, **kwargs)
 
     return shutdown
