@@ -4,7 +4,7 @@ The public functions are idempotent and thread-safe. With tracing disabled they 
 all: no hook is installed and OpenTelemetry is not imported.
 
 Startup completion is learnt, first come first served (the same moment, seen from several
-places; ``process/startup.py`` lists them): from the ASGI lifespan as the server runs it (``process.servers``), from
+places; ``process/__init__.py`` lists them): from the ASGI lifespan as the server runs it (``process.servers``), from
 ``traced_lifespan``, from ``mark_startup_complete()``, from a gunicorn master handing over to
 its workers or uvicorn's supervisor starting its own (``supervise``: a role of its own), and
 last from ``stop_tracing()`` (a script, a job: the whole run is the startup). Tracing is the main

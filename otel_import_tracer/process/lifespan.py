@@ -1,5 +1,6 @@
 """``traced_lifespan``, for servers we do not know: the application's lifespan tells the session
-the three moments of ``startup`` (where the server patches tell them for the servers we know).
+the three moments of a lifespan (``servers``, where the server patches tell them for the
+servers we know).
 
 ::
 
@@ -12,7 +13,7 @@ import contextlib
 from typing import Any, AsyncIterator, Callable, Optional
 
 from otel_import_tracer.process import bootstrap
-from otel_import_tracer.process.startup import lifespan_begins, quietly, shutdown_begins, startup_ends
+from otel_import_tracer.process.servers import lifespan_begins, quietly, shutdown_begins, startup_ends
 
 Lifespan = Callable[[Any], "contextlib.AbstractAsyncContextManager[Any]"]
 
