@@ -131,3 +131,79 @@ def test_the_package_has_no_import_cycle() -> None:
     it what it needs; a package's ``__init__`` does not import modules that import it back."""
     cycles = all_cycles(import_graph())
     assert not cycles, "import cycles:\n" + "\n".join("  " + " -> ".join(cycle) for cycle in cycles)
+
+
+def test_the_lifecycle_imports_nothing_of_the_process_glue() -> None:
+    """Issue 24: ``process/`` sits above ``tracing`` and hands it what it needs (``hand_in``);
+    nothing below the glue reaches up into it, late imports included."""
+    graph = import_graph()
+    lower = ("tracing", "collectors", "telemetry", "registry", "logs", "messages", "config", "naming", "env", "semconv", "locking")
+    below = [name for name in graph if name.split(".")[1:2] and name.split(".")[1] in lower]
+    upward = sorted(f"{name} -> {target}" for name in below for target in graph[name] if target.startswith(f"{PACKAGE}.process"))
+    assert not upward, "imports of the process glue from below it:\n  " + "\n  ".join(upward)
+
+
+def _calls(path: Path, name: str) -> List[ast.Call]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        node for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == name
+    ]
+
+
+def test_a_forked_childs_path_is_told_in_one_module() -> None:
+    """Issue 24: the steps a fork takes (end our threads before it, bring them back in the parent,
+    a session of the child's own) are registered in ``process/fork.py`` alone, in order; other
+    modules only reset a lock or claim of their own (``after_in_child`` only)."""
+    modules = _module_names()
+    with_before = sorted(
+        name for name, path in modules.items()
+        for call in _calls(path, "register_at_fork") if any(keyword.arg == "before" for keyword in call.keywords)
+    )
+    assert with_before == [f"{PACKAGE}.process.fork"], with_before
+    child = next(
+        node for node in ast.walk(ast.parse(modules[f"{PACKAGE}.process.fork"].read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef) and node.name == "after_fork_in_child"
+    )
+    steps = [ast.unparse(call.func) for call in ast.walk(child) if isinstance(call, ast.Call)] if hasattr(ast, "unparse") else []
+    if steps:  # ast.unparse: 3.9+
+        assert steps[:4] == [
+            "messages.after_fork_in_child", "collectors.after_fork_in_child",
+            "signals.handler.after_fork_in_child", "tracing.after_fork_in_child",
+        ], steps
+
+
+WRITING_SIDE = ("collectors", "telemetry", "process", "tracing", "registry", "logs", "messages", "config", "naming")
+SPLIT_ELSEWHERE = {f"{PACKAGE}.collectors.importhook"}  # issue 25's import-stack accounting changes it now
+
+
+def test_the_writing_sides_files_stay_under_450_lines() -> None:
+    """Issue 24: no file of the writing side over ~450 lines (a newcomer reads one in a sitting)."""
+    modules = _module_names()
+    long = {
+        name: len(path.read_text(encoding="utf-8").splitlines())
+        for name, path in modules.items()
+        if name.split(".")[1:2] and name.split(".")[1] in WRITING_SIDE and name not in SPLIT_ELSEWHERE
+    }
+    assert {name: lines for name, lines in long.items() if lines > 450} == {}
+
+
+def test_one_helper_per_idiom_on_the_writing_side() -> None:
+    """Issue 24: ns -> ms once (``registry.ns_to_ms``), a load's start/end/duration once (the base
+    ``ModuleLoad`` and ``DependencyLoad`` share), listeners called directly, not by name."""
+    from otel_import_tracer import registry
+
+    assert registry.ModuleLoad.duration_ns is registry.DependencyLoad.duration_ns
+    assert registry.ns_to_ms(1_500_000) == 1.5
+    modules = _module_names()
+    writing = {name: path for name, path in modules.items() if name.split(".")[1:2] and name.split(".")[1] in WRITING_SIDE}
+    per_ms = sorted(
+        name for name, path in writing.items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value == 1_000_000
+    )
+    assert per_ms == [f"{PACKAGE}.registry"], per_ms
+    by_name = [call for call in ast.walk(ast.parse(modules[f"{PACKAGE}.registry"].read_text(encoding="utf-8")))
+               if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "getattr"
+               and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id == "listener"]
+    assert not by_name
