@@ -3,12 +3,9 @@
 The public functions are idempotent and thread-safe. With tracing disabled they do nothing at
 all: no hook is installed and OpenTelemetry is not imported.
 
-Startup completion is learnt, first come first served (the same moment, seen from several
-places; ``process/__init__.py`` lists them): from the ASGI lifespan as the server runs it (``process.servers``), from
-``traced_lifespan``, from ``mark_startup_complete()``, from a gunicorn master handing over to
-its workers or uvicorn's supervisor starting its own (``supervise``: a role of its own), and
-last from ``stop_tracing()`` (a script, a job: the whole run is the startup). Tracing is the main
-interpreter's: a sub-interpreter starts none.
+Startup completion is learnt first come first served, the same moment seen from several places
+(``process/__init__.py`` lists them; ``supervise`` gives a supervisor a role of its own), and
+last from ``stop_tracing()``. Tracing is the main interpreter's: a sub-interpreter starts none.
 
 A process that loaded nothing under the root (a supervisor, a reloader, a gunicorn master
 without ``--preload``, multiprocessing's resource tracker) writes no lines, no report and no
@@ -16,9 +13,8 @@ trace. A forked child starts a session of its own (``process/fork.py`` tells tha
 order): it lists the modules it inherited, and a worker forked by a ``--preload`` master reports
 them without sending their import spans again.
 
-This module imports nothing of the process glue (``process/``), which sits above it: the glue's
-``start_tracing`` (``process/bootstrap.py``) hands in what a session needs of its process
-(``hand_in``) and starts it (``start_session``).
+The process glue (``process/``) sits above this module: ``process/bootstrap.start_tracing`` hands
+in what a session needs of its process (``hand_in``) and starts it (``start_session``).
 """
 
 from __future__ import annotations
