@@ -15,7 +15,8 @@ import tempfile
 import time
 from typing import Any, Dict, List
 
-from otel_import_tracer.audit import audit, read_inputs
+from otel_import_tracer.reading.audit import audit
+from otel_import_tracer.reading.sources import read_inputs
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 
 RECORDED_ROOT = "/app/src"  # as in a container; the audit remaps it onto the local tree

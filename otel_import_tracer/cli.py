@@ -67,7 +67,7 @@ def _add_audit_parser(commands: Any) -> None:
 
 
 def _add_backend_options(parser: argparse.ArgumentParser, what: str) -> argparse._ArgumentGroup:
-    from otel_import_tracer.readers.backends import CONCURRENCY, SEARCH_LIMIT, TIMEOUT_S
+    from otel_import_tracer.reading.backends import CONCURRENCY, SEARCH_LIMIT, TIMEOUT_S
 
     group = parser.add_argument_group("from a trace backend", what)
     where = group.add_mutually_exclusive_group()
@@ -244,7 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _run_guarded(options: argparse.Namespace) -> int:
     """Run ``audit`` or ``report``; a bad input ends in one line on stderr and status 2, never a traceback."""
-    from otel_import_tracer.report import InputError
+    from otel_import_tracer.reading.files import InputError
 
     try:
         if options.command == "diff":
@@ -257,16 +257,17 @@ def _run_guarded(options: argparse.Namespace) -> int:
 
 
 def _audit(options: argparse.Namespace) -> int:
-    from otel_import_tracer import audit
+    from otel_import_tracer.reading import audit, sources
+    from otel_import_tracer.reading.render import audit as render
 
     backend = options.tempo or options.jaeger
     orphan = _backend_orphan(options, ())
     if orphan:
         return _fail(orphan)
-    paths = options.inputs or ([] if backend else [audit.STDIN])
-    if audit.STDIN in paths and (sys.stdin is None or sys.stdin.isatty()):
+    paths = options.inputs or ([] if backend else [sources.STDIN])
+    if sources.STDIN in paths and (sys.stdin is None or sys.stdin.isatty()):
         return _fail("no input: pass report files or logs, or pipe a log in (docker logs app | otel-import-tracer audit --root ./src)")
-    inputs, problems = audit.read_inputs(paths, sys.stdin, options.skip_bad)
+    inputs, problems = sources.read_inputs(paths, sys.stdin, options.skip_bad)
     if backend:
         pulled, problem = _pull(options, _Query(options.since, options.start, options.end, dict(options.resource)), lazy=True)
         if pulled is None:
@@ -277,19 +278,20 @@ def _audit(options: argparse.Namespace) -> int:
         return _fail("bad input (above); fix it, or pass --skip-bad to audit the rest")
     if not inputs:
         return _fail("no usable input left to audit")
-    root, problem = _choose_root(options.root, audit.recorded_roots(inputs))
+    root, problem = sources.choose_root(options.root, sources.recorded_roots(inputs))
     if root is None:
         return _fail(problem)
     result = audit.audit(inputs, root, options.exclude, options.path_map)
     if not result.files:
         return _fail(f"no .py files under {result.root} (after --exclude): check --root")
-    sys.stdout.write(audit.format_json(result) if options.format == "json" else audit.format_text(result))
+    sys.stdout.write(render.format_json(result) if options.format == "json" else render.format_text(result))
     return EXIT_UNUSED if options.fail_if_unused and result.never_loaded else 0
 
 
 def _report(options: argparse.Namespace) -> int:
-    from otel_import_tracer import audit, html_report
-    from otel_import_tracer.report import read_report
+    from otel_import_tracer.reading import audit, sources
+    from otel_import_tracer.reading.render import page
+    from otel_import_tracer.reading.report import read_report
 
     report = read_report(options.report)
     if options.root and not os.path.isdir(options.root):
@@ -297,11 +299,11 @@ def _report(options: argparse.Namespace) -> int:
     root = options.root or report.root
     result, note = None, ""
     if os.path.isdir(root):
-        result = audit.audit([report], root, options.exclude, options.path_map)
+        result = audit.audit([sources.of_report(report)], root, options.exclude, options.path_map)
     else:
         note = f"The root {root} is not on this machine: pass --root DIR (the local copy of the code) to list the never-loaded files."
     try:
-        html_report.write(report, options.html, result, note)
+        page.write(report, options.html, result, note)
     except OSError as exc:
         return _fail(f"cannot write {options.html}: {exc.strerror or exc}")
     sys.stderr.write(printable(f"{PROG}: wrote {options.html} ({len(report.modules)} modules)") + "\n")
@@ -335,46 +337,16 @@ def _backend_orphan(options: argparse.Namespace, sides: Sequence[str]) -> str:
 
 def _pull(options: argparse.Namespace, query: _Query, lazy: bool, label: str = "") -> Tuple[Any, str]:
     """The startups of a backend's window (and with ``lazy`` the lazy loads), as one trace input; or why there are none."""
-    from otel_import_tracer.audit import TraceInput
-    from otel_import_tracer.readers import backends, otlp
-    from otel_import_tracer.report import InputError
-
-    def progress(message: str) -> None:
-        backends.stderr_progress(f"{label}: {message}" if label else message)
+    from otel_import_tracer.reading import backends
 
     kind, url = ("tempo", options.tempo) if options.tempo else ("jaeger", options.jaeger)
-    try:
-        begin, finish = backends.window(query.since, query.start, query.end)
-        headers = backends.headers_from_environ(os.environ.get("OTEL_IMPORT_TRACER_HEADERS", ""))
-        headers.update(backends.parse_headers(options.header))
-    except ValueError as error:
-        return None, str(error)
-    span = f"{backends.rfc3339(begin)} to {backends.rfc3339(finish)}"
-    filters = "".join(f", {key}={value}" for key, value in sorted(query.resource.items()))
-    try:
-        client = backends.client_for(kind, url, headers, timeout=options.timeout, concurrency=options.concurrency,
-                                     progress=progress, limit=max(1, options.search_limit))
-        progress(f"{client.name}: searching {span}" + (f" for service {options.service}" if options.service else "") + filters)
-        text = client.pull(options.service, begin, finish, query.resource, lazy=lazy)
-    except backends.BackendError as error:
-        return None, str(error)
-    if client.cut_short:
-        progress(f"warning: {client.cut_short} second(s) of the window held more traces than one answer "
-                 f"takes ({client.limit}); some may be missing: raise --search-limit")
-    source = f"{client.name} {url}"
-    if not text:
-        flags = f"--{label}-since or --since, or check --service and --{label}-resource" if label else \
-            "--since, or check --service and --resource"
-        return None, f"no {'app.startup trace' if kind == 'tempo' else 'trace'} in {client.name} at {url} from {span}" + (
-            f" for service {options.service}" if options.service else "") + filters + f": widen {flags}"
-    try:
-        return TraceInput(source, otlp.parse_otlp(text, source)), ""
-    except InputError as error:
-        return None, str(error)
+    return backends.pull_input(kind, url, options.service, (query.since, query.start, query.end), query.resource, options.header,
+                               options.timeout, options.concurrency, options.search_limit, lazy, label)
 
 
 def _diff(options: argparse.Namespace) -> int:
-    from otel_import_tracer import diff
+    from otel_import_tracer.reading import diff
+    from otel_import_tracer.reading.render import diff as render
 
     orphan = _backend_orphan(options, ("base", "head"))
     if orphan:
@@ -415,11 +387,11 @@ def _diff(options: argparse.Namespace) -> int:
     if gates.any() and not verdicts:
         verdicts = ["Gates passed."]
     if options.format == "json":
-        sys.stdout.write(diff.format_json(result, failed, unknown))
+        sys.stdout.write(render.format_json(result, failed, unknown))
     elif options.format == "markdown":
-        sys.stdout.write(diff.format_markdown(result, options.top, verdicts))
+        sys.stdout.write(render.format_markdown(result, options.top, verdicts))
     else:
-        sys.stdout.write(diff.format_text(result, options.top, verdicts))
+        sys.stdout.write(render.format_text(result, options.top, verdicts))
     if unknown:
         return EXIT_ERROR
     return EXIT_GATE if failed else 0
@@ -435,40 +407,24 @@ def _side_query(options: argparse.Namespace, label: str) -> _Query:
 def _startups(paths: Sequence[str], pulled: Any = None) -> Tuple[List[Any], str]:
     """The startups in reports and saved traces (directories expanded) and what was ``pulled`` from a backend;
     or what is wrong with them."""
-    from otel_import_tracer import audit, diff
+    from otel_import_tracer.reading import diff, sources
 
-    files: List[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            found = sorted(os.path.join(path, name) for name in os.listdir(path) if name.endswith((".json", ".jsonl")))
-            if not found:
-                return [], f"{path}: no *.json or *.jsonl file in this directory"
-            files += found
-        else:
-            files.append(path)
-    inputs, problems = audit.read_inputs(files, sys.stdin, skip_bad=False)
+    files, problem = sources.expand_directories(paths)
+    if problem:
+        return [], problem
+    inputs, problems = sources.read_inputs(files, sys.stdin, skip_bad=False)
     if problems:
         _print_problems(problems, False)
         return [], "bad input (above)"
     reports: List[Any] = []
     for item in inputs + ([pulled] if pulled is not None else []):
-        if isinstance(item, audit.LogInput):
+        if item.kind == sources.LOG:
             return [], f"{item.path}: a log has no import timings; diff the JSON reports (IMPORT_TRACING_REPORT) or saved traces"
-        reports += item.reports if isinstance(item, audit.TraceInput) else [item]
+        reports += item.processes
     found = diff.startups(reports)
     if not found:
         return [], f"no startup in {', '.join(files + ([pulled.path] if pulled is not None else []))}"
     return found, ""
-
-
-def _choose_root(given: Optional[str], recorded: List[str]) -> Tuple[Optional[str], str]:
-    """``--root``, else the one root the inputs recorded if it exists here; or why there is none."""
-    if given:
-        return (given, "") if os.path.isdir(given) else (None, f"--root {given}: not a directory")
-    if len(recorded) == 1 and os.path.isdir(recorded[0]):
-        return recorded[0], ""
-    where = ", ".join(recorded) or "no root"
-    return None, f"pass --root DIR, the local directory of the code (the inputs recorded {where}, not found here)"
 
 
 def _print_problems(problems: Sequence[Any], skipped: bool) -> None:

@@ -86,7 +86,7 @@ def run_demo(host: str, port: int, exercise: bool) -> int:
             os.environ[IMPORT_TRACING_REPORT] = temporary
         except OSError as exc:
             messages.info(f"no report or page this time: no folder for them ({exc})")
-    from otel_import_tracer import summary
+    from otel_import_tracer.reading.render import summary
 
     summary.PAGE_FOLLOWS = True  # the page is written below, and said where
     os.chdir(demo_dir)
@@ -156,13 +156,15 @@ def _write_page(report_path: Optional[str], root: Path) -> None:
     """Render the page of the report the service wrote at stop, beside it, and say where both are."""
     if not report_path or "{pid}" in report_path or not os.path.isfile(report_path):
         return
-    from otel_import_tracer import audit, html_report
-    from otel_import_tracer.report import InputError, read_report
+    from otel_import_tracer.reading import audit, sources
+    from otel_import_tracer.reading.files import InputError
+    from otel_import_tracer.reading.render import page as html_report
+    from otel_import_tracer.reading.report import read_report
 
     page = os.path.splitext(report_path)[0] + ".html"
     try:
         report = read_report(report_path)
-        html_report.write(report, page, audit.audit([report], str(root)))
+        html_report.write(report, page, audit.audit([sources.of_report(report)], str(root)))
     except (InputError, OSError) as exc:
         messages.info(f"the page of {report_path} could not be written ({exc})")
         return

@@ -188,7 +188,7 @@ class TracingSession:
         logs.write_block(lines)
 
     def _write_summary(self) -> None:
-        from otel_import_tracer.summary import summary_lines
+        from otel_import_tracer.reading.render.summary import summary_lines
 
         messages.write_lines(summary_lines(self.registry, self.report_path))
 
@@ -202,10 +202,11 @@ class TracingSession:
         """Write the JSON report if one is configured (atomically; never raises)."""
         if not self.config.report or not self.has_output():
             return
-        from otel_import_tracer.report import write_session_report
+        from otel_import_tracer.report import Snapshot, write_report
 
         trace_id = self._telemetry.startup_trace_id() if self._telemetry is not None else None
-        write_session_report(self, trace_id=trace_id)
+        take = lambda: Snapshot.of(self.registry, self.collector, self.running, self.role)  # noqa: E731
+        self.report_path = write_report(take, self.config, self.report_path, trace_id=trace_id).claimed
 
 class _Arm(Listener):
     """At the first load under the root, start what a process with something to lose needs:

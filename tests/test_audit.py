@@ -14,9 +14,13 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence
 
 import pytest
 
-from otel_import_tracer.audit import PathMapper, inventory, load_input, parse_log
+from otel_import_tracer.reading.audit import inventory
+from otel_import_tracer.reading.files import InputError
+from otel_import_tracer.reading.logs import parse_log
+from otel_import_tracer.reading.merge import PathMapper
+from otel_import_tracer.reading.sources import load_input
 from otel_import_tracer.logs import shutdown_lines
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, dumps
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support import demo_graph
 from tests.support.servers import DEMO_ROOT, REPO, child_output, clean_env, start_demo
 
@@ -303,9 +307,9 @@ def test_a_log_without_any_loaded_line_says_how_to_get_them() -> None:
 
 
 def test_reports_and_logs_are_told_apart_by_content() -> None:
-    assert load_input("x.log", "\n".join(demo_log_lines()).encode()).files
+    assert load_input("x.log", "\n".join(demo_log_lines()).encode()).log.files
     json_log = b'{"level": "info", "msg": "hi"}\n' + "\n".join(demo_log_lines()).encode()
-    assert load_input("x.log", json_log).files
+    assert load_input("x.log", json_log).log.files
     with pytest.raises(InputError, match="truncated"):
         load_input("x.json", b'{\n  "schema": "otel-import-tracer/rep')
 

@@ -18,8 +18,10 @@ from typing import Any, Dict, List
 import pytest
 
 from otel_import_tracer import semconv
-from otel_import_tracer.readers.otlp import parse_otlp
-from otel_import_tracer.report import dumps, read_report
+from otel_import_tracer.reading.otlp import parse_otlp
+from otel_import_tracer.reading.records import Dependency
+from otel_import_tracer.reading.report import read_report
+from otel_import_tracer.report import dumps
 from tests.conftest import TEST_COLLECTOR
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_json
 from tests.support.servers import REPO, child_output, clean_env
@@ -104,16 +106,16 @@ def test_a_dependency_a_lazy_import_brings_is_an_event_of_its_own(run: Run) -> N
 
 def test_the_report_lists_them_slowest_first_with_their_distribution(run: Run) -> None:
     report = read_report(str(run.report))
-    assert report.data["schema_version"] == 2
-    slowest = sorted((d for d in report.dependencies if not d["lazy"]), key=lambda d: -d["duration_ms"])
-    assert [d["name"] for d in slowest] == [SLOW, MID, TINY]
+    assert report.header["schema_version"] == 2
+    slowest = sorted((d for d in report.dependencies if not d.lazy), key=lambda d: -d.duration_ms)
+    assert [d.name for d in slowest] == [SLOW, MID, TINY]
     top = slowest[0]
-    assert (top["importer"], top["line"], top["distribution"], top["version"]) == ("src.main", 7, "slow-package", "1.2.3")
-    assert top["importer_file"] == str(ROOT / "main.py") and top["duration_ms"] >= 50
-    assert slowest[1]["importer"] == "src.models" and slowest[1]["distribution"] is None  # a bare module: no distribution
-    (lazy,) = [d for d in report.dependencies if d["lazy"]]
-    assert (lazy["name"], lazy["importer"]) == (LAZY, "src.later")
-    assert {m["name"] for m in report.modules} == {"src", "src.main", "src.models", "src.later"}  # the root's only
+    assert (top.importer, top.line, top.distribution, top.version) == ("src.main", 7, "slow-package", "1.2.3")
+    assert top.importer_file == str(ROOT / "main.py") and top.duration_ms >= 50
+    assert slowest[1].importer == "src.models" and slowest[1].distribution is None  # a bare module: no distribution
+    (lazy,) = [d for d in report.dependencies if d.lazy]
+    assert (lazy.name, lazy.importer) == (LAZY, "src.later")
+    assert {m.name for m in report.modules} == {"src", "src.main", "src.models", "src.later"}  # the root's only
 
 
 def test_the_page_draws_them_in_their_colour_and_tables_the_slowest(run: Run, tmp_path: Path) -> None:
@@ -149,12 +151,12 @@ def test_a_trace_of_the_run_gives_the_reports_dependencies_and_diff_compares_the
     (from_trace,) = parse_otlp(trace_file.read_text(), str(trace_file))
     report = read_report(str(run.report))
 
-    def facts(dependencies: List[Dict[str, Any]]) -> List[Any]:
-        return sorted((d["name"], d["importer"], d["importer_file"], d["line"], d["lazy"]) for d in dependencies)
+    def facts(dependencies: List[Dependency]) -> List[Any]:
+        return sorted((d.name, d.importer, d.importer_file, d.line, d.lazy) for d in dependencies)
 
     assert facts(from_trace.dependencies) == facts(report.dependencies)
-    assert all(abs(a["duration_ms"] - b["duration_ms"]) < 0.01 for a, b in zip(
-        sorted(from_trace.dependencies, key=lambda d: d["name"]), sorted(report.dependencies, key=lambda d: d["name"])))
+    assert all(abs(a.duration_ms - b.duration_ms) < 0.01 for a, b in zip(
+        sorted(from_trace.dependencies, key=lambda d: d.name), sorted(report.dependencies, key=lambda d: d.name)))
     result = run_diff(str(trace_file), str(run.report), "--format", "json")
     assert result.returncode == 0, result.stderr.decode()
     found = json.loads(result.stdout)["dependencies"]
@@ -165,7 +167,7 @@ def test_a_trace_of_the_run_gives_the_reports_dependencies_and_diff_compares_the
 
 def test_a_version_1_report_still_reads_and_diff_does_not_call_every_dependency_new(run: Run, tmp_path: Path) -> None:
     report = read_report(str(run.report))
-    old = dict(report.data, schema_version=1)
+    old = dict(report.document(), schema_version=1)
     del old["dependencies"]
     version_one = tmp_path / "v1.json"
     version_one.write_text(dumps(old))

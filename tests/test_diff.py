@@ -19,8 +19,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
-from otel_import_tracer import diff, semconv
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report_text
+from otel_import_tracer import semconv
+from otel_import_tracer.reading import diff
+from otel_import_tracer.reading.render import diff as diff_render
+from otel_import_tracer.reading.records import Process
+from otel_import_tracer.reading.report import parse_report_text
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support.backends import FakeBackend, traces_of
 from tests.support.genapp import write_package
 from tests.support.otlp_receiver import OtlpReceiver
@@ -172,7 +176,7 @@ def module(name: str, duration: Optional[float], importer: Optional[str] = None,
     }
 
 
-def report(modules: Sequence[Dict[str, Any]], startup_ms: Optional[float] = 100.0, failures: Sequence[Dict[str, Any]] = ()) -> Report:
+def report(modules: Sequence[Dict[str, Any]], startup_ms: Optional[float] = 100.0, failures: Sequence[Dict[str, Any]] = ()) -> Process:
     document = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "service": "s", "host": "h", "pid": 1,
         "python": "3.11.7", "root": "/app/src", "collector": "importhook", "trace_id": None, "status": "stopped",
@@ -205,8 +209,8 @@ def test_lazy_loads_are_not_compared_and_failures_are_matched_by_what_and_where(
     head = [report([module("src", 1)], failures=[failure("kept"), failure("kept", importer="src.other"), failure("new")])]
     result = diff.diff(base, head)
     assert (result.added, result.removed) == ([], [])
-    assert [(f["name"], f["importer"]) for f in result.new_failures] == [("kept", "src.other"), ("new", "src.main")]
-    assert [f["name"] for f in result.fixed_failures] == ["gone"]
+    assert [(f.name, f.importer) for f in result.new_failures] == [("kept", "src.other"), ("new", "src.main")]
+    assert [f.name for f in result.fixed_failures] == ["gone"]
 
 
 def test_budget_and_slower_gates_and_what_they_cannot_tell() -> None:
@@ -228,7 +232,7 @@ def write(path: Path, text: str) -> str:
 
 
 def hand_report(path: Path, modules: Sequence[Dict[str, Any]], startup_ms: Optional[float] = 100.0) -> str:
-    return write(path, dumps(report(modules, startup_ms).data))
+    return write(path, dumps(report(modules, startup_ms).document()))
 
 
 def test_the_time_gates_exit_1_when_the_head_is_slower(tmp_path: Path) -> None:
@@ -288,9 +292,9 @@ def test_bad_usage_and_input_is_one_clear_line_and_status_2(tmp_path: Path, args
 def test_names_cannot_break_out_of_the_terminal_or_the_markdown_table() -> None:
     hostile = "src.a|b`c\x1b[2J\nforged"
     result = diff.diff([report([module(hostile, 1)])], [report([module(hostile, 60)])])
-    text = diff.format_text(result)
+    text = diff_render.format_text(result)
     assert "\x1b" not in text and "\nforged" not in text and "\\x1b[2J\\nforged" in text
-    markdown = diff.format_markdown(result)
+    markdown = diff_render.format_markdown(result)
     row = next(line for line in markdown.splitlines() if "2J" in line)
     assert len(re.findall(r"(?<!\\)\|", row)) == 6 and row.count("`") == 2 and "\x1b" not in row
-    assert json.loads(diff.format_json(result))["changes"][0]["name"] == hostile
+    assert json.loads(diff_render.format_json(result))["changes"][0]["name"] == hostile

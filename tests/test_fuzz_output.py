@@ -17,10 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_import_tracer import diff
-from otel_import_tracer.audit import AuditResult, format_text
-from otel_import_tracer.html_report import render
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Merge, Report
+from otel_import_tracer.reading import diff
+from otel_import_tracer.reading.audit import AuditResult
+from otel_import_tracer.reading.merge import Merge
+from otel_import_tracer.reading.render import diff as diff_render
+from otel_import_tracer.reading.render.audit import format_text
+from otel_import_tracer.reading.render.page import render
+from otel_import_tracer.reading.records import Process, from_document
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION
 
 pytestmark = pytest.mark.collector_independent
 
@@ -68,7 +72,7 @@ def failures(draw: Any) -> Dict[str, Any]:
 
 
 @st.composite
-def reports(draw: Any) -> Report:
+def reports(draw: Any) -> Process:
     data = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -86,7 +90,10 @@ def reports(draw: Any) -> Report:
         "modules": draw(st.lists(modules(), max_size=25)),
         "failed_imports": draw(st.lists(failures(), max_size=5)),
     }
-    return Report(draw(anything), data)
+    def fail(at: Any, message: str) -> None:
+        raise AssertionError(f"a generated report does not fit the records: {message}")
+
+    return from_document(draw(anything), data, fail)
 
 
 # File names under a root: anything but "/" (a directory separator) and NUL (no file has it).
@@ -114,7 +121,7 @@ def assert_safe(text: str) -> None:
 
 
 @given(reports(), st.none() | audits())
-def test_the_page_of_any_report_renders_safely(report: Report, result: Any) -> None:
+def test_the_page_of_any_report_renders_safely(report: Process, result: Any) -> None:
     started = time.monotonic()
     page = render(report, result, "a note")
     assert time.monotonic() - started < SECONDS_PER_EXAMPLE
@@ -132,13 +139,13 @@ def test_the_text_output_of_any_audit_formats_safely(result: AuditResult) -> Non
 
 
 @given(st.lists(reports(), min_size=1, max_size=3), st.lists(reports(), min_size=1, max_size=3))
-def test_the_diff_of_any_reports_formats_safely(base: List[Report], head: List[Report]) -> None:
+def test_the_diff_of_any_reports_formats_safely(base: List[Process], head: List[Process]) -> None:
     started = time.monotonic()
     result = diff.diff(base, head)
     failed, unknown = diff.check(result, diff.Gates(slower_percent=10, new_modules=True, budget_ms=100))
     verdicts = failed + unknown
-    text, markdown = diff.format_text(result, verdicts=verdicts), diff.format_markdown(result, verdicts=verdicts)
-    document = json.loads(diff.format_json(result, failed, unknown))  # json.loads takes the NaN a float may give
+    text, markdown = diff_render.format_text(result, verdicts=verdicts), diff_render.format_markdown(result, verdicts=verdicts)
+    document = json.loads(diff_render.format_json(result, failed, unknown))  # json.loads takes the NaN a float may give
     assert time.monotonic() - started < SECONDS_PER_EXAMPLE
     assert_safe(text)
     assert_safe(markdown)

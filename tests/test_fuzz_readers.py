@@ -2,7 +2,7 @@
 
 A report is a file anyone can edit, truncate or fill with a full disk's garbage; a container
 log holds every line the application and its access log printed. Whatever they hold, the
-readers return a ``Report`` or a ``LogInput`` (which the audit, its text and JSON output and
+readers return an ``Input`` of records or, for a log, its ``LogInput`` (which the audit, its text and JSON output and
 the page then take without fail) or raise one ``InputError`` naming the file and a line of it,
 in bounded time: never another exception, never a hang. And in a log, only the tracer's own
 blocks count: no other line, wherever it sits and whatever it holds, adds a file or a module.
@@ -24,10 +24,14 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from otel_import_tracer.audit import LogInput, TraceInput, _decoration, audit, format_json, format_text, load_input
-from otel_import_tracer.html_report import render
+from otel_import_tracer.reading.audit import audit
+from otel_import_tracer.reading.files import InputError
+from otel_import_tracer.reading.logs import _decoration
+from otel_import_tracer.reading.render.audit import format_json, format_text
+from otel_import_tracer.reading.render.page import render
+from otel_import_tracer.reading.sources import LOG, REPORT, TRACE, Input, load_input
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX, ascii_escaped, shutdown_lines, unescape
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, Report, dumps
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 
 pytestmark = pytest.mark.collector_independent
 
@@ -104,9 +108,8 @@ def use(report_or_log: Any, root: str) -> None:
     result = audit([report_or_log], root)
     format_text(result).encode("utf-8")
     format_json(result).encode("utf-8")
-    for report in report_or_log.reports if isinstance(report_or_log, TraceInput) else [report_or_log]:
-        if isinstance(report, Report):
-            render(report, result, "a note").encode("utf-8")
+    for process in report_or_log.processes:
+        render(process, result, "a note").encode("utf-8")
 
 
 def read(raw: bytes, path: str, root: str, problems: Optional[List[InputError]] = None) -> Any:
@@ -118,7 +121,7 @@ def read(raw: bytes, path: str, root: str, problems: Optional[List[InputError]] 
         assert_one_clear_error(error, path, raw)
         got = error
     else:
-        assert isinstance(got, (Report, LogInput, TraceInput))
+        assert isinstance(got, Input) and (got.log is None) == (got.kind != LOG)
         use(got, root)
     for problem in problems or ():
         assert_one_clear_error(problem, path, raw)
@@ -228,7 +231,7 @@ def test_any_value_in_any_field_of_a_report_reads_as_a_report_or_one_error_at_a_
 def test_the_undamaged_report_reads(root: str) -> None:
     # The fuzzing above starts from a report the reader takes (else it would only test refusals).
     got = read(dumps(document(root)).encode("utf-8"), "valid.json", root)
-    assert isinstance(got, Report) and len(got.modules) == len(FILES)
+    assert got.kind == REPORT and len(got.processes[0].modules) == len(FILES)
 
 
 @given(data=st.data())
@@ -244,7 +247,7 @@ def test_the_undamaged_trace_file_reads(root: str) -> None:
     from tests.test_trace_inputs import a_line
 
     got = read((a_line() + "\n" + a_line() + "\n").encode("utf-8"), "traces.jsonl", root)
-    assert isinstance(got, TraceInput) and [len(report.modules) for report in got.reports] == [1, 1]
+    assert got.kind == TRACE and [len(process.modules) for process in got.processes] == [1, 1]
 
 
 # --- logs: the tracer's blocks among everyone else's lines -----------------------------------
@@ -292,7 +295,7 @@ def test_only_the_tracers_own_block_counts_whatever_lines_surround_it(root: str,
     got = read(raw, "app.log", root, problems)
     assert problems == []
     if files:
-        assert isinstance(got, LogInput) and (sorted(got.files), sorted(got.modules)) == (files, modules), lines
+        assert got.kind == LOG and (sorted(got.log.files), sorted(got.log.modules)) == (files, modules), lines
 
 
 # Any name a file system or a module can have: every code point, lone surrogates (a file name
@@ -316,8 +319,8 @@ def test_any_name_the_writer_prints_reads_back_exactly_in_one_line_each(names: L
     assert len(lines) == 3 + 2 * len(set(names))
     raw = "\n".join(decoration.format(n=n % 60) + line for n, line in enumerate(lines)).encode("ascii" if ascii else "utf-8")  # strict: no surrogate left
     assert not any(char in line for line in lines for char in LINE_BREAKS)
-    got = load_input("app.log", raw)
-    assert isinstance(got, LogInput)
+    got = load_input("app.log", raw).log
+    assert got is not None
     assert (got.files, got.modules, got.roots) == (sorted(set(files)), sorted(set(modules)), [root]), lines
 
 
@@ -350,14 +353,14 @@ def test_any_damage_to_a_log_reads_as_its_loads_or_errors_at_their_lines(root: s
     named = {unescape(line[line.find(prefix) + len(prefix) :].strip()) for line in decoded for prefix in (FILE_PREFIX, MODULE_PREFIX) if prefix in line}
     for problems in (None, []):  # raised at the first bad line, or each collected (--skip-bad)
         got = read(raw, "damaged.log", root, problems)
-        if isinstance(got, LogInput):
-            assert set(got.files) | set(got.modules) <= named  # nothing counted that no line named
+        if isinstance(got, Input) and got.log is not None:
+            assert set(got.log.files) | set(got.log.modules) <= named  # nothing counted that no line named
 
 
 def test_a_log_is_refused_past_its_size_without_reading_it_all(tmp_path: Path) -> None:
     # Bounded memory: the size is checked before reading (a sparse file costs no disk here).
-    from otel_import_tracer.audit import read_input
-    from otel_import_tracer.report import MAX_INPUT_BYTES
+    from otel_import_tracer.reading.files import MAX_INPUT_BYTES
+    from otel_import_tracer.reading.sources import read_input
 
     huge = tmp_path / "huge.log"
     with open(huge, "wb") as out:

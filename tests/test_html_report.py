@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import contextlib
 import math
 import os
@@ -15,15 +16,18 @@ import sys
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
 
-from otel_import_tracer import html_report
-from otel_import_tracer.audit import audit
-from otel_import_tracer.html_report import render, tree_order
-from otel_import_tracer.timings import self_times
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, Report, dumps, parse_report
+from otel_import_tracer.reading.audit import audit
+from otel_import_tracer.reading.render import page as html_report
+from otel_import_tracer.reading.render.page import render, tree_order
+from otel_import_tracer.reading.records import Module, Process
+from otel_import_tracer.reading.report import parse_report
+from otel_import_tracer.reading.sources import of_report
+from otel_import_tracer.reading.timings import self_times
+from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support.servers import REPO, child_output, clean_env
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
@@ -46,7 +50,7 @@ MODULES = [
 PACKAGES = {"src", "src.config", "src.routers", "src.workers"}
 
 
-def make_report(tmp_path: Path, root: str = "/app/src", message: str = "No module named 'fastcache_client'") -> Report:
+def make_report(tmp_path: Path, root: str = "/app/src", message: str = "No module named 'fastcache_client'") -> Process:
     document = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -122,23 +126,25 @@ def test_the_waterfall_has_one_bar_per_startup_module_nested_by_importer(tmp_pat
 
 
 def test_tree_order_is_depth_first_by_start_and_survives_cycles() -> None:
-    entries: List[Dict[str, Any]] = [
-        {"name": n, "importer": i, "offset_ms": o} for n, i, o, *_ in MODULES if n != "src.reports.pdf"
-    ]
-    order = [(entry["name"], depth) for entry, depth in tree_order(entries)]
+    entries = [module(n, i, o) for n, i, o, *_ in MODULES if n != "src.reports.pdf"]
+    order = [(entry.name, depth) for entry, depth in tree_order(entries)]
     assert order[:7] == [
         ("src", 0), ("src.main", 0), ("src.config", 1), ("src.config.settings", 2),
         ("src.routers", 1), ("src.routers.orders", 2), ("src.routers.health", 2),
     ]
-    cycle = [{"name": "a", "importer": "b", "offset_ms": 0.0}, {"name": "b", "importer": "a", "offset_ms": 1.0}]
-    assert sorted(entry["name"] for entry, _ in tree_order(cycle)) == ["a", "b"]
+    cycle = [module("a", "b", 0.0), module("b", "a", 1.0)]
+    assert sorted(entry.name for entry, _ in tree_order(cycle)) == ["a", "b"]
+
+
+def module(name: str, importer: Optional[str], offset_ms: float) -> Module:
+    return Module(name, f"/app/{name}.py", offset_ms, 1.0, importer, "MainThread", False, False, "import")
 
 
 def test_self_time_subtracts_the_direct_imports() -> None:
     entries = [
-        {"name": "a", "importer": None, "duration_ms": 10.0},
-        {"name": "b", "importer": "a", "duration_ms": 4.0},
-        {"name": "c", "importer": "b", "duration_ms": 3.0},
+        dataclasses.replace(module("a", None, 0.0), duration_ms=10.0),
+        dataclasses.replace(module("b", "a", 0.0), duration_ms=4.0),
+        dataclasses.replace(module("c", "b", 0.0), duration_ms=3.0),
     ]
     assert self_times(entries) == {"a": 6.0, "b": 1.0, "c": 3.0}
 
@@ -146,7 +152,7 @@ def test_self_time_subtracts_the_direct_imports() -> None:
 def test_sections_list_slowest_failed_lazy_and_never_loaded(tmp_path: Path) -> None:
     root = local_tree(tmp_path)
     report = make_report(tmp_path)
-    page = render(report, audit([report], str(root)))
+    page = render(report, audit([of_report(report)], str(root)))
     slowest = page[page.index('id="slowest"') : page.index('id="failed"')]
     assert slowest.index("src.main") < slowest.index("src.routers.orders")
     assert "ModuleNotFoundError" in page and "/app/src/config/__init__.py:8" in page
@@ -314,7 +320,7 @@ def assert_clean_text(page: str) -> None:
 
 def test_the_page_escapes_control_characters_and_lone_surrogates(tmp_path: Path) -> None:
     report = make_report(tmp_path, message=HOSTILE)
-    report.modules[1]["name"] = report.modules[1]["file"] = HOSTILE
+    report.modules[1].name = report.modules[1].file = HOSTILE
     page = render(report)
     assert_clean_text(page)
     assert "evil\\x1b]0;owned\\x07\\x1b[2J\\rforged\\n\\u009b31m\\ud800" in page
@@ -364,9 +370,9 @@ def time_limit(seconds: float) -> Iterator[None]:
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1.7e308, 5e-324, -3.0])
 def test_any_float_in_the_timings_gives_a_page_with_every_bar_on_its_track(tmp_path: Path, value: float) -> None:
     report = make_report(tmp_path)
-    report.data["startup_complete_ms"] = value
-    report.modules[1]["offset_ms"] = report.modules[2]["duration_ms"] = value
-    report.modules[3]["offset_ms"] = report.modules[3]["duration_ms"] = value
+    report.header["startup_complete_ms"] = value
+    report.modules[1].offset_ms = report.modules[2].duration_ms = value
+    report.modules[3].offset_ms = report.modules[3].duration_ms = value
     with time_limit(10):
         page = render(report)
     found = bars(page)
@@ -374,14 +380,14 @@ def test_any_float_in_the_timings_gives_a_page_with_every_bar_on_its_track(tmp_p
     assert all(0.0 <= left <= 100.0 and 0.0 <= width <= 100.0 for _, _, left, width in found)
 
 
-def huge_report(tmp_path: Path, startup: int, lazy: int, failures: int) -> Report:
+def huge_report(tmp_path: Path, startup: int, lazy: int, failures: int) -> Process:
     report = make_report(tmp_path)
     module, failure = report.modules[1], report.failed_imports[0]
-    report.data["modules"] = [
-        dict(module, name=f"src.m{i}", importer="src.main", offset_ms=i * 0.01, duration_ms=float(i % 997), lazy=i >= startup)
+    report.modules = [
+        dataclasses.replace(module, name=f"src.m{i}", importer="src.main", offset_ms=i * 0.01, duration_ms=float(i % 997), lazy=i >= startup)
         for i in range(startup + lazy)
     ]
-    report.data["failed_imports"] = [dict(failure, name=f"gone_{i}") for i in range(failures)]
+    report.failed_imports = [dataclasses.replace(failure, name=f"gone_{i}") for i in range(failures)]
     return report
 
 
@@ -391,8 +397,8 @@ def test_a_huge_report_draws_the_slowest_and_says_what_it_left_out(tmp_path: Pat
     report = huge_report(tmp_path, startup=400, lazy=100, failures=40)
     page = render(report)
     drawn = [name for name, *_ in bars(page)]
-    slowest = sorted(report.modules[:400], key=lambda entry: -entry["duration_ms"])[:50]
-    assert sorted(drawn) == sorted(entry["name"] for entry in slowest)
+    slowest = sorted(report.modules[:400], key=lambda entry: -entry.duration_ms)[:50]
+    assert sorted(drawn) == sorted(entry.name for entry in slowest)
     assert "Showing 50 of 400 startup imports, the slowest" in page
     assert "Showing 30 of 100 lazy imports, the slowest" in page and "Showing 30 of 40 failed imports" in page
     assert page.count(f"every module is in the report, {report.path}") == 1
@@ -414,7 +420,7 @@ def test_the_never_loaded_list_is_capped_with_the_command_that_lists_all(tmp_pat
     monkeypatch.setattr(html_report, "NEVER_LOADED_SHOWN", 1)
     root = local_tree(tmp_path)
     report = make_report(tmp_path, root=str(root))
-    result = audit([report], str(root))
+    result = audit([of_report(report)], str(root))
     page = render(report, result)
     assert len(result.never_loaded) == 2 and page.count("<li>") == 1
     assert f"Showing 1 of {len(result.never_loaded)} never-loaded files: otel-import-tracer audit {report.path} --root {root}" in page

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from otel_import_tracer.audit import parse_log
+from otel_import_tracer.reading.logs import parse_log
 from tests.support.servers import clean_env
 
 # Loaded with importlib.import_module: names Python loads though no import statement can name them.

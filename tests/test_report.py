@@ -24,16 +24,16 @@ from otel_import_tracer.registry import SOURCE_IMPORT, Registry
 from otel_import_tracer.report import (
     SCHEMA,
     SCHEMA_VERSION,
-    InputError,
+    Snapshot,
     build_document,
     dumps,
-    line_of,
-    merge,
-    parse_report,
-    read_report,
     write_document,
-    write_session_report,
+    write_report,
 )
+from otel_import_tracer.reading.files import InputError, line_of
+from otel_import_tracer.reading.merge import merge
+from otel_import_tracer.reading.records import Module
+from otel_import_tracer.reading.report import parse_report, read_report
 from tests.conftest import SourceTree
 from tests.support import demo_graph
 from tests.support.servers import start_demo
@@ -52,6 +52,17 @@ def fake_session(root: Path, report: Optional[str] = None, running: bool = False
         collector="importhook",
         running=running,
     )
+
+
+def snapshot(session: Any) -> Snapshot:
+    return Snapshot.of(session.registry, session.collector, session.running, getattr(session, "role", None))
+
+
+def write_session_report(session: Any, trace_id: Optional[str] = None) -> Optional[str]:
+    """As a session writes its report: the path claimed at the first write kept for the next. The path written, or None."""
+    written = write_report(lambda: snapshot(session), session.config, getattr(session, "report_path", None), trace_id)
+    session.report_path = written.claimed
+    return written.path
 
 
 def record(session: Any, relative: str, parent: Optional[str] = None, thread: str = "MainThread") -> None:
@@ -78,11 +89,11 @@ def filled_session(tmp_path: Path, report: Optional[str] = None) -> Any:
 
 
 def valid_report_text(tmp_path: Path) -> str:
-    return dumps(build_document(filled_session(tmp_path), trace_id="ab" * 16))
+    return dumps(build_document(snapshot(filled_session(tmp_path)), trace_id="ab" * 16))
 
 
 def test_the_document_holds_the_process_and_every_module(tmp_path: Path) -> None:
-    document = build_document(filled_session(tmp_path), trace_id="ab" * 16)
+    document = build_document(snapshot(filled_session(tmp_path)), trace_id="ab" * 16)
     assert document["schema"] == SCHEMA and document["schema_version"] == SCHEMA_VERSION
     assert document["pid"] == os.getpid() and document["host"] and document["python"].count(".") == 2
     assert document["root"] == str(tmp_path / "src") and document["collector"] == "importhook"
@@ -103,9 +114,9 @@ def test_the_document_holds_the_process_and_every_module(tmp_path: Path) -> None
 def test_the_service_name_comes_from_the_otel_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging, service.name=orders")
-    assert build_document(fake_session(tmp_path))["service"] == "orders"
+    assert build_document(snapshot(fake_session(tmp_path)))["service"] == "orders"
     monkeypatch.setenv("OTEL_SERVICE_NAME", "billing")
-    assert build_document(fake_session(tmp_path))["service"] == "billing"
+    assert build_document(snapshot(fake_session(tmp_path)))["service"] == "billing"
 
 
 def test_the_layout_is_one_module_per_line_and_reads_back_equal(tmp_path: Path) -> None:
@@ -113,14 +124,14 @@ def test_the_layout_is_one_module_per_line_and_reads_back_equal(tmp_path: Path) 
     lines = text.splitlines()
     module_lines = [line for line in lines if line.startswith('    {"name": ')]
     assert len(module_lines) == 5 + 1  # five modules and one failed import
-    assert json.loads(text) == parse_report(text.encode(), "r.json").data
+    assert json.loads(text) == parse_report(text.encode(), "r.json").document()
 
 
 def test_write_session_report_fills_pid_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     session = filled_session(tmp_path, report=str(tmp_path / "out" / "report-{pid}.json"))
     path = write_session_report(session, trace_id=None)
     assert path == str(tmp_path / "out" / f"report-{os.getpid()}.json")
-    assert read_report(path).data["pid"] == os.getpid()
+    assert read_report(path).header["pid"] == os.getpid()
     assert os.listdir(tmp_path / "out") == [os.path.basename(path)]
 
 
@@ -140,7 +151,7 @@ def test_an_unwritable_report_path_warns_once_and_never_raises(tmp_path: Path, c
 
 
 def test_readers_never_see_a_partial_report_while_it_is_rewritten(tmp_path: Path) -> None:
-    document = build_document(filled_session(tmp_path))
+    document = build_document(snapshot(filled_session(tmp_path)))
     document["modules"] = document["modules"] * 400  # big enough that a plain write is not one syscall
     path = str(tmp_path / "report.json")
     write_document(document, path)
@@ -269,7 +280,7 @@ def test_extra_fields_are_allowed_within_a_version(tmp_path: Path) -> None:
     document = json.loads(valid_report_text(tmp_path))
     document["modules"][0]["python.module.request"] = "GET /x"
     document["kubernetes"] = {"pod": "app-1"}
-    assert parse_report(dumps(document).encode(), "r.json").data["kubernetes"] == {"pod": "app-1"}
+    assert parse_report(dumps(document).encode(), "r.json").header["kubernetes"] == {"pod": "app-1"}
 
 
 # -- merging ------------------------------------------------------------------------------
@@ -305,15 +316,15 @@ def test_a_session_writes_at_startup_and_again_at_stop(tree: SourceTree, collect
     importlib.import_module(f"{tree.package}.lazy")
     stop_tracing()
     at_stop = read_report(path)
-    assert at_startup.data["status"] == "running" and at_stop.data["status"] == "stopped"
-    names = lambda r: {m["name"]: m for m in r.modules}  # noqa: E731
+    assert at_startup.header["status"] == "running" and at_stop.header["status"] == "stopped"
+    names = lambda r: {m.name: m for m in r.modules}  # noqa: E731
     assert f"{tree.package}.lazy" not in names(at_startup)
-    assert names(at_stop)[f"{tree.package}.lazy"]["lazy"] is True
-    assert names(at_stop)[f"{tree.package}.helpers"]["importer"] == f"{tree.package}.main"
+    assert names(at_stop)[f"{tree.package}.lazy"].lazy is True
+    assert names(at_stop)[f"{tree.package}.helpers"].importer == f"{tree.package}.main"
 
 
-def module_names(report_path: str) -> Dict[str, Dict[str, Any]]:
-    return {entry["name"]: entry for entry in read_report(report_path).modules}
+def module_names(report_path: str) -> Dict[str, Module]:
+    return {entry.name: entry for entry in read_report(report_path).modules}
 
 
 def only_file(directory: Path) -> str:
@@ -332,9 +343,9 @@ def test_sigkill_after_startup_leaves_a_valid_report(tmp_path: Path) -> None:
     path = only_file(reports)
     assert path.endswith(f"report-{pid}.json")
     report = read_report(path)
-    assert report.data["status"] == "running" and report.data["pid"] == pid
+    assert report.header["status"] == "running" and report.header["pid"] == pid
     assert set(module_names(path)) == demo_graph.STARTUP
-    assert [f["name"] for f in report.failed_imports] == [demo_graph.FAILED_OPTIONAL]
+    assert [f.name for f in report.failed_imports] == [demo_graph.FAILED_OPTIONAL]
 
 
 @pytest.mark.slow
@@ -346,10 +357,10 @@ def test_sigterm_rewrites_the_report_with_the_lazy_imports(tmp_path: Path) -> No
         service.stop()
     path = only_file(reports)
     modules = module_names(path)
-    assert read_report(path).data["status"] == "stopped"
+    assert read_report(path).header["status"] == "stopped"
     assert set(modules) == demo_graph.STARTUP | demo_graph.LAZY_BY_ENDPOINT["/reports/1.pdf"]
-    assert modules["src.reports.pdf"]["lazy"] and not modules["src.main"]["lazy"]
-    assert modules[demo_graph.THREAD_MODULE]["thread"] == demo_graph.THREAD_NAME
+    assert modules["src.reports.pdf"].lazy and not modules["src.main"].lazy
+    assert modules[demo_graph.THREAD_MODULE].thread == demo_graph.THREAD_NAME
 
 
 # -- hostile input: every malformed report is one line naming the file and line ---------------
@@ -410,9 +421,9 @@ def test_json_nesting_that_json_reads_is_an_extra_field_like_any_other(tmp_path:
 
 
 def test_a_file_past_the_size_limit_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from otel_import_tracer import report
+    from otel_import_tracer.reading import files
 
-    monkeypatch.setattr(report, "MAX_INPUT_BYTES", 1000)
+    monkeypatch.setattr(files, "MAX_INPUT_BYTES", 1000)
     error = bad(tmp_path, valid_report_text(tmp_path))
     assert error.line is None and "larger than" in error.message
 
@@ -422,8 +433,8 @@ def test_repeated_values_of_the_entries_are_one_string_each(tmp_path: Path) -> N
     path = tmp_path / "r.json"
     path.write_text(valid_report_text(tmp_path))
     modules = read_report(str(path)).modules
-    assert len({id(entry["thread"]) for entry in modules}) == len({entry["thread"] for entry in modules})
-    assert len({id(entry["source"]) for entry in modules}) == len({entry["source"] for entry in modules})
+    assert len({id(entry.thread) for entry in modules}) == len({entry.thread for entry in modules})
+    assert len({id(entry.source) for entry in modules}) == len({entry.source for entry in modules})
 
 # -- where IMPORT_TRACING_REPORT points (issue 12) -----------------------------------------
 
@@ -434,7 +445,7 @@ def test_a_report_path_that_is_a_symlink_writes_its_target(tmp_path: Path) -> No
     link = tmp_path / "report.json"
     link.symlink_to(target)
     path = write_session_report(filled_session(tmp_path, report=str(link)))
-    assert path == str(target) and link.is_symlink() and read_report(str(link)).data["pid"] == os.getpid()
+    assert path == str(target) and link.is_symlink() and read_report(str(link)).header["pid"] == os.getpid()
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device"])

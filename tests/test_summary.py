@@ -9,7 +9,7 @@ import pytest
 
 from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import SOURCE_IMPORT, Clock, Registry
-from otel_import_tracer.summary import summary_lines
+from otel_import_tracer.reading.render.summary import summary_lines
 
 pytestmark = pytest.mark.collector_independent
 

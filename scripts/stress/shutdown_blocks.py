@@ -31,8 +31,8 @@ logs.write_block(logs.shutdown_lines("/app/src", [f"/app/src/{name.replace('.', 
 
 def one_round(workers: int, modules: int) -> List[str]:
     """What went wrong in one round (nothing: an empty list)."""
-    from otel_import_tracer.audit import parse_log
-    from otel_import_tracer.report import InputError
+    from otel_import_tracer.reading.files import InputError
+    from otel_import_tracer.reading.logs import parse_log
 
     with tempfile.TemporaryDirectory() as temp:
         env = dict(os.environ, TMPDIR=temp, PYTHONIOENCODING="utf-8")

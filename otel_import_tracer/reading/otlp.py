@@ -1,4 +1,4 @@
-"""OTLP JSON traces -> one ``Report`` per traced process, as if it had written its own.
+"""OTLP JSON traces -> one ``Process`` record per traced process, as if it had read its own report.
 
 What it reads, each a JSON document or JSON Lines of them:
 
@@ -25,10 +25,12 @@ import binascii
 import datetime
 import json
 import re
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NoReturn, Optional, Tuple
 
 from otel_import_tracer import semconv
-from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, InputError, Report, parse_json
+from otel_import_tracer.reading.files import InputError, parse_json
+from otel_import_tracer.reading.records import JsonPath, Process, from_document
+from otel_import_tracer.schema import SCHEMA, SCHEMA_VERSION
 
 # The keys that make a JSON document a trace, and where its resourceSpans are under each.
 _CONTAINERS = {"resourceSpans": (), "batches": (), "trace": ("resourceSpans",), "result": ("resourceSpans",)}
@@ -49,7 +51,7 @@ def looks_like_otlp(raw: bytes) -> bool:
     return key in ("resourceSpans", "batches") or (key in _CONTAINERS and b'"resourceSpans"' in head)
 
 
-def parse_otlp(text: str, path: str) -> List[Report]:
+def parse_otlp(text: str, path: str) -> List[Process]:
     """The processes of a trace file (one document, or JSON Lines of them)."""
     processes = _Processes(path)
     for first_line, document_text in _documents(text):
@@ -143,7 +145,7 @@ class _Processes:
             else:
                 failures.append(_failure(attributes, time_ns, at, lazy=True))
 
-    def reports(self) -> List[Report]:
+    def reports(self) -> List[Process]:
         documents = [document for key in self.startups for document in self.startups[key]]
         for document in documents:  # the waterfall's dependency spans, with the startup of their trace
             found = self.dependencies.get(document["trace_id"], [])
@@ -163,7 +165,10 @@ class _Processes:
             owner["modules"] += modules
             owner["failed_imports"] += failures
             owner["dependencies"] += dependencies
-        return [Report(self.path, document) for document in documents]
+        def fail(at: JsonPath, message: str) -> NoReturn:
+            raise InputError(self.path, None, message)
+
+        return [from_document(self.path, document, fail) for document in documents]
 
 
 def _startup_document(span: Dict[str, Any], resource: Dict[str, Any], at: _Where) -> Dict[str, Any]:

@@ -16,12 +16,13 @@ import heapq
 import html
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from otel_import_tracer.audit import AuditResult, never_loaded_by_package
 from otel_import_tracer.messages import printable
-from otel_import_tracer.report import Report, write_text
-from otel_import_tracer.timings import finite, self_times
+from otel_import_tracer.reading.audit import AuditResult, never_loaded_by_package
+from otel_import_tracer.reading.records import Dependency, Failure, Module, Process
+from otel_import_tracer.reading.timings import finite, self_times
+from otel_import_tracer.report import write_text
 from otel_import_tracer.version import __version__
 
 SLOWEST_SHOWN = 20
@@ -33,21 +34,21 @@ _MAX_TICKS = 12
 MAIN_THREAD = "MainThread"
 _MIN_BAR_PERCENT = 0.15  # so a 10 µs import is still a visible sliver
 
-Entry = Dict[str, Any]
+Entry = Union[Module, Dependency]
 
 
-def render(report: Report, audit: Optional[AuditResult] = None, audit_note: str = "") -> str:
+def render(report: Process, audit: Optional[AuditResult] = None, audit_note: str = "") -> str:
     """The whole page. ``audit``: the never-loaded files; ``audit_note``: why they are missing."""
-    data = report.data
-    startup = [entry for entry in report.modules if not entry["lazy"]]
-    lazy = [entry for entry in report.modules if entry["lazy"]]
+    data = report.header
+    startup = [entry for entry in report.modules if not entry.lazy]
+    lazy = [entry for entry in report.modules if entry.lazy]
     dependencies = report.dependencies
     title = f"Imports of {data['service'] or 'unknown service'} (pid {data['pid']} on {data['host']})"
     body = [
         f"<h1>{_e(title)}</h1>",
         _summary(report, startup, lazy),
         _section("Startup waterfall", _waterfall(startup, data["startup_complete_ms"], report.path,
-                                                 [entry for entry in dependencies if not entry["lazy"]]), "waterfall"),
+                                                 [entry for entry in dependencies if not entry.lazy]), "waterfall"),
         _section("Slowest imports", _slowest(report.modules, dependencies), "slowest"),
         _section("Slowest dependencies", _slowest_dependencies(dependencies, report.path), "dependencies"),
         _section("Failed imports", _failed(report.failed_imports, report.path), "failed"),
@@ -58,7 +59,7 @@ def render(report: Report, audit: Optional[AuditResult] = None, audit_note: str 
     return _PAGE.format(title=_e(title), style=_STYLE, script=_SCRIPT, body="\n".join(body))
 
 
-def write(report: Report, path: str, audit: Optional[AuditResult] = None, audit_note: str = "") -> None:
+def write(report: Process, path: str, audit: Optional[AuditResult] = None, audit_note: str = "") -> None:
     """Render, then replace ``path`` atomically: a failed render or write leaves the previous page.
 
     The user named ``path``: an existing regular file is overwritten (keeping its mode), a
@@ -71,8 +72,8 @@ def write(report: Report, path: str, audit: Optional[AuditResult] = None, audit_
 # -- sections ---------------------------------------------------------------------------
 
 
-def _summary(report: Report, startup: List[Entry], lazy: List[Entry]) -> str:
-    data = report.data
+def _summary(report: Process, startup: List[Entry], lazy: List[Entry]) -> str:
+    data = report.header
     complete = data["startup_complete_ms"]
     facts = [
         ("Service", data["service"] or "(not set: OTEL_SERVICE_NAME)"),
@@ -83,10 +84,10 @@ def _summary(report: Report, startup: List[Entry], lazy: List[Entry]) -> str:
         ("Trace id of app.startup", data["trace_id"] or "(none: no trace was exported)"),
         ("Started", data["started_at"]),
         ("Startup took", "(not complete)" if complete is None else _ms(complete)),
-        ("Modules", f"{len(startup)} at startup ({sum(e['preloaded'] for e in startup)} preloaded), {len(lazy)} lazy"),
+        ("Modules", f"{len(startup)} at startup ({sum(e.preloaded for e in startup)} preloaded), {len(lazy)} lazy"),
         ("Failed imports", str(len(report.failed_imports))),
         ("Dependencies", f"{len(report.dependencies)} imported directly by code under the root"
-         + (f", {_ms(sum(finite(entry['duration_ms']) for entry in report.dependencies))} in all" if report.dependencies else "")),
+         + (f", {_ms(sum(finite(entry.duration_ms) for entry in report.dependencies))} in all" if report.dependencies else "")),
         ("Report status", data["status"]),
     ]
     rows = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in facts)
@@ -100,10 +101,9 @@ def _waterfall(startup: List[Entry], complete_ms: Optional[float], source: str, 
     shown = _slowest_first(startup, WATERFALL_ROWS)
     shown_dependencies = _slowest_first(dependencies, WATERFALL_ROWS)
     # Dependencies are marked apart, so one named like a module of the root stays a dependency.
-    marked = [{**entry, "_dependency": True} for entry in shown_dependencies]
     rows = [
-        _dependency_row(entry, depth, scale) if entry.get("_dependency") else _waterfall_row(entry, depth, scale)
-        for entry, depth in tree_order([*shown, *marked])
+        _dependency_row(entry, depth, scale) if isinstance(entry, Dependency) else _waterfall_row(entry, depth, scale)
+        for entry, depth in tree_order([*shown, *shown_dependencies])
     ]
     marker = "" if complete_ms is None else _complete_marker(complete_ms, scale)
     cut = _cut(len(shown), len(startup), "startup imports, the slowest", f"every module is in the report, {source}")
@@ -119,22 +119,22 @@ def _waterfall(startup: List[Entry], complete_ms: Optional[float], source: str, 
 
 def tree_order(entries: Sequence[Entry]) -> List[Tuple[Entry, int]]:
     """Entries depth-first under their importers (children by start time), with their depth."""
-    by_name = {entry["name"]: entry for entry in entries}
+    by_name = {entry.name: entry for entry in entries}
     children: Dict[Optional[str], List[Entry]] = {}
     for entry in entries:
-        parent = entry["importer"] if entry["importer"] in by_name and entry["importer"] != entry["name"] else None
+        parent = entry.importer if entry.importer in by_name and entry.importer != entry.name else None
         children.setdefault(parent, []).append(entry)
     ordered: List[Tuple[Entry, int]] = []
     stack = [(entry, 0) for entry in reversed(_by_start(children.get(None, [])))]
     seen = set()
     while stack:
         entry, depth = stack.pop()
-        if entry["name"] in seen:  # an importer cycle in hand-edited data must not loop
+        if entry.name in seen:  # an importer cycle in hand-edited data must not loop
             continue
-        seen.add(entry["name"])
+        seen.add(entry.name)
         ordered.append((entry, depth))
-        stack.extend((child, depth + 1) for child in reversed(_by_start(children.get(entry["name"], []))))
-    ordered.extend((entry, 0) for entry in _by_start(entries) if entry["name"] not in seen)
+        stack.extend((child, depth + 1) for child in reversed(_by_start(children.get(entry.name, []))))
+    ordered.extend((entry, 0) for entry in _by_start(entries) if entry.name not in seen)
     return ordered
 
 
@@ -142,53 +142,53 @@ def _slowest_first(entries: Sequence[Entry], count: int) -> Sequence[Entry]:
     """All of ``entries`` if they are few, else the ``count`` that took longest (preloaded: 0)."""
     if len(entries) <= count:
         return entries
-    return heapq.nlargest(count, entries, key=lambda entry: finite(entry["duration_ms"]))
+    return heapq.nlargest(count, entries, key=lambda entry: finite(entry.duration_ms))
 
 
 def _waterfall_row(entry: Entry, depth: int, scale: float) -> str:
-    left = _percent(entry["offset_ms"], scale)
-    width = max(_percent(entry["duration_ms"], scale), _MIN_BAR_PERCENT)
-    kind = "preloaded" if entry["preloaded"] else ("main" if entry["thread"] == MAIN_THREAD else "thread")
-    duration = "preloaded" if entry["duration_ms"] is None else _ms(entry["duration_ms"])
+    left = _percent(entry.offset_ms, scale)
+    width = max(_percent(entry.duration_ms, scale), _MIN_BAR_PERCENT)
+    kind = "preloaded" if entry.preloaded else ("main" if entry.thread == MAIN_THREAD else "thread")
+    duration = "preloaded" if entry.duration_ms is None else _ms(entry.duration_ms)
     tip = "&#10;".join(
         _e(line)
         for line in (
-            entry["name"],
-            entry["file"],
-            f"imported by {entry['importer'] or '?'} in thread {entry['thread'] or '?'}",
-            f"at +{_ms(entry['offset_ms'])}, took {duration}",
+            entry.name,
+            entry.file,
+            f"imported by {entry.importer or '?'} in thread {entry.thread or '?'}",
+            f"at +{_ms(entry.offset_ms)}, took {duration}",
         )
     )
     return (
-        f'<div class="row" data-module="{_e(entry["name"])}" data-depth="{depth}">'
-        f'<div class="label" style="padding-left:{depth * 14 + 4}px" title="{_e(entry["file"])}">{_e(entry["name"])}</div>'
+        f'<div class="row" data-module="{_e(entry.name)}" data-depth="{depth}">'
+        f'<div class="label" style="padding-left:{depth * 14 + 4}px" title="{_e(entry.file)}">{_e(entry.name)}</div>'
         f'<div class="track"><div class="bar {kind}" style="left:{left:.3f}%;width:{width:.3f}%" '
         f'title="{tip}"></div></div><div class="ms">{_e(duration)}</div></div>'
     )
 
 
 def _dependency_row(entry: Entry, depth: int, scale: float) -> str:
-    left = _percent(entry["offset_ms"], scale)
-    width = max(_percent(entry["duration_ms"], scale), _MIN_BAR_PERCENT)
-    duration = "?" if entry["duration_ms"] is None else _ms(entry["duration_ms"])
+    left = _percent(entry.offset_ms, scale)
+    width = max(_percent(entry.duration_ms, scale), _MIN_BAR_PERCENT)
+    duration = "?" if entry.duration_ms is None else _ms(entry.duration_ms)
     tip = "&#10;".join(
         _e(line)
         for line in (
-            f"import {entry['name']}" + (f" ({_distribution(entry)})" if entry["distribution"] else ""),
-            f"imported by {entry['importer'] or '?'} at {_where(entry)} in thread {entry['thread'] or '?'}",
-            f"at +{_ms(entry['offset_ms'])}, took {duration} with everything it imported",
+            f"import {entry.name}" + (f" ({_distribution(entry)})" if entry.distribution else ""),
+            f"imported by {entry.importer or '?'} at {_where(entry)} in thread {entry.thread or '?'}",
+            f"at +{_ms(entry.offset_ms)}, took {duration} with everything it imported",
         )
     )
     return (
-        f'<div class="row dependency" data-module="{_e(entry["name"])}" data-depth="{depth}">'
-        f'<div class="label" style="padding-left:{depth * 14 + 4}px" title="{_e(_where(entry))}">{_e(entry["name"])}</div>'
+        f'<div class="row dependency" data-module="{_e(entry.name)}" data-depth="{depth}">'
+        f'<div class="label" style="padding-left:{depth * 14 + 4}px" title="{_e(_where(entry))}">{_e(entry.name)}</div>'
         f'<div class="track"><div class="bar dependency" style="left:{left:.3f}%;width:{width:.3f}%" '
         f'title="{tip}"></div></div><div class="ms">{_e(duration)}</div></div>'
     )
 
 
 def _distribution(entry: Entry) -> str:
-    return f"{entry['distribution']} {entry['version'] or ''}".strip() if entry["distribution"] else ""
+    return f"{entry.distribution} {entry.version or ''}".strip() if entry.distribution else ""
 
 
 def _axis(scale: float) -> str:
@@ -222,32 +222,32 @@ def _nice_step(raw: float) -> float:
 
 
 def _slowest(entries: Sequence[Entry], dependencies: Sequence[Entry] = ()) -> str:
-    timed = [entry for entry in entries if entry["duration_ms"] is not None]
+    timed = [entry for entry in entries if entry.duration_ms is not None]
     if not timed:
         return "<p>No timed imports.</p>"
-    top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -finite(entry["duration_ms"]))
-    own = self_times(timed, {entry["name"] for entry in top})
+    top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -finite(entry.duration_ms))
+    own = self_times(timed, {entry.name for entry in top})
     spent: Dict[str, float] = {}  # in dependencies, by importer
     for dependency in dependencies:
-        if dependency["importer"]:
-            spent[dependency["importer"]] = spent.get(dependency["importer"], 0.0) + finite(dependency["duration_ms"])
+        if dependency.importer:
+            spent[dependency.importer] = spent.get(dependency.importer, 0.0) + finite(dependency.duration_ms)
     rows = [
-        [entry["name"], _ms(entry["duration_ms"]), _ms(max(own[entry["name"]] - spent.get(entry["name"], 0.0), 0.0)),
-         _ms(spent.get(entry["name"], 0.0)), entry["importer"] or "", entry["thread"], "lazy" if entry["lazy"] else "startup"]
+        [entry.name, _ms(entry.duration_ms), _ms(max(own[entry.name] - spent.get(entry.name, 0.0), 0.0)),
+         _ms(spent.get(entry.name, 0.0)), entry.importer or "", entry.thread, "lazy" if entry.lazy else "startup"]
         for entry in top
     ]
     return _table(["module", "took (with its imports)", "self", "in dependencies", "imported by", "thread", "when"], rows, "slowest")
 
 
 def _slowest_dependencies(dependencies: Sequence[Entry], source: str) -> str:
-    timed = [entry for entry in dependencies if entry["duration_ms"] is not None]
+    timed = [entry for entry in dependencies if entry.duration_ms is not None]
     if not timed:
         return ("<p>No dependency load recorded: the root's code imported nothing from outside it that was not "
                 "loaded already (or IMPORT_TRACING_DEPENDENCIES=false, or a report of version 1).</p>")
-    top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -finite(entry["duration_ms"]))
+    top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -finite(entry.duration_ms))
     rows = [
-        [entry["name"], _ms(entry["duration_ms"]), entry["distribution"] or "", entry["version"] or "",
-         entry["importer"] or "", _where(entry), entry["thread"], "lazy" if entry["lazy"] else "startup"]
+        [entry.name, _ms(entry.duration_ms), entry.distribution or "", entry.version or "",
+         entry.importer or "", _where(entry), entry.thread, "lazy" if entry.lazy else "startup"]
         for entry in top
     ]
     cut = _cut(len(top), len(timed), "dependency loads, the slowest", f"all are in the report, {source}")
@@ -255,27 +255,27 @@ def _slowest_dependencies(dependencies: Sequence[Entry], source: str) -> str:
                         rows, "dependencies")
 
 
-def _failed(failures: Sequence[Entry], source: str) -> str:
+def _failed(failures: Sequence[Failure], source: str) -> str:
     if not failures:
         return "<p>No import failed.</p>"
     rows = [
-        [f["name"], f["exception_type"], f["message"], _where(f), f["thread"], "lazy" if f["lazy"] else "startup"]
+        [f.name, f.exception_type, f.message, _where(f), f.thread, "lazy" if f.lazy else "startup"]
         for f in failures[:TABLE_ROWS]
     ]
     cut = _cut(len(rows), len(failures), "failed imports, the first recorded", f"all are in the report, {source}")
     return cut + _table(["import of", "exception", "message", "in", "thread", "when"], rows, "failed")
 
 
-def _where(failure: Entry) -> str:
-    where = failure["importer_file"] or failure["importer"] or "?"
-    return where if failure["line"] is None else f"{where}:{failure['line']}"
+def _where(failure: Union[Failure, Dependency]) -> str:
+    where = failure.importer_file or failure.importer or "?"
+    return where if failure.line is None else f"{where}:{failure.line}"
 
 
 def _lazy(lazy: Sequence[Entry], source: str) -> str:
     if not lazy:
         return "<p>No lazy import: every module loaded during startup (or the report was written before any request).</p>"
     shown = _by_start(_slowest_first(lazy, TABLE_ROWS))
-    rows = [[e["name"], f"+{_ms(e['offset_ms'])}", _ms(e["duration_ms"]) if e["duration_ms"] is not None else "", e["importer"] or "", e["thread"]] for e in shown]
+    rows = [[e.name, f"+{_ms(e.offset_ms)}", _ms(e.duration_ms) if e.duration_ms is not None else "", e.importer or "", e.thread] for e in shown]
     cut = _cut(len(shown), len(lazy), "lazy imports, the slowest", f"all are in the report, {source}")
     return cut + _table(["module", "at", "took", "imported by", "thread"], rows, "lazy")
 
@@ -323,11 +323,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], name: str) -> 
 
 
 def _by_start(entries: Sequence[Entry]) -> List[Entry]:
-    return sorted(entries, key=lambda entry: (entry["offset_ms"], entry["name"]))
+    return sorted(entries, key=lambda entry: (entry.offset_ms, entry.name))
 
 
 def _end(entry: Entry) -> float:
-    return finite(finite(entry["offset_ms"]) + finite(entry["duration_ms"]))
+    return finite(finite(entry.offset_ms) + finite(entry.duration_ms))
 
 
 def _percent(value: Optional[float], scale: float) -> float:

@@ -8,56 +8,56 @@ from the registry alone, at stop, so it costs nothing before.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 from otel_import_tracer.messages import PREFIX, printable
+from otel_import_tracer.reading.records import Process, of_registry
 from otel_import_tracer.registry import Registry
-from otel_import_tracer.timings import self_times
+from otel_import_tracer.reading.timings import self_times
 
 SLOWEST = 5
 NAMED = 5  # lazy and failed imports named before "and N more"
-_NS_PER_MS = 1_000_000
 # Set by a caller that renders the report's page itself after the run and says where (the demo):
 # the summary then does not tell the reader to make one.
 PAGE_FOLLOWS = False
 
 
 def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List[str]:
-    loads = registry.loads()
-    failures = registry.failures()
-    origin = registry.started_ns
+    """The summary of a live registry, read as records."""
+    return render(of_registry(registry), report_path)
+
+
+def render(process: Process, report_path: Optional[str] = None) -> List[str]:
+    loads = process.modules
     startup = [load for load in loads if not load.lazy]
     lazy = [load for load in loads if load.lazy]
-    lines = [f"{len(loads)} modules under {registry.root.root}: {len(startup)} at startup, {len(lazy)} lazy"]
-    complete = registry.startup_complete_ns
+    lines = [f"{len(loads)} modules under {process.root}: {len(startup)} at startup, {len(lazy)} lazy"]
+    complete = process.startup_complete_ms
     if complete is not None:
-        lines[0] += f"; startup complete at +{_ms(complete - origin)}"
-    entries: List[Dict[str, Any]] = [
-        {"name": load.name, "duration_ms": load.duration_ns / _NS_PER_MS, "importer": load.parent}
-        for load in startup
-        if load.duration_ns is not None
-    ]
-    if entries:
-        slowest = sorted(entries, key=lambda entry: -entry["duration_ms"])[:SLOWEST]
-        own = self_times(entries, [entry["name"] for entry in slowest])
+        lines[0] += f"; startup complete at +{_ms_of(complete)}"
+    timed = [load for load in startup if load.duration_ms is not None]
+    if timed:
+        slowest = sorted(timed, key=lambda load: -(load.duration_ms or 0.0))[:SLOWEST]
+        own = self_times(timed, [load.name for load in slowest])
         lines.append("slowest: " + ", ".join(
-            f"{entry['name']} {_ms_of(entry['duration_ms'])} (self {_ms_of(own[entry['name']])})" for entry in slowest
+            f"{load.name} {_ms_of(load.duration_ms or 0.0)} (self {_ms_of(own[load.name])})" for load in slowest
         ))
-    dependencies = [dependency for dependency in registry.dependencies() if not dependency.lazy and dependency.end_ns is not None]
+    dependencies = [dependency for dependency in process.dependencies if not dependency.lazy and dependency.duration_ms is not None]
     if dependencies:
-        slow = sorted(dependencies, key=lambda dependency: -(dependency.duration_ns or 0))[:SLOWEST]
+        slow = sorted(dependencies, key=lambda dependency: -(dependency.duration_ms or 0.0))[:SLOWEST]
         lines.append("slowest dependencies: " + ", ".join(
-            f"{dependency.name} {_ms(dependency.duration_ns or 0)} (by {dependency.importer or '?'}"
+            f"{dependency.name} {_ms_of(dependency.duration_ms or 0.0)} (by {dependency.importer or '?'}"
             f"{'' if dependency.line is None else f':{dependency.line}'})" for dependency in slow
         ))
     if lazy:
-        named = ", ".join(f"{load.name} by {load.parent or '?'}" for load in lazy[:NAMED])
+        named = ", ".join(f"{load.name} by {load.importer or '?'}" for load in lazy[:NAMED])
         lines.append(f"lazy: {named}{_more(len(lazy))}")
+    failures = process.failed_imports
     if failures:
         named = ", ".join(
             f"{failure.name} ({failure.exception_type} in {failure.importer or '?'}"
             f"{'' if failure.line is None else f':{failure.line}'}"
-            f"{_times(registry.failure_count(failure))})"
+            f"{_times(failure.count)})"
             for failure in failures[:NAMED]
         )
         lines.append(f"failed: {named}{_more(len(failures))}")
@@ -68,10 +68,6 @@ def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List
                      f"{PREFIX} report imports.json --html imports.html; IMPORT_TRACING_SUMMARY=false turns this summary off")
     head, *rest = lines
     return [printable(f"{PREFIX}: summary: {head}")] + [printable(f"{PREFIX}:   {line}") for line in rest]
-
-
-def _ms(ns: int) -> str:
-    return _ms_of(ns / _NS_PER_MS)
 
 
 def _ms_of(value: float) -> str:

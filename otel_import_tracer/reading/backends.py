@@ -23,6 +23,7 @@ import concurrent.futures
 import datetime
 import json
 import math
+import os
 import re
 import socket
 import sys
@@ -341,3 +342,44 @@ def rfc3339(seconds: float) -> str:
 
 def client_for(kind: str, url: str, headers: Dict[str, str], **options: Any) -> _Client:
     return (TempoClient if kind == "tempo" else JaegerClient)(url, headers, **options)
+
+
+def pull_input(kind: str, url: str, service: Optional[str], span: Tuple[Optional[str], Optional[str], Optional[str]],
+               resource: Dict[str, str], header_values: Sequence[str], timeout: float, concurrency: int, search_limit: int,
+               lazy: bool, label: str = "") -> Tuple[Any, str]:
+    """The startups of a backend's window (``span``: since, start, end; with ``lazy`` the lazy loads
+    too), read as one trace input; or why there are none (``label``: the diff side asked for)."""
+    from otel_import_tracer.reading import otlp
+    from otel_import_tracer.reading.files import InputError
+    from otel_import_tracer.reading.sources import of_trace
+
+    def progress(message: str) -> None:
+        stderr_progress(f"{label}: {message}" if label else message)
+
+    try:
+        begin, finish = window(*span)
+        headers = headers_from_environ(os.environ.get("OTEL_IMPORT_TRACER_HEADERS", ""))
+        headers.update(parse_headers(header_values))
+    except ValueError as error:
+        return None, str(error)
+    when = f"{rfc3339(begin)} to {rfc3339(finish)}"
+    filters = "".join(f", {key}={value}" for key, value in sorted(resource.items()))
+    try:
+        client = client_for(kind, url, headers, timeout=timeout, concurrency=concurrency, progress=progress, limit=max(1, search_limit))
+        progress(f"{client.name}: searching {when}" + (f" for service {service}" if service else "") + filters)
+        text = client.pull(service, begin, finish, resource, lazy=lazy)
+    except BackendError as error:
+        return None, str(error)
+    if client.cut_short:
+        progress(f"warning: {client.cut_short} second(s) of the window held more traces than one answer "
+                 f"takes ({client.limit}); some may be missing: raise --search-limit")
+    source = f"{client.name} {url}"
+    if not text:
+        flags = f"--{label}-since or --since, or check --service and --{label}-resource" if label else \
+            "--since, or check --service and --resource"
+        return None, f"no {'app.startup trace' if kind == 'tempo' else 'trace'} in {client.name} at {url} from {when}" + (
+            f" for service {service}" if service else "") + filters + f": widen {flags}"
+    try:
+        return of_trace(source, otlp.parse_otlp(text, source)), ""
+    except InputError as error:
+        return None, str(error)

@@ -1,0 +1,234 @@
+"""``diff``: what changed in startup between two sets of runs (reports or saved traces).
+
+Each side is one or more startups: a report is one, a saved trace holds one per
+``app.startup`` span. Startups are noisy, so each side's figures are medians over its
+startups: a module's import time (cumulative, and self: without the modules it imported)
+over the startups that timed it, the startup time (to startup complete) over those that
+completed. A module belongs to a side when it loaded during the startup of any of its runs;
+lazy loads (after startup) depend on the requests served and are not compared. Dependency loads
+(what the root's code imported from outside it) are compared by name, cumulative time, when both
+sides recorded some (reports of version 2, dependencies on).
+
+Modules are matched by name, not file: the two sides may come from different machines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from otel_import_tracer import semconv
+from otel_import_tracer.reading.records import Failure, Process
+from otel_import_tracer.reading.timings import self_times
+
+TOP = 10  # changes in import time shown by default
+
+FailureKey = Tuple[str, Optional[str], str]  # what, imported by, exception type
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """A module's import time on one side: medians over the startups that timed it (ms)."""
+
+    cumulative_ms: Optional[float]
+    self_ms: Optional[float]
+    runs: int  # startups of the side in which it loaded
+
+
+@dataclasses.dataclass
+class Side:
+    """One side of the diff: its startups, reduced to medians."""
+
+    label: str
+    startups: List[Process]
+    modules: Dict[str, Timing]
+    startup_ms: Optional[float]  # median time to startup complete; None if no startup completed
+    failures: Dict[FailureKey, Failure]
+    dependencies: Optional[Dict[str, Optional[float]]] = None  # name -> median ms; None: none recorded
+
+
+@dataclasses.dataclass(frozen=True)
+class DependencyChange:
+    """A dependency loaded at startup on both sides, with its median cumulative time on each."""
+
+    name: str
+    base_ms: Optional[float]
+    head_ms: Optional[float]
+
+    @property
+    def delta_ms(self) -> Optional[float]:
+        return _delta(self.base_ms, self.head_ms)
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A module loaded on both sides, with its import time on each."""
+
+    name: str
+    base: Timing
+    head: Timing
+
+    @property
+    def self_delta_ms(self) -> Optional[float]:
+        return _delta(self.base.self_ms, self.head.self_ms)
+
+    @property
+    def cumulative_delta_ms(self) -> Optional[float]:
+        return _delta(self.base.cumulative_ms, self.head.cumulative_ms)
+
+
+@dataclasses.dataclass
+class DiffResult:
+    base: Side
+    head: Side
+    added: List[str]
+    removed: List[str]
+    new_failures: List[Failure]
+    fixed_failures: List[Failure]
+    changes: List[Change]  # biggest change of self time first
+    dependencies_added: List[str] = dataclasses.field(default_factory=list)
+    dependencies_removed: List[str] = dataclasses.field(default_factory=list)
+    dependency_changes: List[DependencyChange] = dataclasses.field(default_factory=list)  # biggest first
+
+    @property
+    def dependencies_compared(self) -> bool:
+        return self.base.dependencies is not None and self.head.dependencies is not None
+
+    @property
+    def startup_delta_ms(self) -> Optional[float]:
+        return _delta(self.base.startup_ms, self.head.startup_ms)
+
+    @property
+    def startup_change_percent(self) -> Optional[float]:
+        delta = self.startup_delta_ms
+        if delta is None or not self.base.startup_ms:
+            return None
+        return 100.0 * delta / self.base.startup_ms
+
+
+@dataclasses.dataclass(frozen=True)
+class Gates:
+    """The CI gates asked for; each that is set may fail the diff."""
+
+    slower_percent: Optional[float] = None
+    new_modules: bool = False
+    budget_ms: Optional[float] = None
+
+    def any(self) -> bool:
+        return self.slower_percent is not None or self.new_modules or self.budget_ms is not None
+
+
+def startups(reports: Sequence[Process]) -> List[Process]:
+    """The reports that hold a server's startup (a trace file may also give processes seen only by
+    their lazy loads). A supervisor's (uvicorn's, whose entry point imported code of the root before
+    starting workers that import it again) is not one: its time is not an application's startup."""
+    return [
+        r for r in reports
+        if r.role != semconv.ROLE_SUPERVISOR
+        and (r.startup_complete_ms is not None or any(not m.lazy for m in r.modules))
+    ]
+
+
+def side(label: str, reports: Sequence[Process]) -> Side:
+    """Reduce the startups of one side to medians."""
+    cumulative: Dict[str, List[float]] = {}
+    own: Dict[str, List[float]] = {}
+    runs: Dict[str, int] = {}
+    failures: Dict[FailureKey, Failure] = {}
+    dependency_times: Dict[str, List[float]] = {}
+    recorded = False
+    for report in reports:
+        for dependency in report.dependencies:
+            if not dependency.lazy:
+                recorded = True
+                times = dependency_times.setdefault(dependency.name, [])
+                if dependency.duration_ms is not None:
+                    times.append(dependency.duration_ms)
+        entries = [entry for entry in report.modules if not entry.lazy]
+        timed = [entry for entry in entries if entry.duration_ms is not None]
+        for name, value in self_times(timed).items():
+            own.setdefault(name, []).append(value)
+        for name in {entry.name for entry in entries}:
+            runs[name] = runs.get(name, 0) + 1
+        for entry in timed:
+            cumulative.setdefault(entry.name, []).append(entry.duration_ms)
+        for failure in report.failed_imports:
+            failures.setdefault((failure.name, failure.importer, failure.exception_type), failure)
+    modules = {
+        name: Timing(_median(cumulative.get(name)), _median(own.get(name)), count) for name, count in runs.items()
+    }
+    complete = [r.startup_complete_ms for r in reports if r.startup_complete_ms is not None]
+    dependencies = {name: _median(times) for name, times in dependency_times.items()} if recorded else None
+    return Side(label, list(reports), modules, _median(complete), failures, dependencies)
+
+
+def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
+    before, after = side("base", base), side("head", head)
+    both = sorted(set(before.modules) & set(after.modules))
+    changes = [Change(name, before.modules[name], after.modules[name]) for name in both]
+    changes = [change for change in changes if change.self_delta_ms is not None or change.cumulative_delta_ms is not None]
+    changes.sort(key=lambda change: (-abs(change.self_delta_ms or 0.0), -abs(change.cumulative_delta_ms or 0.0), change.name))
+    old, new = before.dependencies or {}, after.dependencies or {}
+    compared = before.dependencies is not None and after.dependencies is not None
+    dependency_changes = [DependencyChange(name, old[name], new[name]) for name in sorted(set(old) & set(new))] if compared else []
+    dependency_changes.sort(key=lambda change: (-abs(change.delta_ms or 0.0), change.name))
+    return DiffResult(
+        base=before,
+        head=after,
+        added=sorted(set(after.modules) - set(before.modules)),
+        removed=sorted(set(before.modules) - set(after.modules)),
+        new_failures=[after.failures[key] for key in sorted(set(after.failures) - set(before.failures), key=_failure_order)],
+        fixed_failures=[before.failures[key] for key in sorted(set(before.failures) - set(after.failures), key=_failure_order)],
+        changes=changes,
+        dependencies_added=sorted(set(new) - set(old)) if compared else [],
+        dependencies_removed=sorted(set(old) - set(new)) if compared else [],
+        dependency_changes=dependency_changes,
+    )
+
+
+def check(result: DiffResult, gates: Gates) -> Tuple[List[str], List[str]]:
+    """``(failed, unknown)``: the gates that failed, and those the inputs cannot answer, each as a sentence."""
+    failed: List[str] = []
+    unknown: List[str] = []
+    head_ms, base_ms = result.head.startup_ms, result.base.startup_ms
+    if gates.slower_percent is not None:
+        percent = result.startup_change_percent
+        if percent is None:
+            unknown.append(f"--fail-if-slower: no startup time on {'the base' if not base_ms else 'the head'} side (no startup completed)")
+        elif percent > gates.slower_percent:
+            failed.append(
+                f"--fail-if-slower {gates.slower_percent:g}%: startup is {percent:+.1f}% "
+                f"({_ms(base_ms)} -> {_ms(head_ms)})"
+            )
+    if gates.new_modules and result.added:
+        failed.append(f"--fail-if-new-modules: {len(result.added)} new at startup ({', '.join(result.added[:5])}{', ...' if len(result.added) > 5 else ''})")
+    if gates.budget_ms is not None:
+        if head_ms is None:
+            unknown.append("--budget-ms: no startup time on the head side (no startup completed)")
+        elif head_ms > gates.budget_ms:
+            failed.append(f"--budget-ms {gates.budget_ms:g}: startup took {_ms(head_ms)}")
+    return failed, unknown
+
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _median(values: Optional[List[float]]) -> Optional[float]:
+    return statistics.median(values) if values else None
+
+
+def _delta(before: Optional[float], after: Optional[float]) -> Optional[float]:
+    return None if before is None or after is None else after - before
+
+
+def _failure_order(key: FailureKey) -> Tuple[str, str, str]:
+    return key[0], key[1] or "", key[2]
+
+
+
+def _ms(value: Optional[float]) -> str:
+    return "?" if value is None else f"{value:.1f} ms"
+
+

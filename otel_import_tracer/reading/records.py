@@ -1,0 +1,327 @@
+"""The records every reader yields, whatever its source: a process's startup, its module loads,
+dependency loads and failed imports (lazy ones flagged), each checked the same way.
+
+A report's entries become records while its JSON is decoded (``record_hook``): a 100 MB report
+holds one small object per module, never a dict per module beside it. An entry that does not
+fit is left as it was, for the report reader to say precisely what is wrong with it, and where
+(``problem``). The OTLP reader builds its entries as report entries and turns them into records
+with the same functions (``from_document``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
+
+_SLOTS = {"slots": True} if sys.version_info >= (3, 10) else {}
+_NUMBER = (int, float)
+JsonPath = Tuple[Union[str, int], ...]
+
+
+@dataclasses.dataclass(**_SLOTS)
+class Module:
+    """A module of the root, loaded (``offset_ms`` after the process's tracing started)."""
+
+    name: str
+    file: str
+    offset_ms: float
+    duration_ms: Optional[float]  # None: still loading, or a saved trace without it
+    importer: Optional[str]
+    thread: str
+    preloaded: bool
+    lazy: bool
+    source: str
+
+
+@dataclasses.dataclass(**_SLOTS)
+class Failure:
+    """An import that failed, and where (the first of ``count`` alike)."""
+
+    name: str
+    importer: Optional[str]
+    importer_file: Optional[str]
+    line: Optional[int]
+    exception_type: str
+    message: str
+    offset_ms: float
+    thread: str
+    lazy: bool
+    count: int = 1
+
+
+@dataclasses.dataclass(**_SLOTS)
+class Dependency:
+    """A module from outside the root imported directly by the root's code."""
+
+    name: str
+    importer: Optional[str]
+    importer_file: str
+    line: Optional[int]
+    offset_ms: float
+    duration_ms: Optional[float]
+    thread: str
+    lazy: bool
+    distribution: Optional[str]
+    version: Optional[str]
+
+
+Record = Union[Module, Failure, Dependency]
+
+# Field name -> accepted types (None: the value may be null). Extra fields are allowed,
+# so a later writer can add some without bumping the version.
+HEADER_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "service": (str, None),
+    "host": (str,),
+    "pid": (int,),
+    "python": (str,),
+    "root": (str,),
+    "collector": (str,),
+    "trace_id": (str, None),
+    "status": (str,),
+    "started_at": (str,),
+    "started_unix_ns": (int,),
+    "startup_complete_ms": (_NUMBER, None),
+    "modules": (list,),
+    "failed_imports": (list,),
+}
+MODULE_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "name": (str,),
+    "file": (str,),
+    "offset_ms": (_NUMBER,),
+    "duration_ms": (_NUMBER, None),
+    "importer": (str, None),
+    "thread": (str,),
+    "preloaded": (bool,),
+    "lazy": (bool,),
+    "source": (str,),
+}
+FAILURE_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "name": (str,),
+    "importer": (str, None),
+    "importer_file": (str, None),
+    "line": (int, None),
+    "exception_type": (str,),
+    "message": (str,),
+    "offset_ms": (_NUMBER,),
+    "thread": (str,),
+    "lazy": (bool,),
+}
+DEPENDENCY_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "name": (str,),
+    "importer": (str, None),
+    "importer_file": (str,),
+    "line": (int, None),
+    "offset_ms": (_NUMBER,),
+    "duration_ms": (_NUMBER, None),
+    "thread": (str,),
+    "lazy": (bool,),
+    "distribution": (str, None),
+    "version": (str, None),
+}
+LISTS: Tuple[Tuple[str, Type[Any], Dict[str, Tuple[Any, ...]]], ...] = (
+    ("modules", Module, MODULE_FIELDS),
+    ("failed_imports", Failure, FAILURE_FIELDS),
+    ("dependencies", Dependency, DEPENDENCY_FIELDS),
+)
+
+
+@dataclasses.dataclass
+class Process:
+    """One process as a source saw it: its header (the report's fields, a later writer's extra
+    ones kept) and its records."""
+
+    path: str  # the input it came from
+    header: Dict[str, Any]
+    modules: List[Module]
+    failed_imports: List[Failure]
+    dependencies: List[Dependency]  # none in a version 1 report
+
+    @property
+    def root(self) -> str:
+        return self.header["root"]
+
+    @property
+    def startup_complete_ms(self) -> Optional[float]:
+        return self.header.get("startup_complete_ms")
+
+    @property
+    def role(self) -> Optional[str]:
+        return self.header.get("role")
+
+    def document(self) -> Dict[str, Any]:
+        """As a report document (the records' fields only)."""
+        lists = {key: [entry_of(record) for record in getattr(self, key)] for key, _, _ in LISTS}
+        return {**self.header, **lists}
+
+
+def entry_of(record: Record) -> Dict[str, Any]:
+    return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+
+
+# -- entries to records ---------------------------------------------------------------------
+
+_SHARED_KEYS = ("thread", "source", "importer")
+
+
+def _shared(value: Any) -> Any:
+    """Values every entry repeats (thread, source, importer): one string object for all, not one
+    per entry (a 441,000-module report holds the same few that many times)."""
+    return sys.intern(value) if type(value) is str and len(value) < 200 else value
+
+
+def module_of(entry: Dict[str, Any]) -> Optional[Module]:
+    """The module record of a report entry, or None if the entry does not fit (see ``problem``)."""
+    try:
+        name, file, offset, duration = entry["name"], entry["file"], entry["offset_ms"], entry["duration_ms"]
+        importer, thread, preloaded, lazy, source = entry["importer"], entry["thread"], entry["preloaded"], entry["lazy"], entry["source"]
+    except KeyError:
+        return None
+    if (type(name) is not str or type(file) is not str or type(offset) not in _NUMBER
+            or (duration is not None and type(duration) not in _NUMBER) or (importer is not None and type(importer) is not str)
+            or type(thread) is not str or type(preloaded) is not bool or type(lazy) is not bool or type(source) is not str):
+        return None
+    return Module(name, file, offset, duration, _shared(importer), _shared(thread), preloaded, lazy, _shared(source))
+
+
+def failure_of(entry: Dict[str, Any]) -> Optional[Failure]:
+    try:
+        name, importer, importer_file, line = entry["name"], entry["importer"], entry["importer_file"], entry["line"]
+        exception_type, message, offset, thread, lazy = entry["exception_type"], entry["message"], entry["offset_ms"], entry["thread"], entry["lazy"]
+    except KeyError:
+        return None
+    if (type(name) is not str or (importer is not None and type(importer) is not str)
+            or (importer_file is not None and type(importer_file) is not str) or (line is not None and type(line) is not int)
+            or type(exception_type) is not str or type(message) is not str or type(offset) not in _NUMBER
+            or type(thread) is not str or type(lazy) is not bool):
+        return None
+    count = entry.get("count")
+    return Failure(name, importer, importer_file, line, exception_type, message, offset, thread, lazy, count if type(count) is int else 1)
+
+
+def dependency_of(entry: Dict[str, Any]) -> Optional[Dependency]:
+    try:
+        name, importer, importer_file, line = entry["name"], entry["importer"], entry["importer_file"], entry["line"]
+        offset, duration, thread, lazy = entry["offset_ms"], entry["duration_ms"], entry["thread"], entry["lazy"]
+        distribution, version = entry["distribution"], entry["version"]
+    except KeyError:
+        return None
+    if (type(name) is not str or (importer is not None and type(importer) is not str) or type(importer_file) is not str
+            or (line is not None and type(line) is not int) or type(offset) not in _NUMBER
+            or (duration is not None and type(duration) not in _NUMBER) or type(thread) is not str or type(lazy) is not bool
+            or (distribution is not None and type(distribution) is not str) or (version is not None and type(version) is not str)):
+        return None
+    return Dependency(name, _shared(importer), importer_file, line, offset, duration, _shared(thread), lazy, distribution, version)
+
+
+_BUILDERS: Dict[Type[Any], Callable[[Dict[str, Any]], Any]] = {Module: module_of, Failure: failure_of, Dependency: dependency_of}
+
+
+def record_hook(entry: Dict[str, Any]) -> Any:
+    """``json.loads``'s object hook: an entry that is plainly one kind (a key only that kind has,
+    none of the others') and fits becomes its record; anything else stays a dict."""
+    module, failure, dependency = "preloaded" in entry, "exception_type" in entry, "distribution" in entry
+    record = None
+    if module and not failure and not dependency:
+        record = module_of(entry)
+    elif failure and not module and not dependency:
+        record = failure_of(entry)
+    elif dependency and not module and not failure:
+        record = dependency_of(entry)
+    if record is not None:
+        return record
+    for key in _SHARED_KEYS:
+        if key in entry:
+            entry[key] = _shared(entry[key])
+    return entry
+
+
+def records(entries: List[Any], kind: Type[Any], fields: Dict[str, Tuple[Any, ...]], at: JsonPath,
+            fail: Callable[[JsonPath, str], Any]) -> List[Any]:
+    """``entries`` as records of ``kind`` (the list itself when the decoder made them all); the
+    first entry that is not one is checked field by field, and ``fail`` is told why."""
+    if all(type(entry) is kind for entry in entries):
+        return entries
+    build = _BUILDERS[kind]
+    result = []
+    for index, entry in enumerate(entries):
+        if type(entry) is not kind:
+            plain = entry_of(entry) if dataclasses.is_dataclass(entry) else entry  # a record of another kind
+            check_fields(plain, fields, at + (index,), fail)
+            entry = build(plain)
+        result.append(entry)
+    return result
+
+
+def from_document(path: str, document: Dict[str, Any], fail: Callable[[JsonPath, str], Any]) -> Process:
+    """The process of a report document (its lists of entries or records) already checked at the top."""
+    header = {key: value for key, value in document.items() if key not in ("modules", "failed_imports", "dependencies")}
+    lists = [records(document.get(key) or [], kind, fields, (key,), fail) for key, kind, fields in LISTS]
+    return Process(path, header, *lists)
+
+
+def of_registry(registry: Any) -> Process:
+    """The records of a live registry (``otel_import_tracer.registry.Registry``), for the summary
+    a traced process prints at its stop: times as they are, not rounded as a report writes them."""
+    origin = registry.started_ns
+    complete = registry.startup_complete_ns
+    header = {"root": registry.root.root, "startup_complete_ms": None if complete is None else (complete - origin) / _NS_PER_MS}
+    modules = [
+        Module(load.name, load.file, (load.start_ns - origin) / _NS_PER_MS, _ms_or_none(load.duration_ns), load.parent,
+               load.thread, load.preloaded, load.lazy, load.source)
+        for load in registry.loads()
+    ]
+    failures = [
+        Failure(failure.name, failure.importer, failure.importer_file, failure.line, failure.exception_type, failure.message,
+                (failure.time_ns - origin) / _NS_PER_MS, failure.thread, failure.lazy, registry.failure_count(failure))
+        for failure in registry.failures()
+    ]
+    dependencies = [
+        Dependency(dependency.name, dependency.importer, dependency.importer_file, dependency.line, (dependency.start_ns - origin) / _NS_PER_MS,
+                   _ms_or_none(dependency.duration_ns), dependency.thread, dependency.lazy, None, None)
+        for dependency in registry.dependencies()
+    ]
+    return Process("", header, modules, failures, dependencies)
+
+
+_NS_PER_MS = 1_000_000
+
+
+def _ms_or_none(ns: Optional[int]) -> Optional[float]:
+    return None if ns is None else ns / _NS_PER_MS
+
+
+# -- what is wrong with an entry ------------------------------------------------------------
+
+
+def check_fields(entry: Any, fields: Dict[str, Tuple[Any, ...]], at: JsonPath, fail: Callable[[JsonPath, str], Any]) -> None:
+    if not isinstance(entry, dict):
+        fail(at, f"{where(at)} should be a JSON object")
+    for name, accepted in fields.items():
+        if name not in entry:
+            fail(at, f"{where(at)} has no {name!r} field")
+        if not _accepts(entry[name], accepted):
+            fail(at + (name,), f"{where(at + (name,))} should be {_describe(accepted)}, not {json.dumps(entry[name])[:40]}")
+
+
+def _accepts(value: Any, accepted: Tuple[Any, ...]) -> bool:
+    if value is None:
+        return None in accepted
+    if isinstance(value, bool):  # bool is an int to Python, never to a reader of the report
+        return bool in accepted
+    return any(kind is not None and isinstance(value, kind) for kind in accepted)
+
+
+def _describe(accepted: Tuple[Any, ...]) -> str:
+    names = {str: "a string", int: "an integer", _NUMBER: "a number", bool: "true or false", list: "a list", None: "null"}
+    return " or ".join(names[kind] for kind in accepted)
+
+
+def where(at: JsonPath) -> str:
+    if not at:
+        return "the report"
+    text = str(at[0])
+    for step in at[1:]:
+        text += f"[{step}]" if isinstance(step, int) else f".{step}"
+    return text

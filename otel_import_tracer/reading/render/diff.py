@@ -1,0 +1,210 @@
+"""The diff's outputs: text, Markdown (for a pull request comment) and JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from otel_import_tracer.messages import printable
+from otel_import_tracer.reading.diff import TOP, Change, DiffResult, Side, _ms
+from otel_import_tracer.reading.records import Failure
+
+DIFF_SCHEMA = "otel-import-tracer/diff"
+DIFF_SCHEMA_VERSION = 1
+
+
+def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()) -> str:
+    lines = [f"Startup diff: {_runs(result.base)} -> {_runs(result.head)}{_medians(result)}", ""]
+    lines.append(f"Startup time: {_startup_phrase(result)}")
+    lines.append(
+        f"Modules at startup: {len(result.base.modules)} -> {len(result.head.modules)} "
+        f"({len(result.added)} added, {len(result.removed)} removed)"
+    )
+    for title, names, one in (("Added", result.added, result.head), ("Removed", result.removed, result.base)):
+        if names:
+            lines += ["", f"{title} ({len(names)}):"] + [f"  {name}{_took(one, name)}" for name in names]
+    if result.new_failures:
+        lines += ["", f"New failed imports ({len(result.new_failures)}):"]
+        lines += [f"  {_failure_phrase(failure)}" for failure in result.new_failures]
+    if result.fixed_failures:
+        lines += ["", f"Failed imports gone ({len(result.fixed_failures)}):"]
+        lines += [f"  {_failure_phrase(failure)}" for failure in result.fixed_failures]
+    shown = result.changes[:top]
+    if shown:
+        lines += ["", "Biggest changes in import time (self = without the modules it imported):"]
+        rows = [("module", "self base -> head", "change", "cumulative base -> head", "change")]
+        rows += [_change_cells(change) for change in shown]
+        lines += ["  " + line for line in _columns(rows)]
+    lines += _dependency_text(result, top)
+    if verdicts:
+        lines += [""] + list(verdicts)
+    return "".join(printable(line) + "\n" for line in lines)
+
+
+def _dependency_text(result: DiffResult, top: int) -> List[str]:
+    if not result.dependencies_compared:
+        return []
+    base, head = result.base.dependencies or {}, result.head.dependencies or {}
+    lines = ["", f"Dependencies at startup (imported directly by the root's code): {len(base)} -> {len(head)} "
+             f"({len(result.dependencies_added)} added, {len(result.dependencies_removed)} removed)"]
+    for title, names, times in (("added", result.dependencies_added, head), ("removed", result.dependencies_removed, base)):
+        if names:
+            lines.append(f"  {title}: " + ", ".join(f"{name} ({_ms(times[name])})" for name in names))
+    shown = [change for change in result.dependency_changes[:top] if change.delta_ms]
+    if shown:
+        rows = [("dependency", "base -> head", "change")]
+        rows += [(change.name, f"{_ms(change.base_ms)} -> {_ms(change.head_ms)}", _signed_ms(change.delta_ms)) for change in shown]
+        lines += ["  " + line for line in _columns(rows)]
+    return lines
+
+
+def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()) -> str:
+    """For a pull-request comment."""
+    lines = ["### Startup imports: base vs head", ""]
+    lines += [
+        f"{_md(_runs(result.base))} → {_md(_runs(result.head))}{_medians(result)}.",
+        "",
+        "| | base | head | change |",
+        "|---|---|---|---|",
+        f"| startup time | {_ms(result.base.startup_ms)} | {_ms(result.head.startup_ms)} | {_startup_change(result)} |",
+        f"| modules at startup | {len(result.base.modules)} | {len(result.head.modules)} | "
+        f"+{len(result.added)} / -{len(result.removed)} |",
+    ]
+    for title, names, one in (("Added", result.added, result.head), ("Removed", result.removed, result.base)):
+        if names:
+            lines += ["", f"**{title}** ({len(names)}): " + ", ".join(f"`{_md(name)}`{_took(one, name)}" for name in names)]
+    if result.new_failures:
+        lines += ["", f"**New failed imports** ({len(result.new_failures)}):", ""]
+        lines += [f"- `{_md(failure.name)}`: {_md(_failure_phrase(failure, name=False))}" for failure in result.new_failures]
+    if result.fixed_failures:
+        lines += ["", f"**Failed imports gone** ({len(result.fixed_failures)}): "
+                  + ", ".join(f"`{_md(failure.name)}`" for failure in result.fixed_failures)]
+    shown = result.changes[:top]
+    if shown:
+        lines += ["", "**Biggest changes in import time** (self = without the modules it imported)", ""]
+        lines += ["| module | self base → head | change | cumulative base → head | change |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join([f"`{_md(cells[0])}`"] + [_md(cell) for cell in cells[1:]]) + " |" for cells in map(_change_cells, shown)]
+    if result.dependencies_compared:
+        lines += ["", f"**Dependencies at startup**: {len(result.base.dependencies or {})} → {len(result.head.dependencies or {})}"
+                  + "".join(f"; {title}: " + ", ".join(f"`{_md(name)}`" for name in names)
+                            for title, names in (("added", result.dependencies_added), ("removed", result.dependencies_removed)) if names)]
+        moved = [change for change in result.dependency_changes[:top] if change.delta_ms]
+        if moved:
+            lines += ["", "| dependency | base → head | change |", "|---|---|---|"]
+            lines += [f"| `{_md(change.name)}` | {_ms(change.base_ms)} → {_ms(change.head_ms)} | {_signed_ms(change.delta_ms)} |" for change in moved]
+    if verdicts:
+        lines += [""] + [f"- {_md(verdict)}" for verdict in verdicts]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[str] = ()) -> Dict[str, Any]:
+    def side_json(one: Side) -> Dict[str, Any]:
+        return {
+            "startups": len(one.startups),
+            "inputs": sorted({report.path for report in one.startups}),
+            "startup_ms": one.startup_ms,
+            "modules": len(one.modules),
+        }
+
+    return {
+        "schema": DIFF_SCHEMA,
+        "schema_version": DIFF_SCHEMA_VERSION,
+        "base": side_json(result.base),
+        "head": side_json(result.head),
+        "startup_delta_ms": result.startup_delta_ms,
+        "startup_change_percent": result.startup_change_percent,
+        "added": result.added,
+        "removed": result.removed,
+        "new_failures": [_failure_json(failure) for failure in result.new_failures],
+        "fixed_failures": [_failure_json(failure) for failure in result.fixed_failures],
+        "changes": [
+            {
+                "name": change.name,
+                "base_self_ms": change.base.self_ms,
+                "head_self_ms": change.head.self_ms,
+                "self_delta_ms": change.self_delta_ms,
+                "base_cumulative_ms": change.base.cumulative_ms,
+                "head_cumulative_ms": change.head.cumulative_ms,
+                "cumulative_delta_ms": change.cumulative_delta_ms,
+            }
+            for change in result.changes
+        ],
+        "dependencies": {
+            "compared": result.dependencies_compared,
+            "added": result.dependencies_added,
+            "removed": result.dependencies_removed,
+            "changes": [
+                {"name": change.name, "base_ms": change.base_ms, "head_ms": change.head_ms, "delta_ms": change.delta_ms}
+                for change in result.dependency_changes
+            ],
+        },
+        "gates_failed": list(failed),
+        "gates_unknown": list(unknown),
+    }
+
+
+def format_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[str] = ()) -> str:
+    return json.dumps(to_json(result, failed, unknown), indent=2) + "\n"
+
+
+
+def _failure_json(failure: Failure) -> Dict[str, Any]:
+    keys = ("name", "importer", "importer_file", "line", "exception_type", "message")
+    return {key: getattr(failure, key) for key in keys}
+
+
+def _failure_phrase(failure: Failure, name: bool = True) -> str:
+    where = failure.importer_file or failure.importer or "?"
+    if failure.line is not None:
+        where = f"{where}:{failure.line}"
+    text = f"{failure.exception_type}: {failure.message} (in {where})"
+    return f"{failure.name}  {text}" if name else text
+
+
+def _medians(result: DiffResult) -> str:
+    return " (medians)" if len(result.base.startups) > 1 or len(result.head.startups) > 1 else ""
+
+
+def _took(one: Side, name: str) -> str:
+    """`` (12.3 ms)``: a module's cumulative import time on the side that has it, where known."""
+    timing = one.modules[name].cumulative_ms
+    return "" if timing is None else f" ({_ms(timing)})"
+
+
+def _runs(one: Side) -> str:
+    count = len(one.startups)
+    return f"{one.label} {count} startup{'' if count == 1 else 's'}"
+
+
+def _signed_ms(value: Optional[float]) -> str:
+    return "?" if value is None else f"{value:+.1f} ms"
+
+
+def _startup_change(result: DiffResult) -> str:
+    percent = result.startup_change_percent
+    delta = _signed_ms(result.startup_delta_ms)
+    return delta if percent is None else f"{delta} ({percent:+.1f}%)"
+
+
+def _startup_phrase(result: DiffResult) -> str:
+    return f"{_ms(result.base.startup_ms)} -> {_ms(result.head.startup_ms)}, {_startup_change(result)}"
+
+
+def _change_cells(change: Change) -> Tuple[str, str, str, str, str]:
+    return (
+        change.name,
+        f"{_ms(change.base.self_ms)} -> {_ms(change.head.self_ms)}",
+        _signed_ms(change.self_delta_ms),
+        f"{_ms(change.base.cumulative_ms)} -> {_ms(change.head.cumulative_ms)}",
+        _signed_ms(change.cumulative_delta_ms),
+    )
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> List[str]:
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def _md(text: str) -> str:
+    """Text safe in a Markdown table cell or code span: printable, no pipe or backtick to break out."""
+    return printable(text).replace("|", "\\|").replace("`", "'")
