@@ -16,12 +16,12 @@ from otel_import_tracer.version import __version__
 if TYPE_CHECKING:
     from typing import Any
 
+    from otel_import_tracer.process.bootstrap import start_tracing
     from otel_import_tracer.process.lifespan import traced_lifespan
     from otel_import_tracer.tracing import (
         get_loaded_files,
         get_loaded_modules,
         mark_startup_complete,
-        start_tracing,
         stop_tracing,
     )
 
@@ -40,7 +40,7 @@ _HOMES = {
     "get_loaded_files": "otel_import_tracer.tracing",
     "get_loaded_modules": "otel_import_tracer.tracing",
     "mark_startup_complete": "otel_import_tracer.tracing",
-    "start_tracing": "otel_import_tracer.tracing",
+    "start_tracing": "otel_import_tracer.process.bootstrap",
     "stop_tracing": "otel_import_tracer.tracing",
 }
 

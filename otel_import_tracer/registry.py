@@ -32,7 +32,38 @@ SOURCE_SYS_MODULES = "sys.modules"  # found in sys.modules later, not seen by an
 SOURCE_INHERITED = "inherited"  # loaded by the parent before this process was forked from it
 _NOT_TIMED_HERE = (SOURCE_PRELOADED, SOURCE_INHERITED)
 
-class ModuleLoad(Record):
+NS_PER_MS = 1_000_000
+
+
+def ns_to_ms(ns: int) -> float:
+    """Nanoseconds (what the registry records) as milliseconds (what reports, lines and attributes say)."""
+    return ns / NS_PER_MS
+
+
+class _Timed(Record):
+    """What a timed load (``ModuleLoad``, ``DependencyLoad``) says of its time: ``start_ns``, and
+    ``end_ns``, None while the module executes or when unknown."""
+
+    __slots__ = ()
+    start_ns: int
+    end_ns: Optional[int]
+
+    @property
+    def duration_ns(self) -> Optional[int]:
+        return None if self.end_ns is None else self.end_ns - self.start_ns
+
+    @property
+    def duration_ms(self) -> Optional[float]:
+        duration = self.duration_ns
+        return None if duration is None else ns_to_ms(duration)
+
+    @property
+    def end_or_start_ns(self) -> int:
+        """The end, or the start while the end is unknown (a zero-length span)."""
+        return self.start_ns if self.end_ns is None else self.end_ns
+
+
+class ModuleLoad(_Timed):
     """One loaded file. ``end_ns`` stays None while the module executes, or when unknown."""
 
     __slots__ = ("name", "file", "start_ns", "parent", "thread", "source", "lazy", "end_ns")
@@ -53,10 +84,6 @@ class ModuleLoad(Record):
         """Already in memory when this process's tracing began (no timing of its own)."""
         return self.source in _NOT_TIMED_HERE
 
-    @property
-    def duration_ns(self) -> Optional[int]:
-        return None if self.end_ns is None else self.end_ns - self.start_ns
-
 
 class FailedImport(FrozenRecord):
     """An import, issued by code under the root, that raised."""
@@ -69,7 +96,7 @@ class FailedImport(FrozenRecord):
             object.__setattr__(self, field, value)
 
 
-class DependencyLoad(Record):
+class DependencyLoad(_Timed):
     """A module outside the root loaded by an import that code under the root issued directly
     (``import fastapi`` in ``src/main.py``): its cumulative time, nothing of what it imported."""
 
@@ -86,13 +113,10 @@ class DependencyLoad(Record):
         self.lazy = lazy
         self.end_ns = end_ns
 
-    @property
-    def duration_ns(self) -> Optional[int]:
-        return None if self.end_ns is None else self.end_ns - self.start_ns
-
 
 class Listener:
-    """Told about each finished load and each failure, outside the registry lock."""
+    """Told about each finished load and each failure, outside the registry lock, in the
+    importing thread. A subclass overrides what it wants to hear; the rest does nothing."""
 
     def on_load(self, load: ModuleLoad) -> None:  # pragma: no cover - interface
         pass
@@ -199,7 +223,7 @@ class Registry:
 
     def end_dependency(self, dependency: DependencyLoad) -> None:
         dependency.end_ns = self.clock.now_ns()
-        self._notify("on_dependency", dependency)
+        self._notify_dependency(dependency)
 
     def alias(self, claimed: str) -> None:
         """Code of a recorded load names the file ``claimed`` (a sourceless module's ``.py``)."""
@@ -246,7 +270,7 @@ class Registry:
             )
             self._failure_counts[key] = 1
             self._failures.append(failure)
-        self._notify("on_failure", failure)
+        self._notify_failure(failure)
 
     def failure_count(self, failure: FailedImport) -> int:
         """How many times ``failure`` (what, where) happened."""
@@ -356,14 +380,26 @@ class Registry:
             names = sorted(load.name for load in self._loads.values())
         return files, [name for name, _ in itertools.groupby(names)]
 
-    def _notify_load(self, load: ModuleLoad) -> None:
-        self._notify("on_load", load)
+    # Each listener is called outside the lock; a listener's error never reaches the importer.
 
-    def _notify(self, method: str, item: object) -> None:
-        """Call each listener outside the lock; a listener's error never reaches the importer."""
+    def _notify_load(self, load: ModuleLoad) -> None:
         for listener in self._listeners:
             try:
-                getattr(listener, method)(item)
+                listener.on_load(load)
+            except Exception as exc:
+                messages.internal_error(exc)
+
+    def _notify_dependency(self, dependency: DependencyLoad) -> None:
+        for listener in self._listeners:
+            try:
+                listener.on_dependency(dependency)
+            except Exception as exc:
+                messages.internal_error(exc)
+
+    def _notify_failure(self, failure: FailedImport) -> None:
+        for listener in self._listeners:
+            try:
+                listener.on_failure(failure)
             except Exception as exc:
                 messages.internal_error(exc)
 

@@ -3,17 +3,18 @@
 The public functions are idempotent and thread-safe. With tracing disabled they do nothing at
 all: no hook is installed and OpenTelemetry is not imported.
 
-Startup completion is learnt, first come first served (the same moment, seen from several
-places): from the ASGI lifespan as the server runs it (``process.servers``), from
-``traced_lifespan``, from ``mark_startup_complete()``, from a gunicorn master handing over to
-its workers or uvicorn's supervisor starting its own (``supervise``: a role of its own), and
-last from ``stop_tracing()`` (a script, a job: the whole run is the startup). Tracing is the main
-interpreter's: a sub-interpreter starts none.
+Startup completion is learnt first come first served, the same moment seen from several places
+(``process/__init__.py`` lists them; ``supervise`` gives a supervisor a role of its own), and
+last from ``stop_tracing()``. Tracing is the main interpreter's: a sub-interpreter starts none.
 
 A process that loaded nothing under the root (a supervisor, a reloader, a gunicorn master
 without ``--preload``, multiprocessing's resource tracker) writes no lines, no report and no
-trace. A forked child starts a session of its own: it lists the modules it inherited, and a
-worker forked by a ``--preload`` master reports them without sending their import spans again.
+trace. A forked child starts a session of its own (``process/fork.py`` tells that path in
+order): it lists the modules it inherited, and a worker forked by a ``--preload`` master reports
+them without sending their import spans again.
+
+The process glue (``process/``) sits above this module: ``process/bootstrap.start_tracing`` hands
+in what a session needs of its process (``hand_in``) and starts it (``start_session``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from otel_import_tracer import collectors
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
 from otel_import_tracer.config import DEFAULT_ROOT, IMPORT_TRACING_ROOT, Config
 from otel_import_tracer.naming import SourceRoot
-from otel_import_tracer.process.signals import SigtermHandler, wait_gone
 from otel_import_tracer.registry import SOURCE_INHERITED, Listener, ModuleLoad, Registry
+
+if TYPE_CHECKING:
+    from otel_import_tracer.collectors.importhook import OnImport
 
 class TracingSession:
     """One run of the tracer: collectors feeding a registry, read by telemetry, logs and report."""
@@ -85,10 +88,8 @@ class TracingSession:
             )
             return False
         try:
-            from otel_import_tracer.process import servers
-
             choice = choose(self.config.collector)
-            self.collector, self._collectors = start_collectors(choice, self.registry, self.root, servers.PATCHES)
+            self.collector, self._collectors = start_collectors(choice, self.registry, self.root, _on_import)
             self.registry.sweep(preloaded=True, source=SOURCE_INHERITED if self.inherited else None)
         except Exception as exc:
             stop_collectors(self._collectors)
@@ -96,8 +97,9 @@ class TracingSession:
             return False
         self.running = True
         self._telemetry = _start_telemetry(self)
-        _sigterm.grace = self.config.shutdown_timeout
-        _guard("sigterm", _sigterm.install)  # before arming: the watcher needs its pipe
+        if _sigterm is not None:
+            _sigterm.grace = self.config.shutdown_timeout
+            _guard("sigterm", _sigterm.install)  # before arming: the watcher needs its pipe
         self.registry.subscribe(self._arm)
         if not self.registry.is_empty():
             self._arm.on_load(None)
@@ -141,12 +143,15 @@ class TracingSession:
         """Collectors off, then the lines first (they matter most), then report and telemetry."""
         if not self.running:
             return
-        _sigterm.stopping()  # first: a SIGTERM from here on waits for this stop, never finds none
+        sigterm = _sigterm
+        if sigterm is not None:
+            sigterm.stopping()  # first: a SIGTERM from here on waits for this stop, never finds none
         self.running = False
         try:
             self._stop()
         finally:
-            _sigterm.stopped()
+            if sigterm is not None:
+                sigterm.stopped()
 
     def _stop(self) -> None:
         stop_collectors(self._collectors)
@@ -233,7 +238,8 @@ class _Arm(Listener):
         self.armed = True
         self._session.registry.unsubscribe(self)  # once is all it needs: no call per later load
         if not self._session.helper:  # a forkserver only forks: threads there would only be in the way
-            _sigterm.arm()
+            if _sigterm is not None:
+                _sigterm.arm()
             if self._session._telemetry is not None:
                 self._session._telemetry.arm()
         _register_exit_hook()
@@ -268,19 +274,26 @@ def _start_telemetry(session: TracingSession) -> Any:
         return None
 
 
-def _stop_from_signal() -> None:
-    stop_tracing()
-
-
-_sigterm = SigtermHandler(_stop_from_signal)
 _lock = threading.RLock()
 _session: Optional[TracingSession] = None
 _exit_hook_registered = False
 _start_noted = False
+# What a session needs of its process, handed in by the process glue (``hand_in``); a session
+# made without it (as the collectors' tests do) has no SIGTERM handler and no server patches.
+_sigterm: Any = None  # process.signals.SigtermHandler: install, arm, stopping, stopped, grace
+_on_import: Optional[OnImport] = None
 
 
-def start_tracing(config: Optional[Config] = None) -> bool:
-    """Start tracing if ``ENABLE_IMPORT_TRACING`` is true (or ``config.enabled``).
+def hand_in(sigterm: Any, on_import: OnImport) -> None:
+    """The process glue's part (``process/bootstrap.start_tracing``): the SIGTERM handler a session
+    installs and arms, and the modules whose import the hook hands to a callback (the server patches)."""
+    global _sigterm, _on_import
+    _sigterm, _on_import = sigterm, on_import
+
+
+def start_session(config: Optional[Config] = None) -> bool:
+    """Start the process's session if ``config.enabled`` (read from the environment if None); the
+    public ``start_tracing`` (``process/bootstrap.py``) calls it with the process glue handed in.
 
     Returns whether tracing is running. Calling it again while running does nothing.
     """
@@ -288,10 +301,6 @@ def start_tracing(config: Optional[Config] = None) -> bool:
     if config is None:
         config = Config.from_environ()
     if not config.enabled:
-        return False
-    from otel_import_tracer.process.bootstrap import in_main_interpreter
-
-    if not in_main_interpreter():  # a sub-interpreter: the main interpreter's tracing is the process's
         return False
     with _lock:
         if _session is not None and _session.running:
@@ -415,7 +424,7 @@ def _current() -> Optional[TracingSession]:
     return session
 
 
-# -- fork: the child gets a session of its own ---------------------------------------------
+# -- fork: the child gets a session of its own (the whole path in order: process/fork.py) ----
 
 _handed_over = False  # this process is a server master whose forks are its workers (gunicorn)
 
@@ -423,61 +432,40 @@ _handed_over = False  # this process is a server master whose forks are its work
 _paused_telemetry: Any = None  # the export thread ended for the fork under way
 
 
-def _before_fork() -> None:
-    """No thread of ours may exist at a fork: the child would inherit locks no one releases, and
-    Python 3.12+ warns of it (``DeprecationWarning``, counting the OS's threads). The watcher and the export thread end
-    here (the export finishing its job in hand first, bounded) and come back after the fork."""
+def pause_for_fork() -> Optional[threading.Thread]:
+    """The export thread ends before a fork, finishing its job in hand first (bounded); the
+    thread ended, if there was one, for the caller to wait until the OS has let it go."""
     global _paused_telemetry
-    try:
-        ended = [_sigterm.before_fork()]
-        session = _session
-        telemetry = session._telemetry if session is not None else None
-        if telemetry is not None:
-            ended.append(telemetry.pause(session.config.shutdown_timeout))
-            _paused_telemetry = telemetry
-        wait_gone([thread for thread in ended if thread is not None])
-    except Exception as exc:  # never into the application's fork
-        report_error("fork", exc)
+    session = _session
+    telemetry = session._telemetry if session is not None else None
+    if telemetry is None:
+        return None
+    ended = telemetry.pause(session.config.shutdown_timeout)
+    _paused_telemetry = telemetry
+    return ended
 
 
-def _after_fork_in_parent() -> None:
+def resume_after_fork() -> None:
+    """In the parent, after a fork: the export thread comes back."""
     global _paused_telemetry
     telemetry, _paused_telemetry = _paused_telemetry, None
-    try:
-        _sigterm.after_fork_in_parent()
-        if telemetry is not None:
-            telemetry.resume()
-    except Exception as exc:
-        report_error("fork", exc)
+    if telemetry is not None:
+        telemetry.resume()
 
 
-def _after_fork_in_child() -> None:
+def after_fork_in_child() -> bool:
+    """In a forked child: the parent's session is abandoned, the child starts its own.
+
+    True if the child is a worker of multiprocessing's forkserver (the parent only served others)."""
     global _lock, _session, _handed_over, _paused_telemetry
     # Locks another thread of the parent held at fork time would never be released here.
     _lock = threading.RLock()
     _paused_telemetry = None
-    messages.after_fork_in_child()
-    collectors.after_fork_in_child()
-    _sigterm.after_fork_in_child()  # a wakeup pipe of its own, whatever the session
     parent = _session
     if parent is None or not parent.running:
-        return
+        return False
     worker, _handed_over = _handed_over, False
     parent.abandon()
     child = TracingSession(parent.config, inherited=True, handed_over=worker)
     _session = child if child.start() else None
-    if parent.helper and _session is not None:
-        _after_forkserver_reset()
-
-
-def _after_forkserver_reset() -> None:
-    """A forkserver worker: the server's wakeup fd is the worker's until ``_serve_one`` resets it to
-    -1, just before the work runs; multiprocessing's own after-fork hooks run then, and ours takes it."""
-    util = sys.modules.get("multiprocessing.util")
-    register = getattr(util, "register_after_fork", None)
-    if register is not None:
-        _guard("sigterm", register, _sigterm, SigtermHandler.reclaim)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+    return parent.helper and _session is not None

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, List, Optional, Tuple
 
 from otel_import_tracer import messages
-from otel_import_tracer.collectors import frames
+import otel_import_tracer.collectors.frames as frames
 from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import Registry
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from typing import Any, List, Optional, Tuple
 
 from otel_import_tracer import messages
-from otel_import_tracer.collectors import frames, standins
+import otel_import_tracer.collectors.frames as frames
+import otel_import_tracer.collectors.standins as standins
 from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import SOURCE_EXECUTED, ModuleLoad, Registry
 

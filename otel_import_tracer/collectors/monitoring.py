@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 from otel_import_tracer import messages
-from otel_import_tracer.collectors import frames
+import otel_import_tracer.collectors.frames as frames
 from otel_import_tracer.naming import SourceRoot, imported_name
 from otel_import_tracer.registry import Registry
 

@@ -15,6 +15,12 @@ Three ways in, one function:
 
 Importing this module costs one ``os`` lookup: the tracer is imported only when tracing is on.
 
+``start_tracing`` (the package's public one) is the only way in to a session: it hands ``tracing``
+what a session needs of the process it runs in, which ``tracing`` never imports itself (the
+process glue sits above it): the server patches the import hook applies as their modules are
+imported (``servers``), the SIGTERM handler (``signals``), and the fork hooks that give a
+forked child a session of its own (``fork``).
+
 Tracing is the main interpreter's. ``site`` runs the ``.pth`` line again in every sub-interpreter
 (``_interpreters``, 3.14's ``concurrent.interpreters``, an embedding's): there it starts nothing
 and says nothing. An isolated one refuses the tracer's threads, and a legacy one would print a
@@ -24,6 +30,12 @@ second line set under the process's pid and write over its report.
 import os
 import sys
 import time
+
+TYPE_CHECKING = False  # not typing's: this module is imported by every Python of the environment
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from otel_import_tracer.config import Config
 
 ENABLE_IMPORT_TRACING = "ENABLE_IMPORT_TRACING"  # the same constant as config's, without importing it
 _OFF = ("", "false")
@@ -45,8 +57,6 @@ def start() -> None:
     if os.environ.get(ENABLE_IMPORT_TRACING, "").strip().lower() in _OFF or not in_main_interpreter():
         return
     try:
-        from otel_import_tracer.tracing import start_tracing
-
         start_tracing()
     except Exception as exc:  # the interpreter must start whatever happens here
         try:
@@ -56,6 +66,24 @@ def start() -> None:
             )
         except Exception:
             pass
+
+
+def start_tracing(config: "Optional[Config]" = None) -> bool:
+    """Start tracing if ``ENABLE_IMPORT_TRACING`` is true (or ``config.enabled``).
+
+    Returns whether tracing is running. Calling it again while running does nothing."""
+    from otel_import_tracer import tracing
+    from otel_import_tracer.config import Config
+
+    if config is None:
+        config = Config.from_environ()
+    if not config.enabled or not in_main_interpreter():  # a sub-interpreter: the main one's tracing is the process's
+        return False
+    from otel_import_tracer.process import fork, servers, signals
+
+    fork.install()
+    tracing.hand_in(signals.handler, servers.PATCHES)
+    return tracing.start_session(config)
 
 
 def in_main_interpreter() -> bool:

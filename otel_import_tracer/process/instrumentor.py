@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Collection
 
-from otel_import_tracer.tracing import start_tracing, stop_tracing
+from otel_import_tracer.process.bootstrap import start_tracing
+from otel_import_tracer.tracing import stop_tracing
 
 
 class ImportTracingInstrumentor:

@@ -15,7 +15,6 @@ from typing import List, Sequence
 from otel_import_tracer import messages
 from otel_import_tracer.config import ENABLE_IMPORT_TRACING, is_enabled
 from otel_import_tracer.process import bootstrap
-from otel_import_tracer.tracing import start_tracing
 
 _RELOAD_FLAG = "--reload"
 _RELOAD_ENV = "UVICORN_RELOAD"  # uvicorn's click options also read UVICORN_* variables
@@ -54,7 +53,7 @@ def run(uvicorn_args: Sequence[str]) -> int:
     if is_enabled():
         args = _without_reload(args)
         os.environ[PYTHONPATH] = bootstrap.with_sitecustomize(os.environ.get(PYTHONPATH, ""))
-        start_tracing()
+        bootstrap.start_tracing()
     try:
         uvicorn_main.main(args=args, prog_name="otel-import-tracer run", standalone_mode=True)
     except SystemExit as exit:

@@ -1,4 +1,15 @@
-"""The servers' side of the ASGI lifespan, and gunicorn's hand-over, with no code change.
+"""The servers' side of the ASGI lifespan, and gunicorn's hand-over, with no code change; and
+what the lifespan's three moments tell the session, here and from ``traced_lifespan`` alike:
+
+- the lifespan begins (in the task that runs it): when the application has an SDK
+  ``TracerProvider``, ``app.startup`` becomes the current span of that task, so the spans the
+  application makes while starting (database, HTTP, migrations) are its children;
+- startup ends (``lifespan.startup.complete``, or ``.failed`` with its message): ``app.startup``
+  ends and goes out, the report is written, later loads are lazy;
+- shutdown begins: tracing stops (lines, report, bounded flush) before the application's own
+  shutdown steps and before the server exits, whatever it then does with its signals.
+
+Each is idempotent, so a server patch and ``traced_lifespan`` together never count twice.
 
 When tracing is on, the import hook calls ``patch`` for the modules below as they are imported
 (or at start, for those already imported), and each patch wraps a few methods of a server's
@@ -36,11 +47,75 @@ from _collections_abc import Mapping  # collections.abc's, already imported by t
 from types import ModuleType
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
+    import contextvars
     from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from otel_import_tracer import tracing
-from otel_import_tracer.process import lifespan
-from otel_import_tracer.process.lifespan import quietly
+
+# The token of the attached app.startup context, in the context of the task running the lifespan.
+# Made at the first lifespan: the tracer imports contextvars no earlier than the application.
+_startup_scope: "Optional[contextvars.ContextVar[Optional[Any]]]" = None
+
+
+def _scope() -> "contextvars.ContextVar[Optional[Any]]":
+    global _startup_scope
+    if _startup_scope is None:
+        import contextvars
+
+        _startup_scope = contextvars.ContextVar("otel_import_tracer_startup_scope", default=None)
+    return _startup_scope
+
+
+def quietly(step: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """The tracer's part of a lifespan: whatever goes wrong in it is reported, never raised."""
+    try:
+        step(*args, **kwargs)
+    except Exception as exc:  # never between the application and its server
+        tracing.report_error("lifespan", exc)
+
+
+def lifespan_begins() -> None:
+    """The lifespan starts in the current task: make ``app.startup`` its current span, if it can be."""
+    if _scope().get() is not None:
+        return
+    context = tracing.startup_context()
+    if context is None:
+        return
+    try:
+        from opentelemetry import context as otel_context
+
+        _scope().set(otel_context.attach(context))
+    except Exception as exc:
+        tracing.report_error("lifespan-context", exc)
+
+
+def startup_ends(failure: Optional[str] = None) -> None:
+    """The application finished starting (``failure``: it reported that it could not)."""
+    _leave_startup_scope()
+    tracing.mark_startup_complete(failure=failure)
+
+
+def shutdown_begins() -> None:
+    """The server starts shutting the application down: stop tracing first."""
+    _leave_startup_scope()
+    tracing.stop_tracing()
+
+
+def _leave_startup_scope() -> None:
+    token = _scope().get()
+    if token is None:
+        return
+    _scope().set(None)
+    try:
+        # OpenTelemetry's default runtime context is a ContextVar: reset it where it was set.
+        # Called from another task (a framework sending from elsewhere), reset refuses: the
+        # context of the lifespan task then keeps app.startup, which has ended anyway.
+        token.var.reset(token)
+    except (AttributeError, ValueError, RuntimeError):
+        pass
+
+
+# -- the patches --
 
 _PATCHED = "_otel_import_tracer_patched"
 _STARTUP = "lifespan.startup"
@@ -52,9 +127,9 @@ def _startup_message(message: Any) -> None:
     """Startup ends with the application's own word on it, before the server acts on it."""
     kind = message.get("type") if isinstance(message, Mapping) else None
     if kind == _STARTUP_COMPLETE:
-        lifespan.startup_ends()
+        startup_ends()
     elif kind == _STARTUP_FAILED:
-        lifespan.startup_ends(failure=str(message.get("message") or "the application reported lifespan.startup.failed"))
+        startup_ends(failure=str(message.get("message") or "the application reported lifespan.startup.failed"))
 
 
 def _wrap(cls: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
@@ -71,7 +146,7 @@ def _runs_lifespan(original: Callable[..., Any], where: Callable[[Any], Tuple[An
     ``lifespan.startup`` (uvicorn's ``--lifespan on``)."""
 
     async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        quietly(lifespan.lifespan_begins)  # in the lifespan's own task: its context is the one to set
+        quietly(lifespan_begins)  # in the lifespan's own task: its context is the one to set
         watched = _watch_the_call(self, where)
         try:
             return await original(self, *args, **kwargs)
@@ -115,7 +190,7 @@ def _watch_the_call(server_side: Any, where: Callable[[Any], Tuple[Any, str, boo
             return await app(scope, taking, *rest)
         except Exception as exc:
             if asked or strict:  # raised from its startup: failed, whatever the framework
-                quietly(lifespan.startup_ends, failure=f"{type(exc).__name__}: {exc}")
+                quietly(startup_ends, failure=f"{type(exc).__name__}: {exc}")
             raise
 
     try:
@@ -146,7 +221,7 @@ def _receives_messages(original: Callable[..., Any]) -> Callable[..., Any]:
 def _then_startup_ends(original: Callable[..., Any]) -> Callable[..., Any]:
     async def startup(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = await original(self, *args, **kwargs)
-        quietly(lifespan.startup_ends)  # no-op if the application said so already; else it serves without
+        quietly(startup_ends)  # no-op if the application said so already; else it serves without
         return result
 
     return startup
@@ -154,7 +229,7 @@ def _then_startup_ends(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _shutdown_first(original: Callable[..., Any]) -> Callable[..., Any]:
     async def shutdown(self: Any, *args: Any, **kwargs: Any) -> Any:
-        quietly(lifespan.shutdown_begins)
+        quietly(shutdown_begins)
         return await original(self, *args, **kwargs)
 
     return shutdown

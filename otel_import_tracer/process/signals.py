@@ -55,7 +55,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: the app would find 
 if TYPE_CHECKING:
     from typing import Any, Callable, List, Optional, Tuple
 
-from otel_import_tracer import messages
+from otel_import_tracer import messages, tracing
 
 _NUDGE_AFTER = 0.05  # seconds to let the main thread start the handler by itself
 _NUDGE_EVERY = 0.25
@@ -275,6 +275,15 @@ class SigtermHandler:
                 self._stop()
         finally:
             os._exit(128 + signal.SIGTERM)
+
+
+def _stop_tracing() -> None:
+    tracing.stop_tracing()
+
+
+handler = SigtermHandler(_stop_tracing)
+"""The process's one handler, handed to ``tracing`` by ``bootstrap.start_tracing``; ``fork`` ends
+and renews its watcher and pipe around a fork."""
 
 
 def _die() -> None:

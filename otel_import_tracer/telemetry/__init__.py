@@ -5,7 +5,8 @@
   completion it imports the SDK (off the application's critical path), picks where spans go,
   and sends ``app.startup`` with one ``module.loaded`` event per load and one
   ``module.import_failed`` per failure first, then the import waterfall in start order: the
-  startup trace is out within moments, so a later SIGKILL loses nothing.
+  startup trace is out within moments, so a later SIGKILL loses nothing (``export``: what the
+  thread sends; this module: the thread, its jobs, and the listener that feeds it).
 - Where the application has an SDK provider, ``app.startup`` is started when the lifespan
   begins and is the current span of the lifespan task, so the application's own startup spans
   are its children; the export thread adds the events and ends it at startup completion.
@@ -36,10 +37,6 @@ from otel_import_tracer.config import IMPORT_TRACING_SHUTDOWN_TIMEOUT, Config
 from otel_import_tracer.registry import DependencyLoad, FailedImport, Listener, ModuleLoad, Registry
 from otel_import_tracer.telemetry.attributes import dependency_attributes, failure_attributes, load_attributes
 
-# Flush after this many waterfall spans: far below any sane span queue (SDK default 2048),
-# so thousands of imports all arrive even through an application's own provider.
-FLUSH_EVERY = 512
-FLUSH_TIMEOUT_MS = 10_000
 JOB_QUEUE_SIZE = 10_000
 RECHECK_AFTER_S = 10.0
 
@@ -280,13 +277,13 @@ class Telemetry(Listener):
 
     def on_load(self, load: ModuleLoad) -> None:
         if load.lazy:
-            end = load.end_ns if load.end_ns is not None else load.start_ns
-            self._on_lazy(semconv.EVENT_MODULE_LOADED, load_attributes, load, load.start_ns, end)
+            self._on_lazy(semconv.EVENT_MODULE_LOADED, load_attributes, load, load.start_ns, load.end_or_start_ns)
 
     def on_dependency(self, dependency: DependencyLoad) -> None:
         if dependency.lazy:
-            end = dependency.end_ns if dependency.end_ns is not None else dependency.start_ns
-            self._on_lazy(semconv.EVENT_DEPENDENCY_LOADED, dependency_attributes, dependency, dependency.start_ns, end)
+            self._on_lazy(
+                semconv.EVENT_DEPENDENCY_LOADED, dependency_attributes, dependency, dependency.start_ns, dependency.end_or_start_ns
+            )
 
     def on_failure(self, failure: FailedImport) -> None:
         if failure.lazy:
@@ -350,7 +347,9 @@ class Telemetry(Listener):
                 if refused:
                     self._refused = (time.monotonic(), refused[0])
             if self._destination is not None:
-                self._export_startup(self._destination)
+                from otel_import_tracer.telemetry import export
+
+                export.startup_trace(self, self._destination)
         except Exception as exc:
             self._destination = None
             messages.warn(
@@ -358,80 +357,13 @@ class Telemetry(Listener):
                 f"import traces could not be exported ({_why(exc)}); the application is unaffected.",
             )
 
-    def _export_startup(self, destination: Any) -> None:
-        from otel_import_tracer.telemetry import spans
-
-        registry = self._registry
-        loads = [load for load in registry.loads() if not load.lazy]
-        failures = [failure for failure in registry.failures() if not failure.lazy]
-        dependencies = [dependency for dependency in registry.dependencies() if not dependency.lazy and dependency.end_ns is not None]
-        end_ns = registry.startup_complete_ns or registry.now_ns()
-        attributes = {
-            semconv.ATTR_TRACING_ROOT: self._config.root,
-            semconv.ATTR_TRACING_COLLECTOR: self._collector,
-            semconv.ATTR_MODULE_COUNT: len(loads),
-            semconv.ATTR_PRELOADED_COUNT: sum(1 for load in loads if load.preloaded),
-            semconv.ATTR_FAILED_IMPORT_COUNT: len(failures),
-            semconv.ATTR_DEPENDENCY_COUNT: len(dependencies),
-        }
-        if self.role is not None:
-            attributes[semconv.ATTR_PROCESS_ROLE] = self.role
-        if self._open_startup is not None and registry.startup_complete_wall_ns is not None:
-            # The application's spans under it are on the system clock: never end before them.
-            end_ns = max(end_ns, registry.startup_complete_wall_ns)
-        span = self._open_startup or spans.start_startup(destination.tracer, registry.started_ns)
-        self._open_startup = None
-        spans.finish_startup(span, end_ns, loads, failures, attributes, registry.startup_failure)
-        # Only its context is kept: the ended span holds every event until it is dropped.
-        context = span.get_span_context()
-        del span
-        if not context.trace_flags.sampled:
-            self._not_sampled(destination)
-            return
-        if context.is_valid:
-            self._trace_id = format(context.trace_id, "032x")
-        self._imports_planned = (sum(1 for load in loads if load.end_ns is not None) + len(dependencies)) if self._config.spans else 0
-        flushed = destination.flush(FLUSH_TIMEOUT_MS)  # app.startup first, alone
-        self._startup_sent = flushed
-        if self._trace_id and self._on_trace_id is not None:
-            self._on_trace_id()
-        imports = 0
-        if self._config.spans:
-
-            def flush(count: int) -> None:
-                # Past an unconfirmed app.startup, do not wait on the exporter for every batch.
-                if flushed and destination.flush(FLUSH_TIMEOUT_MS):
-                    self._imports_sent = count
-
-            imports = spans.emit_waterfall(destination.tracer, context, loads, FLUSH_EVERY, flush, dependencies)
-            done = destination.flush(FLUSH_TIMEOUT_MS)
-            if done:
-                self._imports_sent = imports
-            flushed = flushed and done
-        outcome = "exported" if flushed else "not confirmed by the exporter (is the collector reachable?)"
-        messages.info(
-            f"startup trace {self._trace_id} {outcome}: {len(loads)} module.loaded events, "
-            f"{len(failures)} module.import_failed events, {imports} import spans via {destination.description}."
-        )
-
-    def _not_sampled(self, destination: Any) -> None:
-        """The application's sampler dropped ``app.startup`` (and so the waterfall under it)."""
-        sampler = getattr(destination.provider, "sampler", None)
-        described = getattr(sampler, "get_description", lambda: type(sampler).__name__)()
-        raise_ratio = ", or raise OTEL_TRACES_SAMPLER_ARG" if "Ratio" in described else ""
-        messages.warn(
-            "startup-not-sampled",
-            f"app.startup was not sampled by the application's TracerProvider (sampler {described}), so "
-            "this process's import trace is not exported (the log lines and report are complete); to keep "
-            f"it, sample spans named app.startup always (one per process){raise_ratio}.",
-        )
-
     def _export_lazy(self, item: _Lazy) -> None:
         destination = self._destination
         if destination is None:
             return
         try:
             from otel_import_tracer.telemetry import spans
+            from otel_import_tracer.telemetry.export import FLUSH_TIMEOUT_MS
 
             event, attributes, start_ns, end_ns = item
             spans.emit_own_span(destination.tracer, event, attributes, start_ns, end_ns)
@@ -447,6 +379,8 @@ class Telemetry(Listener):
         if destination is None:
             return
         try:
+            from otel_import_tracer.telemetry.export import FLUSH_TIMEOUT_MS
+
             destination.flush(FLUSH_TIMEOUT_MS)
             destination.close()
         except Exception as exc:

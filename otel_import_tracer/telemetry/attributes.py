@@ -13,8 +13,6 @@ if TYPE_CHECKING:
 from otel_import_tracer import semconv
 from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad
 
-_NS_PER_MS = 1_000_000
-
 
 def load_attributes(load: ModuleLoad) -> Dict[str, Any]:
     """Attributes of one module load; unknown values are left out rather than faked."""
@@ -27,8 +25,9 @@ def load_attributes(load: ModuleLoad) -> Dict[str, Any]:
         attributes[semconv.ATTR_MODULE_PARENT] = load.parent
     if load.thread:
         attributes[semconv.ATTR_THREAD_NAME] = load.thread
-    if load.duration_ns is not None:
-        attributes[semconv.ATTR_IMPORT_DURATION_MS] = load.duration_ns / _NS_PER_MS
+    duration_ms = load.duration_ms
+    if duration_ms is not None:
+        attributes[semconv.ATTR_IMPORT_DURATION_MS] = duration_ms
     if load.lazy:
         attributes[semconv.ATTR_LAZY] = True
     return attributes
@@ -66,8 +65,9 @@ def dependency_attributes(dependency: DependencyLoad) -> Dict[str, Any]:
         attributes[semconv.ATTR_LINE_NUMBER] = dependency.line
     if dependency.thread:
         attributes[semconv.ATTR_THREAD_NAME] = dependency.thread
-    if dependency.duration_ns is not None:
-        attributes[semconv.ATTR_IMPORT_DURATION_MS] = dependency.duration_ns / _NS_PER_MS
+    duration_ms = dependency.duration_ms
+    if duration_ms is not None:
+        attributes[semconv.ATTR_IMPORT_DURATION_MS] = duration_ms
     if dependency.lazy:
         attributes[semconv.ATTR_LAZY] = True
     return attributes
