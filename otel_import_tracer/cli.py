@@ -24,23 +24,68 @@ _AUDIT_EPILOG = """examples:
 exit status: 0 done, 1 --fail-if-unused found never-loaded files, 2 bad usage or input.
 """
 
+_MAIN_EPILOG = """examples:
+  ENABLE_IMPORT_TRACING=true otel-import-tracer run src.main:app --port 8000
+  ENABLE_IMPORT_TRACING=true otel-import-tracer exec -- gunicorn -k uvicorn.workers.UvicornWorker src.main:app
+  otel-import-tracer demo --exercise
+  otel-import-tracer audit reports/*.json --root ./src
+
+Tracing itself needs no command: with the package installed, ENABLE_IMPORT_TRACING=true traces
+every Python process of the environment (IMPORT_TRACING_ROOT, default /app/src, is your code).
+Each command explains itself: otel-import-tracer COMMAND --help.
+"""
+
+_DEMO_EPILOG = """examples:
+  otel-import-tracer demo                      # serve on 127.0.0.1:8000 until Ctrl+C
+  otel-import-tracer demo --exercise           # call every endpoint, stop, print what loaded
+  otel-import-tracer demo --port 8001          # when port 8000 is taken
+
+While it runs: curl localhost:8000/reports/1.pdf (a lazy import).
+The demo sets ENABLE_IMPORT_TRACING=true, IMPORT_TRACING_ROOT to its own src folder,
+IMPORT_TRACING_SUMMARY=true and IMPORT_TRACING_REPORT to imports.json in a folder of yours under
+the temporary directory, unless you set them; OTEL_* export settings are used when given.
+"""
+
+_REPORT_EPILOG = """examples:
+  otel-import-tracer report /var/log/app/imports-4242.json --html imports.html
+  otel-import-tracer report imports.json --html out.html --root ./src --exclude 'legacy/*'
+
+The page is self-contained (no network). With the code's directory on this machine (the root
+recorded in the report, or --root), it also lists the files that never loaded.
+
+exit status: 0 done, 2 bad usage or input.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-import-tracer",
-        description="Trace which of your own modules a Python service loads.",
+        description="Trace which of your own modules a Python service loads: run a server or any command\n"
+        "with tracing, try the demo, and read the reports, logs and traces it leaves.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run uvicorn with import tracing (options pass to uvicorn)", add_help=False)
     commands.add_parser("exec", help="run any command (gunicorn, fastapi run, hypercorn) with import tracing in every process", add_help=False)
 
-    demo = commands.add_parser("demo", help="run the demo service with tracing on, no collector needed")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo = commands.add_parser(
+        "demo",
+        help="run the demo service with tracing on, no collector needed",
+        description="Run the demo FastAPI service (the one the package carries) under uvicorn with import\n"
+        "tracing on; no collector is needed. At its stop (Ctrl+C, or --exercise) it prints the\n"
+        "shutdown lines and a summary, writes a JSON report and an HTML page of it, and says where.",
+        epilog=_DEMO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="the address to serve on (default: %(default)s)")
+    demo.add_argument("--port", type=int, default=8000, help="the port to serve on (default: %(default)s)")
     demo.add_argument(
         "--exercise",
         action="store_true",
-        help="call every endpoint once the service is up, then shut it down (prints the shutdown lines)",
+        help="call every endpoint once the service is up, then shut it down (prints the shutdown lines); "
+        "default: serve until Ctrl+C",
     )
     _add_audit_parser(commands)
     _add_report_parser(commands)
@@ -110,7 +155,10 @@ def _add_report_parser(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="render one JSON report as a self-contained HTML page",
-        description="Render a report: startup waterfall, slowest, failed and lazy imports, never-loaded files.",
+        description="Render a report (IMPORT_TRACING_REPORT) as one HTML page: the startup waterfall, the slowest\n"
+        "imports and dependencies, failed and lazy imports, and the never-loaded files.",
+        epilog=_REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument("report", metavar="REPORT", help="a JSON report (IMPORT_TRACING_REPORT)")
     report.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
