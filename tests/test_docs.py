@@ -72,6 +72,13 @@ def test_the_readme_says_how_to_install_without_the_package_index() -> None:
     assert "not on the Python Package Index" in install
     assert "python -m build" in install and ".whl[otlp]" in install, install
     assert not re.search(r'pip install "otel-import-tracer\[', _readme()), "that only works once the package is on the index"
+    # The wheel named is the one `python -m build` makes of this version.
+    from otel_import_tracer.version import __version__
+
+    wheel = f"otel_import_tracer-{__version__}-py3-none-any.whl"
+    for page in (README, DOCS / "install.md"):
+        named = set(re.findall(r"otel_import_tracer-[^\s\"\[]*\.whl", page.read_text(encoding="utf-8")))
+        assert named == {wheel}, f"{page.name}: {named} (the build makes {wheel})"
 
 
 def test_every_relative_link_in_the_readme_and_docs_names_a_file_that_exists() -> None:
