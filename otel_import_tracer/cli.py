@@ -31,7 +31,8 @@ _MAIN_EPILOG = """examples:
   otel-import-tracer audit reports/*.json --root ./src
 
 Tracing itself needs no command: with the package installed, ENABLE_IMPORT_TRACING=true traces
-every Python process of the environment (IMPORT_TRACING_ROOT, default /app/src, is your code).
+every Python process of the environment (your code: IMPORT_TRACING_ROOT, default /app/src, else
+the working directory's own code).
 Each command explains itself: otel-import-tracer COMMAND --help.
 """
 
@@ -41,6 +42,7 @@ _DEMO_EPILOG = """examples:
   otel-import-tracer demo --port 8001          # when port 8000 is taken
 
 While it runs: curl localhost:8000/reports/1.pdf (a lazy import).
+A port already taken is one error naming it (exit 1, nothing overwritten): choose another with --port.
 The demo sets ENABLE_IMPORT_TRACING=true, IMPORT_TRACING_ROOT to its own src folder,
 IMPORT_TRACING_SUMMARY=true and IMPORT_TRACING_REPORT to imports.json in a folder of yours under
 the temporary directory, unless you set them; OTEL_* export settings are used when given.

@@ -26,7 +26,8 @@ HELP = """\
 usage: otel-import-tracer run APP [uvicorn options]
 
 Run uvicorn with import tracing when ENABLE_IMPORT_TRACING=true: the modules under
-IMPORT_TRACING_ROOT (default /app/src) that every process loads, timed from its first import.
+IMPORT_TRACING_ROOT (default /app/src, else the working directory's own code) that every
+process loads, timed from its first import.
 
 examples:
   ENABLE_IMPORT_TRACING=true otel-import-tracer run src.main:app --host 0.0.0.0 --port 8000 --workers 4

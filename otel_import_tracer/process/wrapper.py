@@ -28,7 +28,8 @@ usage: otel-import-tracer exec [--] COMMAND [ARGS...]
 
 Run COMMAND with import tracing in every Python process it starts (workers included), when
 ENABLE_IMPORT_TRACING=true; with tracing off, COMMAND runs untouched. What is traced is the code
-under IMPORT_TRACING_ROOT (default /app/src; on a laptop, e.g. IMPORT_TRACING_ROOT=$PWD/src).
+under IMPORT_TRACING_ROOT (default /app/src; where that does not exist, the working directory's
+own code, so run it from the project folder; or e.g. IMPORT_TRACING_ROOT=$PWD/src).
 The tracer's sitecustomize goes first on PYTHONPATH, so this works even where site-packages .pth
 files do not run (pip install --target, a package vendored on PYTHONPATH).
 
