@@ -2,7 +2,7 @@
 
 No container runtime is available to the tests, so everything is checked by parsing:
 the compose file, the collector config, tempo.yaml, Grafana provisioning and dashboard,
-the demo Dockerfile, the env files, and the TraceQL in the READMEs and the dashboard.
+the demo Dockerfile, the env files, and the TraceQL in the docs and the dashboard.
 
 Each ``*_problems`` function returns a list of human-readable problems (empty = good).
 The real files must produce none; ``test_a_broken_stack_is_caught`` feeds deliberately
@@ -42,7 +42,8 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 ENV_DIR = DEPLOY / "env"
 DEPLOY_README = DEPLOY / "README.md"
-TOP_README = REPO / "README.md"
+STACK_DOC = REPO / "docs" / "stack.md"  # the user-facing stack page of the documentation site
+STACK_DOC_NAME = "docs/stack.md"
 DEMO_SRC = DEPLOY / "demo" / "src"
 
 # Service names as the issue and the README name them.
@@ -146,8 +147,8 @@ def read_env_file(path: Path) -> Dict[str, str]:
 
 
 def load_stack() -> Stack:
-    # The user-facing sections live in the top-level README; deploy/README.md indexes the folder.
-    readmes = {"README.md": TOP_README.read_text(encoding="utf-8"),
+    # The user-facing sections live in docs/stack.md; deploy/README.md indexes the folder.
+    readmes = {STACK_DOC_NAME: STACK_DOC.read_text(encoding="utf-8"),
                "deploy/README.md": DEPLOY_README.read_text(encoding="utf-8")}
     return Stack(
         compose=_yaml(COMPOSE_FILE),
@@ -926,10 +927,10 @@ QUESTIONS: Dict[str, Callable[[str], bool]] = {
 
 def readme_problems(stack: Stack) -> List[str]:
     problems: List[str] = []
-    readme = stack.readmes["README.md"]
+    readme = stack.readmes[STACK_DOC_NAME]
     for heading in ("Run the stack", "See it in Jaeger", "Query it in Tempo", "Staging toggle"):
         if not re.search(rf"^##\s+{re.escape(heading)}\s*$", readme, re.M):
-            problems.append(f"README.md: missing section ## {heading}")
+            problems.append(f"{STACK_DOC_NAME}: missing section ## {heading}")
     for name, text in stack.readmes.items():
         queries = traceql_blocks(text)
         if not queries:
@@ -944,19 +945,19 @@ def readme_problems(stack: Stack) -> List[str]:
         ("2048", "attribute truncation"),
     ):
         if needle not in readme:
-            problems.append(f"README.md: does not explain {why} ({needle!r})")
+            problems.append(f"{STACK_DOC_NAME}: does not explain {why} ({needle!r})")
     # Run the stack names every published port as the compose file publishes it.
     run = section(readme, "Run the stack")
     for service, ports in PUBLISHED.items():
         for port in ports:
             if f"localhost:{port}" not in run:
-                problems.append(f"README.md: Run the stack does not show {service} on localhost:{port}")
+                problems.append(f"{STACK_DOC_NAME}: Run the stack does not show {service} on localhost:{port}")
     # The staging toggle section shows the env files as they are.
     toggle = section(readme, "Staging toggle")
     for env, values in stack.env_files.items():
         for key, value in values.items():
             if f"{key}={value}" not in toggle:
-                problems.append(f"README.md: Staging toggle does not show {env}.env's {key}={value}")
+                problems.append(f"{STACK_DOC_NAME}: Staging toggle does not show {env}.env's {key}={value}")
     return problems
 
 
@@ -1155,10 +1156,10 @@ def test_the_pins_are_the_verified_versions(stack: Stack) -> None:
 
 
 def test_every_traceql_query_is_checked(stack: Stack) -> None:
-    """The name checks above see the README and dashboard queries (not an empty list)."""
+    """The name checks above see the stack page's and dashboard queries (not an empty list)."""
     where = {origin for origin, _, _ in all_traceql(stack)}
-    assert {"README.md", "startup.json"} <= where
-    assert len(traceql_blocks(stack.readmes["README.md"])) >= 5
+    assert {STACK_DOC_NAME, "startup.json"} <= where
+    assert len(traceql_blocks(stack.readmes[STACK_DOC_NAME])) >= 5
     assert len(dashboard_queries(stack.dashboard)) >= 4
 
 
@@ -1203,8 +1204,8 @@ def _set(path: str, value: Any) -> Callable[[Stack], None]:
 
 def _readme_replace(old: str, new: str) -> Callable[[Stack], None]:
     def change(stack: Stack) -> None:
-        assert old in stack.readmes["README.md"], old
-        stack.readmes["README.md"] = stack.readmes["README.md"].replace(old, new)
+        assert old in stack.readmes[STACK_DOC_NAME], old
+        stack.readmes[STACK_DOC_NAME] = stack.readmes[STACK_DOC_NAME].replace(old, new)
 
     return change
 

@@ -24,8 +24,13 @@ PYTHONPATH = "PYTHONPATH"
 HELP = """\
 usage: otel-import-tracer run APP [uvicorn options]
 
-Run uvicorn with import tracing (ENABLE_IMPORT_TRACING=true), e.g.
-  otel-import-tracer run src.main:app --host 0.0.0.0 --port 8000 --workers 4
+Run uvicorn with import tracing when ENABLE_IMPORT_TRACING=true: the modules under
+IMPORT_TRACING_ROOT (default /app/src, else the working directory's own code) that every
+process loads, timed from its first import.
+
+examples:
+  ENABLE_IMPORT_TRACING=true otel-import-tracer run src.main:app --host 0.0.0.0 --port 8000 --workers 4
+  ENABLE_IMPORT_TRACING=true IMPORT_TRACING_ROOT=$PWD/src otel-import-tracer run src.main:app --port 8000
 
 Every option goes to uvicorn (`otel-import-tracer run --help` prints uvicorn's). With tracing
 on, the launcher adds to uvicorn:

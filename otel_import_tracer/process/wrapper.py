@@ -27,10 +27,20 @@ HELP = """\
 usage: otel-import-tracer exec [--] COMMAND [ARGS...]
 
 Run COMMAND with import tracing in every Python process it starts (workers included), when
-ENABLE_IMPORT_TRACING=true; with tracing off, COMMAND runs untouched. For example:
-  otel-import-tracer exec -- gunicorn -k uvicorn.workers.UvicornWorker -w 4 src.main:app
-  otel-import-tracer exec -- fastapi run src/main.py
-  otel-import-tracer exec -- hypercorn src.main:app --workers 2
+ENABLE_IMPORT_TRACING=true; with tracing off, COMMAND runs untouched. What is traced is the code
+under IMPORT_TRACING_ROOT (default /app/src; where that does not exist, the working directory's
+own code, so run it from the project folder; or e.g. IMPORT_TRACING_ROOT=$PWD/src).
+The tracer's sitecustomize goes first on PYTHONPATH, so this works even where site-packages .pth
+files do not run (pip install --target, a package vendored on PYTHONPATH).
+
+examples:
+  ENABLE_IMPORT_TRACING=true otel-import-tracer exec -- gunicorn -k uvicorn.workers.UvicornWorker -w 4 src.main:app
+  ENABLE_IMPORT_TRACING=true otel-import-tracer exec -- fastapi run src/main.py
+  ENABLE_IMPORT_TRACING=true otel-import-tracer exec -- hypercorn src.main:app --workers 2
+  ENABLE_IMPORT_TRACING=true IMPORT_TRACING_ROOT=$PWD/src otel-import-tracer exec -- python manage.py migrate
+
+Every variable (IMPORT_TRACING_REPORT, OTEL_EXPORTER_OTLP_ENDPOINT, ...): docs/configuration.md in the
+repository.
 """
 
 
@@ -40,7 +50,8 @@ def run(argv: Sequence[str]) -> int:
     if args and args[0] == "--":
         args = args[1:]
     if not args or args[0] in ("-h", "--help"):
-        sys.stderr.write(HELP)
+        # Asked for, the help goes to stdout (`exec --help | less`); as a usage error, to stderr.
+        (sys.stdout if args else sys.stderr).write(HELP)
         return 0 if args else 2
     executable = shutil.which(args[0])
     if executable is None:
