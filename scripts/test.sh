@@ -128,11 +128,29 @@ for entry in "${pythons[@]}"; do
   fi
   for collector in $(collectors_for "$version"); do runs+=("$version:$collector"); done
 done
-# The whole-suite runs (auto) first, the first Python's (with the "once" tests) leading; the
-# collector reruns, a third of the suite, last, filling in beside the longest.
+# The Pythons that run the "python_independent" tests too (the reading side: audit, diff, report
+# and page, the fuzzed readers; the same code whatever the interpreter): the first one (python3,
+# the default), the oldest and the newest. The others run what the interpreter changes.
+first_version="${runs[0]:-}"; first_version="${first_version%%:*}"  # the first Python ready also runs the "once" tests
+oldest=$(printf '%s\n' "${runs[@]%%:*}" | sort -t. -k2,2n | head -n 1)
+newest=$(printf '%s\n' "${runs[@]%%:*}" | sort -t. -k2,2n | tail -n 1)
+full=" $first_version $oldest $newest "
+# Longest runs first, so that the last ones to start are short and the two slots end together:
+# by the time each run took last time (.venv-test/logs/*.seconds), else by what the runs hold (the
+# auto runs of the Pythons with the python_independent tests, then the other auto runs, then the
+# collector reruns, a third of the suite).
+estimate() {  # version collector -> seconds
+  local seconds
+  if read -r seconds <".venv-test/logs/$1-$2.seconds" 2>/dev/null && [ "$seconds" -gt 0 ] 2>/dev/null; then
+    echo "$seconds"
+  elif [ "$2" != auto ]; then echo 50
+  elif [ "$1" = "$first_version" ]; then echo 200
+  else case "$full" in *" $1 "*) echo 190 ;; *) echo 120 ;; esac
+  fi
+}
 ordered=()
-for run in "${runs[@]}"; do [ "${run#*:}" = auto ] && ordered+=("$run"); done
-for run in "${runs[@]}"; do [ "${run#*:}" = auto ] || ordered+=("$run"); done
+while read -r _ run; do ordered+=("$run"); done < <(
+  for run in "${runs[@]}"; do echo "$(estimate "${run%%:*}" "${run#*:}") $run"; done | sort -s -k1,1nr)
 runs=("${ordered[@]}")
 echo "=== environments ready in $((SECONDS - started)) s; ${#runs[@]} runs, $JOBS at a time, -n $WORKERS each"
 if [ -n "${TEST_SETUP_ONLY:-}" ]; then [ ${#summary[@]} -eq 0 ] || printf '%s\n' "${summary[@]}"; exit $status; fi
@@ -140,14 +158,15 @@ if [ ${#runs[@]} -eq 0 ]; then printf '%s\n' "${summary[@]}"; exit 1; fi
 
 # One run: its output goes to a log, printed whole when it ends so runs side by side stay readable.
 mkdir -p .venv-test/logs
-first_version="${runs[0]%%:*}"  # the first Python whose environment is ready runs the "once" tests
 run_suite() {  # version collector
   local version="$1" collector="$2" log=".venv-test/logs/$1-$2.log" t0=$SECONDS rc
-  # Tests that do not depend on the collector run once per Python, in the auto run; tests
-  # that depend on neither (files, pins, the browser) run on the first Python only.
+  # Tests that do not depend on the collector run once per Python, in the auto run; tests that
+  # do not depend on the Python on the first, oldest and newest only; tests that depend on
+  # neither (files, pins, the browser) on the first Python only.
   local skip=() only=()
   [ "$collector" = auto ] || skip+=("not collector_independent")
   [ "$version" = "$first_version" ] || skip+=("not once")
+  case "$full" in *" $version "*) ;; *) skip+=("not python_independent") ;; esac
   if [ ${#skip[@]} -gt 0 ]; then only=(-m "$(printf '%s and ' "${skip[@]}" | sed 's/ and $//')"); fi
   # Property-based tests: 120 examples each on the first Python, 30 on the others (tests/conftest.py).
   local profile=ci
@@ -157,6 +176,8 @@ run_suite() {  # version collector
     -m pytest -q -n "$WORKERS" -p no:cacheprovider "${only[@]}" "${@:3}" >"$log" 2>&1
   rc=$?
   echo "$rc $((SECONDS - t0))" >".venv-test/logs/$version-$collector.rc"
+  # A whole run that passed: its time orders the next runs (a run of a few tests would not).
+  if [ "$rc" = 0 ] && [ $# -le 2 ]; then echo "$((SECONDS - t0))" >".venv-test/logs/$version-$collector.seconds"; fi
   { echo "=== Python $version, collector $collector ($((SECONDS - t0)) s, exit $rc)"; cat "$log"; }
 }
 running=0
