@@ -109,6 +109,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
                 report.sections.append((f"{stream} of the child that timed out ({call.when})", _text(data)[-20_000:]))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """A module whose tests share a module-scoped fixture (real runs generated once: the demo's
+    traced runs, a changed app's ten) keeps its tests on one xdist worker under ``--dist
+    loadgroup`` (scripts/test.sh), so the fixture runs once per run, not once per worker that got
+    one of its tests (seen: test_trace_inputs' two demo runs set up on two workers, 92 s)."""
+    for item in items:
+        definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if any(defs and defs[-1].scope == "module" and getattr(defs[-1].func, "__module__", None) == item.module.__name__
+               for defs in definitions.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture
 def collector() -> str:
     return TEST_COLLECTOR
