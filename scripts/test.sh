@@ -15,10 +15,14 @@
 # installed with `python3 -m pip install uv` (or into a private venv .venv-test/.uv when the
 # system pip refuses); if that fails too, the environments are built with venv + pip, slower.
 #
-# The runs (one per Python and collector) go TEST_JOBS at a time (2), each with TEST_WORKERS
-# xdist workers (3): much of a run's time is spent waiting on the processes the tests start
-# (servers coming up, exports, stops), so two runs side by side keep two cores busy where one
-# run alone left them idle between its slow tests.
+# The runs (one per Python and collector) go TEST_JOBS at a time (2), longest first, each with
+# TEST_WORKERS xdist workers (3): much of a run's time is spent waiting on the processes the
+# tests start (servers coming up, exports, stops), so two runs side by side keep two cores busy
+# where one run alone left them idle between its slow tests. --dist loadgroup keeps a module
+# whose tests share a module-scoped fixture (real traced runs) on one worker (tests/conftest.py).
+# What each run holds: collector reruns skip the collector_independent tests, every Python but
+# the first (python3), the oldest and the newest skips the python_independent ones (the reading
+# side), every Python but the first the "once" ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -103,12 +107,17 @@ setup_venv() {  # version exe -> 0 if ready; the log is kept in .venv-test/<vers
   : >"$log"
   if [ ${#uv[@]} -gt 0 ]; then
     # A venv left by an older pip-based run (or another interpreter) is replaced, not mixed.
+    # The editable install is redone only when pyproject.toml changed since (a stamp beside the
+    # venv): uv rebuilds the editable wheel on every call, seconds per Python on a loaded machine.
+    local stamp="$venv/.installed-from" wanted
+    wanted=$(cksum <pyproject.toml)
     if [ -x "$venv/bin/python" ] && [ ! -e "$venv/bin/pip" ] \
         && [ "$("$venv/bin/python" -c "$same" 2>/dev/null)" = "$("$exe" -c "$same")" ]; then
-      :
+      [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] && return 0
     else
       "${uv[@]}" venv -q --clear -p "$exe" "$venv" >>"$log" 2>&1
-    fi && "${uv[@]}" pip install -q --python "$venv/bin/python" -e ".[test]" >>"$log" 2>&1 && return 0
+    fi && "${uv[@]}" pip install -q --python "$venv/bin/python" -e ".[test]" >>"$log" 2>&1 \
+      && echo "$wanted" >"$stamp" && return 0
     echo "=== uv could not set up .venv-test/$version (see $log); trying venv + pip"
     rm -rf "$venv"
   fi
@@ -173,7 +182,7 @@ run_suite() {  # version collector
   [ "$version" = "$first_version" ] || profile=other-python
   HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-$profile}" IMPORT_TRACING_TEST_COLLECTOR="$collector" \
     timeout -k 30 1800 ".venv-test/$version/bin/python" \
-    -m pytest -q -n "$WORKERS" -p no:cacheprovider "${only[@]}" "${@:3}" >"$log" 2>&1
+    -m pytest -q -n "$WORKERS" --dist loadgroup -p no:cacheprovider "${only[@]}" "${@:3}" >"$log" 2>&1
   rc=$?
   echo "$rc $((SECONDS - t0))" >".venv-test/logs/$version-$collector.rc"
   # A whole run that passed: its time orders the next runs (a run of a few tests would not).
