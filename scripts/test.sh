@@ -113,7 +113,7 @@ setup_venv() {  # version exe -> 0 if ready; the log is kept in .venv-test/<vers
     wanted=$(cksum <pyproject.toml)
     if [ -x "$venv/bin/python" ] && [ ! -e "$venv/bin/pip" ] \
         && [ "$("$venv/bin/python" -c "$same" 2>/dev/null)" = "$("$exe" -c "$same")" ]; then
-      [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] && return 0
+      if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then return 0; fi
     else
       "${uv[@]}" venv -q --clear -p "$exe" "$venv" >>"$log" 2>&1
     fi && "${uv[@]}" pip install -q --python "$venv/bin/python" -e ".[test]" >>"$log" 2>&1 \
@@ -150,7 +150,7 @@ full=" $first_version $oldest $newest "
 # collector reruns, a third of the suite).
 estimate() {  # version collector -> seconds
   local seconds
-  if read -r seconds <".venv-test/logs/$1-$2.seconds" 2>/dev/null && [ "$seconds" -gt 0 ] 2>/dev/null; then
+  if [ -f ".venv-test/logs/$1-$2.seconds" ] && read -r seconds <".venv-test/logs/$1-$2.seconds" && [ "$seconds" -gt 0 ] 2>/dev/null; then
     echo "$seconds"
   elif [ "$2" != auto ]; then echo 50
   elif [ "$1" = "$first_version" ]; then echo 200
