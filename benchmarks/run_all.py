@@ -123,7 +123,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"\n## Startup: import + lifespan startup/shutdown, whole process "
                       f"({app.n_modules} modules, {options.rounds} rounds)\n", flush=True)
                 print(bench_startup.table(result), flush=True)
-                failures += result.failures()
+                failures += result.failures() + result.incomplete_references()
                 misses += result.target_misses()
                 figures["startup"] = _startup_figures(result)
             result_i = None

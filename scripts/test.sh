@@ -15,10 +15,14 @@
 # installed with `python3 -m pip install uv` (or into a private venv .venv-test/.uv when the
 # system pip refuses); if that fails too, the environments are built with venv + pip, slower.
 #
-# The runs (one per Python and collector) go TEST_JOBS at a time (2), each with TEST_WORKERS
-# xdist workers (3): much of a run's time is spent waiting on the processes the tests start
-# (servers coming up, exports, stops), so two runs side by side keep two cores busy where one
-# run alone left them idle between its slow tests.
+# The runs (one per Python and collector) go TEST_JOBS at a time (2), longest first, each with
+# TEST_WORKERS xdist workers (3): much of a run's time is spent waiting on the processes the
+# tests start (servers coming up, exports, stops), so two runs side by side keep two cores busy
+# where one run alone left them idle between its slow tests. --dist loadgroup keeps a module
+# whose tests share a module-scoped fixture (real traced runs) on one worker (tests/conftest.py).
+# What each run holds: collector reruns skip the collector_independent tests, every Python but
+# the first (python3), the oldest and the newest skips the python_independent ones (the reading
+# side), every Python but the first the "once" ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -103,12 +107,17 @@ setup_venv() {  # version exe -> 0 if ready; the log is kept in .venv-test/<vers
   : >"$log"
   if [ ${#uv[@]} -gt 0 ]; then
     # A venv left by an older pip-based run (or another interpreter) is replaced, not mixed.
+    # The editable install is redone only when pyproject.toml changed since (a stamp beside the
+    # venv): uv rebuilds the editable wheel on every call, seconds per Python on a loaded machine.
+    local stamp="$venv/.installed-from" wanted
+    wanted=$(cksum <pyproject.toml)
     if [ -x "$venv/bin/python" ] && [ ! -e "$venv/bin/pip" ] \
         && [ "$("$venv/bin/python" -c "$same" 2>/dev/null)" = "$("$exe" -c "$same")" ]; then
-      :
+      if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then return 0; fi
     else
       "${uv[@]}" venv -q --clear -p "$exe" "$venv" >>"$log" 2>&1
-    fi && "${uv[@]}" pip install -q --python "$venv/bin/python" -e ".[test]" >>"$log" 2>&1 && return 0
+    fi && "${uv[@]}" pip install -q --python "$venv/bin/python" -e ".[test]" >>"$log" 2>&1 \
+      && echo "$wanted" >"$stamp" && return 0
     echo "=== uv could not set up .venv-test/$version (see $log); trying venv + pip"
     rm -rf "$venv"
   fi
@@ -128,11 +137,29 @@ for entry in "${pythons[@]}"; do
   fi
   for collector in $(collectors_for "$version"); do runs+=("$version:$collector"); done
 done
-# The whole-suite runs (auto) first, the first Python's (with the "once" tests) leading; the
-# collector reruns, a third of the suite, last, filling in beside the longest.
+# The Pythons that run the "python_independent" tests too (the reading side: audit, diff, report
+# and page, the fuzzed readers; the same code whatever the interpreter): the first one (python3,
+# the default), the oldest and the newest. The others run what the interpreter changes.
+first_version="${runs[0]:-}"; first_version="${first_version%%:*}"  # the first Python ready also runs the "once" tests
+oldest=$(printf '%s\n' "${runs[@]%%:*}" | sort -t. -k2,2n | head -n 1)
+newest=$(printf '%s\n' "${runs[@]%%:*}" | sort -t. -k2,2n | tail -n 1)
+full=" $first_version $oldest $newest "
+# Longest runs first, so that the last ones to start are short and the two slots end together:
+# by the time each run took last time (.venv-test/logs/*.seconds), else by what the runs hold (the
+# auto runs of the Pythons with the python_independent tests, then the other auto runs, then the
+# collector reruns, a third of the suite).
+estimate() {  # version collector -> seconds
+  local seconds
+  if [ -f ".venv-test/logs/$1-$2.seconds" ] && read -r seconds <".venv-test/logs/$1-$2.seconds" && [ "$seconds" -gt 0 ] 2>/dev/null; then
+    echo "$seconds"
+  elif [ "$2" != auto ]; then echo 50
+  elif [ "$1" = "$first_version" ]; then echo 200
+  else case "$full" in *" $1 "*) echo 190 ;; *) echo 120 ;; esac
+  fi
+}
 ordered=()
-for run in "${runs[@]}"; do [ "${run#*:}" = auto ] && ordered+=("$run"); done
-for run in "${runs[@]}"; do [ "${run#*:}" = auto ] || ordered+=("$run"); done
+while read -r _ run; do ordered+=("$run"); done < <(
+  for run in "${runs[@]}"; do echo "$(estimate "${run%%:*}" "${run#*:}") $run"; done | sort -s -k1,1nr)
 runs=("${ordered[@]}")
 echo "=== environments ready in $((SECONDS - started)) s; ${#runs[@]} runs, $JOBS at a time, -n $WORKERS each"
 if [ -n "${TEST_SETUP_ONLY:-}" ]; then [ ${#summary[@]} -eq 0 ] || printf '%s\n' "${summary[@]}"; exit $status; fi
@@ -140,23 +167,26 @@ if [ ${#runs[@]} -eq 0 ]; then printf '%s\n' "${summary[@]}"; exit 1; fi
 
 # One run: its output goes to a log, printed whole when it ends so runs side by side stay readable.
 mkdir -p .venv-test/logs
-first_version="${runs[0]%%:*}"  # the first Python whose environment is ready runs the "once" tests
 run_suite() {  # version collector
   local version="$1" collector="$2" log=".venv-test/logs/$1-$2.log" t0=$SECONDS rc
-  # Tests that do not depend on the collector run once per Python, in the auto run; tests
-  # that depend on neither (files, pins, the browser) run on the first Python only.
+  # Tests that do not depend on the collector run once per Python, in the auto run; tests that
+  # do not depend on the Python on the first, oldest and newest only; tests that depend on
+  # neither (files, pins, the browser) on the first Python only.
   local skip=() only=()
   [ "$collector" = auto ] || skip+=("not collector_independent")
   [ "$version" = "$first_version" ] || skip+=("not once")
+  case "$full" in *" $version "*) ;; *) skip+=("not python_independent") ;; esac
   if [ ${#skip[@]} -gt 0 ]; then only=(-m "$(printf '%s and ' "${skip[@]}" | sed 's/ and $//')"); fi
   # Property-based tests: 120 examples each on the first Python, 30 on the others (tests/conftest.py).
   local profile=ci
   [ "$version" = "$first_version" ] || profile=other-python
   HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-$profile}" IMPORT_TRACING_TEST_COLLECTOR="$collector" \
     timeout -k 30 1800 ".venv-test/$version/bin/python" \
-    -m pytest -q -n "$WORKERS" -p no:cacheprovider "${only[@]}" "${@:3}" >"$log" 2>&1
+    -m pytest -q -n "$WORKERS" --dist loadgroup -p no:cacheprovider "${only[@]}" "${@:3}" >"$log" 2>&1
   rc=$?
   echo "$rc $((SECONDS - t0))" >".venv-test/logs/$version-$collector.rc"
+  # A whole run that passed: its time orders the next runs (a run of a few tests would not).
+  if [ "$rc" = 0 ] && [ $# -le 2 ]; then echo "$((SECONDS - t0))" >".venv-test/logs/$version-$collector.seconds"; fi
   { echo "=== Python $version, collector $collector ($((SECONDS - t0)) s, exit $rc)"; cat "$log"; }
 }
 running=0

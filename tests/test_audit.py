@@ -24,6 +24,8 @@ from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support import demo_graph
 from tests.support.servers import DEMO_ROOT, REPO, child_output, clean_env, start_demo
 
+pytestmark = pytest.mark.python_independent  # the reading side (the demo runs it reads are tested on every Python elsewhere)
+
 CLI = [sys.executable, "-m", "otel_import_tracer", "audit"]
 
 

@@ -1,9 +1,8 @@
-"""The benchmarks still run: the startup benchmark on a 30-module app, one round.
-
-Its figures mean nothing at this size; what it checks is that every variant starts the
-generated app, that our collectors and the references record every module of the
-ground truth, and that the table is printed. (CI also runs ``python -m benchmarks.run_all
---quick``, which adds the request and memory benchmarks.)
+"""The benchmarks' generated apps. That the benchmarks still run (every variant starts the app, our
+collectors and the references record every module of the ground truth, the tables print) is
+checked by CI's ``python -m benchmarks.run_all --quick --otlp`` after the suite (``.ci/run``),
+which exits 1 otherwise: the quick startup benchmark run here too was the same check again,
+80 s of a loaded run (issue 27: a test command a newcomer can wait for).
 """
 
 from __future__ import annotations
@@ -14,13 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import appgen, runner
+from benchmarks import appgen
 from tests.support.servers import clean_env
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
 pytestmark = pytest.mark.collector_independent
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_generated_app_has_the_requested_modules(tmp_path: Path) -> None:
@@ -30,27 +27,6 @@ def test_generated_app_has_the_requested_modules(tmp_path: Path) -> None:
     assert {"src", "src.main", "src.routers.diagnostics", "src.services.workload"} <= set(app.module_names)
     again = appgen.generate_app(str(tmp_path / "again"), 60, seed=3)
     assert again.module_names == app.module_names  # deterministic
-
-
-@pytest.mark.once
-def test_quick_startup_benchmark_prints_every_variant(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "startup", "--keep", str(tmp_path)],
-        cwd=str(REPO),
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600,  # a few seconds when quiet; minutes beside other CPU-bound jobs
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert "## Startup" in proc.stdout
-    rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("| ")}
-    for variant in runner.all_variants():
-        assert variant.name in rows, f"{variant.name} missing from:\n{proc.stdout}"
-        assert "error" not in rows[variant.name], rows[variant.name]
-    for name in ("auto", "importhook", "settrace", "naive", "coverage", "importtime"):
-        assert "| yes " in rows[name], f"{name} did not record every module: {rows[name]}"
 
 
 def test_the_wide_profile_is_loaded_whole_on_two_threads_and_recorded_whole(tmp_path: Path) -> None:

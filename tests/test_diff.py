@@ -31,7 +31,7 @@ from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.servers import REPO, child_output, clean_env
 from tests.test_audit import assert_backend_error, assert_clean_error
 
-pytestmark = pytest.mark.collector_independent
+pytestmark = [pytest.mark.collector_independent, pytest.mark.python_independent]  # the reading side
 
 CLI = [sys.executable, "-m", "otel_import_tracer", "diff"]
 RUNS_PER_SIDE = 5  # medians of five: a scheduler stall in one run moves nothing

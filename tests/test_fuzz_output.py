@@ -26,7 +26,7 @@ from otel_import_tracer.reading.render.page import render
 from otel_import_tracer.reading.records import Process, from_document
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION
 
-pytestmark = pytest.mark.collector_independent
+pytestmark = [pytest.mark.collector_independent, pytest.mark.python_independent]  # the reading side
 
 # Newline is the only control character our own templates write; tab none.
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")

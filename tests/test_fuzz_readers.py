@@ -33,7 +33,7 @@ from otel_import_tracer.reading.sources import LOG, REPORT, TRACE, Input, load_i
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX, ascii_escaped, shutdown_lines, unescape
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 
-pytestmark = pytest.mark.collector_independent
+pytestmark = [pytest.mark.collector_independent, pytest.mark.python_independent]  # the reading side
 
 SECONDS_PER_EXAMPLE = 5.0
 FILES = ("__init__.py", "main.py", "api/__init__.py", "api/routes.py", "models.py")

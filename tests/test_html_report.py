@@ -31,7 +31,7 @@ from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support.servers import REPO, child_output, clean_env
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
-pytestmark = pytest.mark.collector_independent
+pytestmark = [pytest.mark.collector_independent, pytest.mark.python_independent]  # the reading side
 
 MAIN_BAR_RGB = (0x3B, 0x73, 0xD9)  # .bar.main in html_report's stylesheet
 

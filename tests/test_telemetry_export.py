@@ -157,7 +157,9 @@ def _start_generated(tmp_path: Path, n_modules: int, env: Dict[str, str]) -> Ser
 
 
 @pytest.mark.collector_independent
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+# Over HTTP on the first, oldest and newest Python only (scripts/test.sh): what the protocol changes is
+# the SDK's exporter, not the interpreter; gRPC on every Python (90 s each at load 20).
+@pytest.mark.parametrize("protocol", [PROTOCOLS[0], pytest.param(PROTOCOLS[1], marks=pytest.mark.python_independent)])
 def test_five_thousand_modules_all_arrive(tmp_path: Path, receiver: OtlpReceiver, protocol: str) -> None:
     with _start_generated(tmp_path, 5000, receiver.env(protocol)) as service:
         service.wait_ready(timeout=120)
@@ -203,9 +205,11 @@ def test_an_application_provider_is_reused_and_keeps_its_own_limits(tmp_path: Pa
     (startup,) = receiver.wait_for_spans(semconv.SPAN_STARTUP)
     assert startup.resource["service.name"] == "app-with-own-provider"
     assert startup.dropped_events_count == 0 and len(_loaded_names(startup)) > 300
-    # By span id: an export retried after a client-side timeout (a loaded machine) arrives twice.
-    (own,) = {span.span_id: span for span in receiver.wait_for_spans("app.own-span")}.values()
-    assert (len(own.events), own.dropped_events_count) == (128, 72)  # the app's span: its limit, untouched
+    # One per /health answered: the readiness probe retries a request that took over 2 s (a loaded
+    # machine; seen: two spans), and an export retried after a client-side timeout arrives twice.
+    owns = receiver.wait_for_spans("app.own-span")
+    limits = [(len(own.events), own.dropped_events_count) for own in owns]
+    assert limits and set(limits) == {(128, 72)}, limits  # the app's span: its limit, untouched
 
 
 @pytest.mark.collector_independent

@@ -22,7 +22,7 @@ from tests.support.servers import DEMO_ROOT, start_demo
 from tests.test_audit import RUN_REQUESTS, assert_backend_error, assert_clean_error, expected_never, never_loaded, run_audit
 from tests.test_diff import run_diff
 
-pytestmark = pytest.mark.collector_independent
+pytestmark = [pytest.mark.collector_independent, pytest.mark.python_independent]  # the reading side
 
 SERVICE = "otel-import-tracer-demo"
 ENVIRONMENTS = {"a": "staging", "b": "production"}  # run -> its deployment.environment.name

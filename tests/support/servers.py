@@ -73,6 +73,11 @@ def child_output(result: "subprocess.CompletedProcess") -> str:
     return "\n".join(parts)
 
 
+# (argv, everything it printed) of each server a test closed; tests/conftest.py shows the last
+# ones when the test fails and empties it before each test.
+FINISHED: List[Tuple[List[str], str]] = []
+
+
 class ServiceProcess:
     """A server started from ``argv``; ``stop()`` returns everything it printed."""
 
@@ -136,6 +141,10 @@ class ServiceProcess:
             self.proc.kill()
             self.proc.wait()
         self._log.close()
+        try:
+            FINISHED.append((self.argv, self.output()))  # shown if the test fails (tests/conftest.py)
+        except OSError:
+            pass
         try:
             os.unlink(self._log.name)
         except OSError:
