@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from otel_import_tracer import messages
+import otel_import_tracer.collectors.failures as failures
 import otel_import_tracer.collectors.frames as frames
 import otel_import_tracer.collectors.standins as standins
 from otel_import_tracer.naming import SourceRoot
@@ -114,22 +115,7 @@ class ImportHookFinder:
         return spec
 
     def _note_missing(self, fullname: str) -> None:
-        caller = sys._getframe(2)
-        if not frames.in_real_import(caller) or frames.in_fromlist_probe(caller):
-            return
-        name, importer_file, line = frames.describe(frames.importer_frame(caller), self._root)
-        if importer_file is None:
-            return  # a third-party probe for an optional dependency: not ours to report
-        _last_failure.missing = fullname
-        self._registry.add_failure(
-            fullname,
-            name,
-            importer_file,
-            line,
-            "ModuleNotFoundError",
-            f"No module named {fullname!r}",
-            threading.current_thread().name,
-        )
+        failures.note_missing(self._registry, self._root, fullname, sys._getframe(2))
 
     def _watch(self, fullname: str, spec: Any) -> None:
         loader = spec.loader
@@ -172,7 +158,7 @@ class ImportHookFinder:
             try:
                 loader.exec_module(module)
             except Exception as exc:
-                _record_exec_failure(registry, fullname, *importer, exc)
+                failures.record_exec_failure(registry, fullname, *importer, exc)
                 raise
             finally:
                 if dependency is not None:
@@ -198,7 +184,7 @@ def timed_exec(
         try:
             loader.exec_module(module)
         except Exception as exc:
-            _record_exec_failure(registry, name, parent, parent_file, line, exc)
+            failures.record_exec_failure(registry, name, parent, parent_file, line, exc)
             raise
         finally:
             if load is not None:
@@ -325,7 +311,7 @@ def _alias(begun: Begun, claimed: str) -> None:
 
 def _exec_failed(begun: Begun, exc: BaseException) -> None:
     for registry, _, name, importer in begun:
-        _record_exec_failure(registry, name, *importer, exc)
+        failures.record_exec_failure(registry, name, *importer, exc)
 
 
 def _end(begun: Begun) -> None:
@@ -455,39 +441,6 @@ def _unshadow_exec_module(loader: Any) -> None:
     except AttributeError:
         pass
 
-
-def _record_exec_failure(
-    registry: Registry,
-    name: str,
-    parent: Optional[str],
-    parent_file: Optional[str],
-    line: Optional[int],
-    exc: BaseException,
-) -> None:
-    """Record where a failure starts, not every import it then unwinds through."""
-    last = _last_failure
-    if isinstance(exc, ModuleNotFoundError) and exc.name is not None and exc.name == getattr(last, "missing", None):
-        return  # the missing module, already reported where it was asked for
-    signature = (id(exc), type(exc), str(exc))
-    if signature == getattr(last, "exception", None):
-        return  # the same exception, already reported by the module it came from
-    last.exception = signature  # not the exception itself: that would keep its frames alive
-    try:
-        registry.add_failure(
-            name,
-            parent,
-            parent_file,
-            line,
-            type(exc).__name__,
-            str(exc),
-            threading.current_thread().name,
-        )
-    except Exception as error:
-        messages.internal_error(error)
-
-
-# Per thread, the failure last recorded, so the imports it unwinds through are not reported again.
-_last_failure = threading.local()
 
 # Our exec_module wrappers sit between the import machinery and the module: shown as the
 # machinery, they are trimmed from the application's tracebacks as it is, and skipped as importers.
