@@ -19,7 +19,6 @@ PACKAGE_DIR = Path(otel_import_tracer.__file__).resolve().parent
 MAX_LINES = 450
 # Files over the limit that other work of issue 24 (and 25) splits; drop each when it lands.
 KNOWN_LONG = {
-    "collectors/importhook.py",  # stack25 (issue 25's import-stack accounting changes it now)
     # 471 once issue 25's tracer_imports, issue 27's root note and issue 24's hand-in met: the
     # session class (TracingSession, its listener) goes to a module of its own, next.
     "tracing.py",
