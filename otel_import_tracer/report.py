@@ -336,6 +336,7 @@ def _module_entry(load: Any, origin_ns: int) -> Dict[str, Any]:
         "preloaded": load.preloaded,
         "lazy": load.lazy,
         "source": load.source,
+        "stack_parent": _stack_parent(load),  # whose import it ran in; "importer" issued it
     }
 
 
@@ -378,8 +379,14 @@ def _dependency_entries(dependencies: List[Any], origin_ns: int, resolve: bool) 
             "lazy": dependency.lazy,
             "distribution": distribution,
             "version": version,
+            "stack_parent": _stack_parent(dependency),
         })
     return entries
+
+
+def _stack_parent(load: Any) -> Optional[str]:
+    parent = load.stack_parent
+    return None if parent is None else parent.name
 
 
 def _service_name() -> Optional[str]:

@@ -23,10 +23,10 @@ import pytest
 from otel_import_tracer.reading.audit import audit
 from otel_import_tracer.reading.render import page as html_report
 from otel_import_tracer.reading.render.page import render, tree_order
-from otel_import_tracer.reading.records import Module, Process
+from otel_import_tracer.reading.records import Dependency, Module, Process
 from otel_import_tracer.reading.report import parse_report
 from otel_import_tracer.reading.sources import of_report
-from otel_import_tracer.reading.timings import self_times
+from otel_import_tracer.reading.timings import dependency_times, self_times
 from otel_import_tracer.report import SCHEMA, SCHEMA_VERSION, dumps
 from tests.support.servers import REPO, child_output, clean_env
 
@@ -146,7 +146,22 @@ def test_self_time_subtracts_the_direct_imports() -> None:
         dataclasses.replace(module("b", "a", 0.0), duration_ms=4.0),
         dataclasses.replace(module("c", "b", 0.0), duration_ms=3.0),
     ]
-    assert self_times(entries) == {"a": 6.0, "b": 1.0, "c": 3.0}
+    assert self_times(entries) == {"a": 6.0, "b": 1.0, "c": 3.0}  # a report from before the stack: importers
+
+
+def test_self_time_is_the_stack_s_modules_and_dependencies_alike() -> None:
+    def timed(name: str, importer: Optional[str], stack_parent: Optional[str], duration_ms: float) -> Module:
+        return dataclasses.replace(module(name, importer, 0.0), duration_ms=duration_ms, stack_parent=stack_parent)
+
+    entries = [
+        timed("main", None, None, 100.0),
+        timed("helpers", "main", "main", 1.0),
+        timed("slow", "helpers", "main", 80.0),  # helpers.load() in main's body
+        timed("plugins", "main", None, 5.0),  # later, not in main's import
+    ]
+    fastapi = [Dependency("fastapi", "helpers", "/app/src/helpers.py", 1, 0.0, 12.0, "MainThread", False, None, None, "main")]
+    assert self_times(entries, None, fastapi) == {"main": 7.0, "helpers": 1.0, "slow": 80.0, "plugins": 5.0}
+    assert dependency_times(entries, fastapi) == {"main": 12.0}
 
 
 def test_sections_list_slowest_failed_lazy_and_never_loaded(tmp_path: Path) -> None:

@@ -65,3 +65,35 @@ def test_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
     assert len(lines) == 3 and lines[2].startswith("otel-import-tracer:   more: set IMPORT_TRACING_REPORT=")  # no report: how to get one
     assert all("\x1b" not in line and "\r" not in line and "\n" not in line for line in lines)
     assert "src.\\x1b]0;owned\\x07" in lines[1]
+
+
+def test_the_import_stack_is_per_thread_and_self_time_is_the_stack_s(tmp_path: Path) -> None:
+    import threading
+
+    registry = registry_of(tmp_path)
+    main = registry.begin_load("/x/src/main.py", "src.main", None, "MainThread", SOURCE_IMPORT)
+    fastapi = registry.begin_dependency("fastapi", "src.helpers", "/x/src/helpers.py", 2, "MainThread")
+    plugin = registry.begin_load("/x/src/entry.py", "src.entry", None, "MainThread", SOURCE_IMPORT)  # by the dependency
+    registry.end_load(plugin)
+    registry.end_dependency(fastapi)
+    seen = {}
+
+    def elsewhere() -> None:  # another thread: its stack is its own, even while src.main's import runs
+        other = registry.begin_load("/x/src/threaded.py", "src.threaded", "src.main", "worker", SOURCE_IMPORT)
+        seen["parent"] = other.stack_parent
+        registry.end_load(other)
+
+    worker = threading.Thread(target=elsewhere)
+    worker.start()
+    worker.join()
+    registry.note_executed("/x/src/script.py", "src.script", None, "MainThread")  # untimed: not on the stack
+    slow = registry.begin_load("/x/src/slow.py", "src.slow", "src.helpers", "MainThread", SOURCE_IMPORT)
+    registry.end_load(slow)
+    registry.end_load(main)
+    assert seen["parent"] is None
+    assert fastapi.stack_parent is main and plugin.stack_parent is fastapi and slow.stack_parent is main
+    assert slow.parent == "src.helpers"  # the issuer stays
+    # main: 2 -> 12 ms (10 ms), fastapi 3 -> 6 (with src.entry 4 -> 5), src.slow 10 -> 11: 6 ms of its own
+    assert (main.duration_ns, main.children_ns) == (10_000_000, 4_000_000)
+    assert "src.main 10.0 ms (self 6.0 ms)" in summary_lines(registry)[1]
+    assert registry._stack() == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_import_tracer import semconv
-from otel_import_tracer.registry import SOURCE_IMPORT, SOURCE_PRELOADED, FailedImport, ModuleLoad
+from otel_import_tracer.registry import SOURCE_IMPORT, SOURCE_PRELOADED, DependencyLoad, FailedImport, ModuleLoad
 from otel_import_tracer.telemetry import setup, spans
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
@@ -20,9 +20,9 @@ MS = 1_000_000
 
 
 def load(name: str, start: int, end: Optional[int], parent: Optional[str] = None, thread: str = "MainThread",
-         source: str = SOURCE_IMPORT) -> ModuleLoad:
+         source: str = SOURCE_IMPORT, stack: Any = None) -> ModuleLoad:
     return ModuleLoad(name=name, file=f"/app/{name.replace('.', '/')}.py", start_ns=start * MS, parent=parent,
-                      thread=thread, source=source, end_ns=None if end is None else end * MS)
+                      thread=thread, source=source, end_ns=None if end is None else end * MS, stack_parent=stack)
 
 
 @pytest.fixture
@@ -60,20 +60,26 @@ def test_unlimited_events_leave_the_applications_tracers_alone(tracer) -> None: 
     assert theirs._span_limits.max_events == 128
 
 
-def test_waterfall_nests_by_importer_only_when_times_and_thread_agree(tracer, exporter) -> None:  # type: ignore[no-untyped-def]
+def test_waterfall_nests_by_the_import_stack_not_by_the_issuing_statement(tracer, exporter) -> None:  # type: ignore[no-untyped-def]
     startup = tracer.start_span(semconv.SPAN_STARTUP, start_time=0)
+    main = load("src.main", 1, 100, parent="uvicorn.importer")
+    models = load("src.models", 2, 20, parent="src.main", stack=main)
+    domain = load("src.models.domain", 3, 10, parent="src.models", stack=models)
+    slow = load("src.slow", 30, 40, parent="src.helpers", stack=main)  # issued by a function of src.helpers in main's body
     loads = [
-        load("src.main", 1, 100, parent="uvicorn.importer"),
-        load("src.models", 2, 20, parent="src.main"),
-        load("src.models.domain", 3, 10, parent="src.models"),
-        load("src.worker_dep", 50, 60, parent="src.main", thread="worker"),  # another thread: not nested
+        main, models, domain, slow,
+        load("src.worker_dep", 50, 60, parent="src.main", thread="worker"),  # another thread: no stack parent
         load("src.plugin", 150, 160, parent="src.main"),  # after its importer's import ended
         load("src.preloaded", 0, None, source=SOURCE_PRELOADED),  # no timing: no span
     ]
+    fastapi = DependencyLoad("fastapi", "src.main", "/app/src/main.py", 1, 21 * MS, "MainThread", end_ns=29 * MS, stack_parent=main)
+    plugin = load("src.entry_point", 22, 25, parent=None, stack=fastapi)  # loaded by the dependency's import
+    loads.append(plugin)
+    main.children_ns = 18 * MS + 10 * MS + 8 * MS
     flushes: List[int] = []
-    count = spans.emit_waterfall(tracer, startup.get_span_context(), loads, every=2, flush=flushes.append)
+    count = spans.emit_waterfall(tracer, startup.get_span_context(), loads, every=2, flush=flushes.append, dependencies=[fastapi])
     startup.end(end_time=200 * MS)
-    assert count == 5 and flushes == [2, 4]  # told how many spans went out so far
+    assert count == 8 and flushes == [2, 4, 6, 8]  # told how many spans went out so far
     finished = {s.name: s for s in exporter.get_finished_spans()}
     parent_of: Dict[str, str] = {}
     ids = {s.context.span_id: s.name for s in finished.values()}
@@ -84,12 +90,18 @@ def test_waterfall_nests_by_importer_only_when_times_and_thread_agree(tracer, ex
         "import src.main": "app.startup",
         "import src.models": "import src.main",
         "import src.models.domain": "import src.models",
+        "import src.slow": "import src.main",
+        "import fastapi": "import src.main",
+        "import src.entry_point": "import fastapi",
         "import src.worker_dep": "app.startup",
         "import src.plugin": "app.startup",
     }
-    domain = finished["import src.models.domain"]
-    assert (domain.start_time, domain.end_time) == (3 * MS, 10 * MS)
-    assert domain.attributes[semconv.ATTR_IMPORT_DURATION_MS] == 7.0
+    spanned = finished["import src.models.domain"]
+    assert (spanned.start_time, spanned.end_time) == (3 * MS, 10 * MS)
+    assert spanned.attributes[semconv.ATTR_IMPORT_DURATION_MS] == 7.0
+    assert finished["import src.slow"].attributes[semconv.ATTR_MODULE_PARENT] == "src.helpers"  # the issuer stays
+    assert finished["import src.slow"].attributes[semconv.ATTR_STACK_PARENT] == "src.main"
+    assert finished["import src.main"].attributes[semconv.ATTR_SELF_DURATION_MS] == 99.0 - 36.0
 
 
 def test_own_span_for_a_lazy_import_holds_the_event(tracer, exporter) -> None:  # type: ignore[no-untyped-def]

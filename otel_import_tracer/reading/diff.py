@@ -2,7 +2,8 @@
 
 Each side is one or more startups: a report is one, a saved trace holds one per
 ``app.startup`` span. Startups are noisy, so each side's figures are medians over its
-startups: a module's import time (cumulative, and self: without the modules it imported)
+startups: a module's import time (cumulative, and self: without every import begun inside its own,
+modules of the root and dependencies alike, as ``-X importtime`` counts it)
 over the startups that timed it, the startup time (to startup complete) over those that
 completed. A module belongs to a side when it loaded during the startup of any of its runs;
 lazy loads (after startup) depend on the requests served and are not compared. Dependency loads
@@ -34,6 +35,9 @@ class Timing:
     cumulative_ms: Optional[float]
     self_ms: Optional[float]
     runs: int  # startups of the side in which it loaded
+
+
+NOT_LOADED = Timing(0.0, 0.0, 0)  # a module the side did not load: it cost nothing there
 
 
 @dataclasses.dataclass
@@ -147,7 +151,8 @@ def side(label: str, reports: Sequence[Process]) -> Side:
                     times.append(dependency.duration_ms)
         entries = [entry for entry in report.modules if not entry.lazy]
         timed = [entry for entry in entries if entry.duration_ms is not None]
-        for name, value in self_times(timed).items():
+        startup_dependencies = [dependency for dependency in report.dependencies if not dependency.lazy]
+        for name, value in self_times(timed, None, startup_dependencies).items():
             own.setdefault(name, []).append(value)
         for name in {entry.name for entry in entries}:
             runs[name] = runs.get(name, 0) + 1
@@ -165,8 +170,10 @@ def side(label: str, reports: Sequence[Process]) -> Side:
 
 def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
     before, after = side("base", base), side("head", head)
-    both = sorted(set(before.modules) & set(after.modules))
-    changes = [Change(name, before.modules[name], after.modules[name]) for name in both]
+    both = sorted(set(before.modules) | set(after.modules))
+    # A module on one side only is a change of all its time (from or to nothing): a new module that
+    # is slow is the biggest change, not its importer's cumulative nor anybody's noise.
+    changes = [Change(name, before.modules.get(name, NOT_LOADED), after.modules.get(name, NOT_LOADED)) for name in both]
     changes = [change for change in changes if change.self_delta_ms is not None or change.cumulative_delta_ms is not None]
     changes.sort(key=lambda change: (-abs(change.self_delta_ms or 0.0), -abs(change.cumulative_delta_ms or 0.0), change.name))
     old, new = before.dependencies or {}, after.dependencies or {}

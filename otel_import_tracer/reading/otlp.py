@@ -230,7 +230,7 @@ def _module(attributes: Dict[str, Any], time_ns: int, at: _Where, lazy: bool) ->
     if not isinstance(name, str) or not isinstance(file, str):
         raise at.fail(f"a {semconv.EVENT_MODULE_LOADED} event without {semconv.ATTR_MODULE_NAME} and {semconv.ATTR_FILE_PATH}")
     duration = attributes.get(semconv.ATTR_IMPORT_DURATION_MS)
-    return {
+    return _with_stack({
         "name": name,
         "file": file,
         "_ns": time_ns,
@@ -240,7 +240,15 @@ def _module(attributes: Dict[str, Any], time_ns: int, at: _Where, lazy: bool) ->
         "preloaded": attributes.get(semconv.ATTR_PRELOADED) is True,
         "lazy": lazy,
         "source": "trace",
-    }
+    }, attributes)
+
+
+def _with_stack(entry: Dict[str, Any], attributes: Dict[str, Any]) -> Dict[str, Any]:
+    """The import stack's parent, from a writer that records it (its timed loads carry a self time;
+    a trace from before has neither, and its importers stand in, as in older reports)."""
+    if semconv.ATTR_SELF_DURATION_MS in attributes:
+        entry["stack_parent"] = _text(attributes.get(semconv.ATTR_STACK_PARENT)) or None
+    return entry
 
 
 def _dependency(attributes: Dict[str, Any], time_ns: int, at: _Where, lazy: bool, duration_ms: Optional[float] = None) -> Dict[str, Any]:
@@ -251,7 +259,7 @@ def _dependency(attributes: Dict[str, Any], time_ns: int, at: _Where, lazy: bool
         duration = attributes.get(semconv.ATTR_IMPORT_DURATION_MS)
         duration_ms = duration if isinstance(duration, (int, float)) and not isinstance(duration, bool) else None
     line = attributes.get(semconv.ATTR_LINE_NUMBER)
-    return {
+    return _with_stack({
         "name": name,
         "importer": _text(attributes.get(semconv.ATTR_MODULE_PARENT)) or None,
         "importer_file": importer_file,
@@ -262,7 +270,7 @@ def _dependency(attributes: Dict[str, Any], time_ns: int, at: _Where, lazy: bool
         "lazy": lazy,
         "distribution": None,
         "version": None,
-    }
+    }, attributes)
 
 
 def _failure(attributes: Dict[str, Any], time_ns: int, at: _Where, lazy: bool) -> Dict[str, Any]:

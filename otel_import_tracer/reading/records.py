@@ -20,6 +20,22 @@ _NUMBER = (int, float)
 JsonPath = Tuple[Union[str, int], ...]
 
 
+class _Absent:
+    """The ``stack_parent`` of an entry that has none: written before the import stack was
+    recorded (``None`` is a load begun with no other in progress on its thread)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __reduce__(self) -> str:
+        return "ABSENT"  # one object, across copies and processes
+
+
+ABSENT: Any = _Absent()
+
+
 @dataclasses.dataclass(**_SLOTS)
 class Module:
     """A module of the root, loaded (``offset_ms`` after the process's tracing started)."""
@@ -33,6 +49,9 @@ class Module:
     preloaded: bool
     lazy: bool
     source: str
+    # The load whose import was running on its thread when this one began (the import stack, as
+    # ``-X importtime`` nests imports); None: none was; ABSENT: an older report (its importer stands in).
+    stack_parent: Optional[str] = ABSENT
 
 
 @dataclasses.dataclass(**_SLOTS)
@@ -65,6 +84,7 @@ class Dependency:
     lazy: bool
     distribution: Optional[str]
     version: Optional[str]
+    stack_parent: Optional[str] = ABSENT  # as Module's
 
 
 Record = Union[Module, Failure, Dependency]
@@ -157,7 +177,14 @@ class Process:
 
 
 def entry_of(record: Record) -> Dict[str, Any]:
-    return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+    values = ((field.name, getattr(record, field.name)) for field in dataclasses.fields(record))
+    return {name: value for name, value in values if value is not ABSENT}
+
+
+def _stack_parent(entry: Dict[str, Any]) -> Any:
+    """An entry's ``stack_parent``: a name, None, or ABSENT (not written, or not a name: ignored)."""
+    parent = entry.get("stack_parent", ABSENT)
+    return parent if parent is None or type(parent) is str else ABSENT
 
 
 # -- entries to records ---------------------------------------------------------------------
@@ -182,7 +209,8 @@ def module_of(entry: Dict[str, Any]) -> Optional[Module]:
             or (duration is not None and type(duration) not in _NUMBER) or (importer is not None and type(importer) is not str)
             or type(thread) is not str or type(preloaded) is not bool or type(lazy) is not bool or type(source) is not str):
         return None
-    return Module(name, file, offset, duration, _shared(importer), _shared(thread), preloaded, lazy, _shared(source))
+    return Module(name, file, offset, duration, _shared(importer), _shared(thread), preloaded, lazy, _shared(source),
+                  _shared(_stack_parent(entry)))
 
 
 def failure_of(entry: Dict[str, Any]) -> Optional[Failure]:
@@ -212,7 +240,8 @@ def dependency_of(entry: Dict[str, Any]) -> Optional[Dependency]:
             or (duration is not None and type(duration) not in _NUMBER) or type(thread) is not str or type(lazy) is not bool
             or (distribution is not None and type(distribution) is not str) or (version is not None and type(version) is not str)):
         return None
-    return Dependency(name, _shared(importer), importer_file, line, offset, duration, _shared(thread), lazy, distribution, version)
+    return Dependency(name, _shared(importer), importer_file, line, offset, duration, _shared(thread), lazy, distribution, version,
+                      _shared(_stack_parent(entry)))
 
 
 _BUILDERS: Dict[Type[Any], Callable[[Dict[str, Any]], Any]] = {Module: module_of, Failure: failure_of, Dependency: dependency_of}
@@ -269,7 +298,7 @@ def of_registry(registry: Any) -> Process:
     header = {"root": registry.root.root, "startup_complete_ms": None if complete is None else (complete - origin) / _NS_PER_MS}
     modules = [
         Module(load.name, load.file, (load.start_ns - origin) / _NS_PER_MS, _ms_or_none(load.duration_ns), load.parent,
-               load.thread, load.preloaded, load.lazy, load.source)
+               load.thread, load.preloaded, load.lazy, load.source, _name_of(load.stack_parent))
         for load in registry.loads()
     ]
     failures = [
@@ -279,7 +308,8 @@ def of_registry(registry: Any) -> Process:
     ]
     dependencies = [
         Dependency(dependency.name, dependency.importer, dependency.importer_file, dependency.line, (dependency.start_ns - origin) / _NS_PER_MS,
-                   _ms_or_none(dependency.duration_ns), dependency.thread, dependency.lazy, None, None)
+                   _ms_or_none(dependency.duration_ns), dependency.thread, dependency.lazy, None, None,
+                   _name_of(dependency.stack_parent))
         for dependency in registry.dependencies()
     ]
     return Process("", header, modules, failures, dependencies)
@@ -290,6 +320,10 @@ _NS_PER_MS = 1_000_000
 
 def _ms_or_none(ns: Optional[int]) -> Optional[float]:
     return None if ns is None else ns / _NS_PER_MS
+
+
+def _name_of(load: Any) -> Optional[str]:
+    return None if load is None else load.name
 
 
 # -- what is wrong with an entry ------------------------------------------------------------

@@ -10,8 +10,10 @@ TYPE_CHECKING = False  # typing is not imported at run time: the app would find 
 if TYPE_CHECKING:
     from typing import Any, Dict
 
+    from otel_import_tracer.registry import Stacked
+
 from otel_import_tracer import semconv
-from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad
+from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad, ns_to_ms
 
 
 def load_attributes(load: ModuleLoad) -> Dict[str, Any]:
@@ -25,12 +27,20 @@ def load_attributes(load: ModuleLoad) -> Dict[str, Any]:
         attributes[semconv.ATTR_MODULE_PARENT] = load.parent
     if load.thread:
         attributes[semconv.ATTR_THREAD_NAME] = load.thread
-    duration_ms = load.duration_ms
-    if duration_ms is not None:
-        attributes[semconv.ATTR_IMPORT_DURATION_MS] = duration_ms
+    _add_timing(attributes, load)
     if load.lazy:
         attributes[semconv.ATTR_LAZY] = True
     return attributes
+
+
+def _add_timing(attributes: Dict[str, Any], load: Stacked) -> None:
+    """Cumulative and self duration, and the import whose stack it ran in."""
+    if load.stack_parent is not None:
+        attributes[semconv.ATTR_STACK_PARENT] = load.stack_parent.name
+    duration_ns = load.duration_ns
+    if duration_ns is not None:
+        attributes[semconv.ATTR_IMPORT_DURATION_MS] = ns_to_ms(duration_ns)
+        attributes[semconv.ATTR_SELF_DURATION_MS] = ns_to_ms(max(duration_ns - load.children_ns, 0))
 
 
 def failure_attributes(failure: FailedImport) -> Dict[str, Any]:
@@ -65,9 +75,7 @@ def dependency_attributes(dependency: DependencyLoad) -> Dict[str, Any]:
         attributes[semconv.ATTR_LINE_NUMBER] = dependency.line
     if dependency.thread:
         attributes[semconv.ATTR_THREAD_NAME] = dependency.thread
-    duration_ms = dependency.duration_ms
-    if duration_ms is not None:
-        attributes[semconv.ATTR_IMPORT_DURATION_MS] = duration_ms
+    _add_timing(attributes, dependency)
     if dependency.lazy:
         attributes[semconv.ATTR_LAZY] = True
     return attributes

@@ -72,22 +72,23 @@ def emit_waterfall(
     flush: Callable[[int], None],
     dependencies: Sequence[DependencyLoad] = (),
 ) -> int:
-    """One ``import <module>`` span per timed load, nested under the import that was running
-    it (same thread, enclosing times), else under ``app.startup`` (``startup_context``, its
-    SpanContext); then one ``import <name>`` span per timed dependency load (attribute
-    ``python.module.dependency``), under the module whose code imported it. ``flush(count so
-    far)`` runs every ``every`` spans so no queue of any size overflows. Returns the number of spans."""
+    """One ``import <name>`` span per timed load, module of the root or dependency (attribute
+    ``python.module.dependency``), nested by the import stack: under the import that was running
+    on its thread when it began (``stack_parent``), as ``-X importtime`` nests imports, else under
+    ``app.startup`` (``startup_context``, its SpanContext). ``flush(count so far)`` runs every
+    ``every`` spans so no queue of any size overflows. Returns the number of spans."""
     root_context = trace.set_span_in_context(trace.NonRecordingSpan(startup_context))
-    by_name: Dict[str, ModuleLoad] = {load.name: load for load in loads}
     # Parents by SpanContext only: holding the ended spans would keep every attribute of
-    # thousands of them alive after the exporter is done with them.
-    contexts: Dict[str, Any] = {}
+    # thousands of them alive after the exporter is done with them. Keyed by the record itself
+    # (the registry keeps them all alive), as a module and a dependency may share a name.
+    contexts: Dict[int, Any] = {}
     count = 0
-    records: List[Union[ModuleLoad, DependencyLoad]] = [*loads, *dependencies]  # modules first: the parents
-    for record in records:  # loads in start order (Registry.loads()): parents come before children
+    records: List[Union[ModuleLoad, DependencyLoad]] = [*loads, *dependencies]
+    records.sort(key=lambda record: record.start_ns)  # a stack parent begins before its children
+    for record in records:
         if record.end_ns is None:
             continue
-        parent_context = _enclosing_context(record, by_name, contexts)
+        parent_context = None if record.stack_parent is None else contexts.get(id(record.stack_parent))
         context = (
             trace.set_span_in_context(trace.NonRecordingSpan(parent_context)) if parent_context is not None else root_context
         )
@@ -104,25 +105,11 @@ def emit_waterfall(
             attributes=attributes,
         )
         span.end(end_time=record.end_ns)
-        if isinstance(record, ModuleLoad):
-            contexts[record.name] = span.get_span_context()
+        contexts[id(record)] = span.get_span_context()
         count += 1
         if count % every == 0:
             flush(count)
     return count
-
-
-def _enclosing_context(
-    load: Union[ModuleLoad, DependencyLoad], by_name: Dict[str, ModuleLoad], contexts: Dict[str, Any]
-) -> Optional[Any]:
-    """The span context of the load's importer when that import encloses it (same thread)."""
-    importer = load.parent if isinstance(load, ModuleLoad) else load.importer
-    parent = by_name.get(importer) if importer else None
-    if parent is None or parent.end_ns is None or parent.thread != load.thread:
-        return None
-    if parent.start_ns <= load.start_ns and load.end_ns <= parent.end_ns:  # type: ignore[operator]
-        return contexts.get(parent.name)
-    return None
 
 
 def emit_own_span(tracer: Any, event_name: str, attributes: Dict[str, Any], start_ns: int, end_ns: int) -> None:

@@ -6,7 +6,7 @@ import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.messages import printable
-from otel_import_tracer.reading.diff import TOP, Change, DiffResult, Side, _ms
+from otel_import_tracer.reading.diff import NOT_LOADED, TOP, Change, DiffResult, Side, _ms
 from otel_import_tracer.reading.records import Failure
 
 DIFF_SCHEMA = "otel-import-tracer/diff"
@@ -31,7 +31,7 @@ def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()
         lines += [f"  {_failure_phrase(failure)}" for failure in result.fixed_failures]
     shown = result.changes[:top]
     if shown:
-        lines += ["", "Biggest changes in import time (self = without the modules it imported):"]
+        lines += ["", "Biggest changes in import time (self = without the imports inside its own, dependencies too):"]
         rows = [("module", "self base -> head", "change", "cumulative base -> head", "change")]
         rows += [_change_cells(change) for change in shown]
         lines += ["  " + line for line in _columns(rows)]
@@ -81,7 +81,7 @@ def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] 
                   + ", ".join(f"`{_md(failure.name)}`" for failure in result.fixed_failures)]
     shown = result.changes[:top]
     if shown:
-        lines += ["", "**Biggest changes in import time** (self = without the modules it imported)", ""]
+        lines += ["", "**Biggest changes in import time** (self = without the imports inside its own, dependencies too)", ""]
         lines += ["| module | self base → head | change | cumulative base → head | change |", "|---|---|---|---|---|"]
         lines += ["| " + " | ".join([f"`{_md(cells[0])}`"] + [_md(cell) for cell in cells[1:]]) + " |" for cells in map(_change_cells, shown)]
     if result.dependencies_compared:
@@ -191,9 +191,11 @@ def _startup_phrase(result: DiffResult) -> str:
 
 
 def _change_cells(change: Change) -> Tuple[str, str, str, str, str]:
+    new = "(new) " if change.base is NOT_LOADED else ""
+    gone = " (gone)" if change.head is NOT_LOADED else ""
     return (
         change.name,
-        f"{_ms(change.base.self_ms)} -> {_ms(change.head.self_ms)}",
+        f"{new}{_ms(change.base.self_ms)} -> {_ms(change.head.self_ms)}{gone}",
         _signed_ms(change.self_delta_ms),
         f"{_ms(change.base.cumulative_ms)} -> {_ms(change.head.cumulative_ms)}",
         _signed_ms(change.cumulative_delta_ms),

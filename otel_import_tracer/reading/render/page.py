@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from otel_import_tracer.messages import printable
 from otel_import_tracer.reading.audit import AuditResult, never_loaded_by_package
 from otel_import_tracer.reading.records import Dependency, Failure, Module, Process
-from otel_import_tracer.reading.timings import finite, self_times
+from otel_import_tracer.reading.timings import dependency_times, finite, has_stack, parent_of, self_times
 from otel_import_tracer.report import write_text
 from otel_import_tracer.version import __version__
 
@@ -111,19 +111,23 @@ def _waterfall(startup: List[Entry], complete_ms: Optional[float], source: str, 
     return cut + (
         '<p class="legend"><span class="key main"></span>main thread <span class="key thread"></span>other threads '
         '<span class="key preloaded"></span>preloaded (before tracing began) '
-        '<span class="key dependency"></span>dependency (outside the root, imported by its code) — hover a bar for details. '
+        '<span class="key dependency"></span>dependency (outside the root, imported by its code) '
+        + ('' if complete_ms is None else '<span class="key complete"></span>startup complete ')
+        + '— a row under another ran inside its import (the import stack); hover a bar for details. '
         '<input id="filter" type="search" placeholder="filter modules…"></p>'
         f'<div class="waterfall" data-scale-ms="{scale:.3f}">{_axis(scale)}{marker}{"".join(rows)}</div>'
     )
 
 
 def tree_order(entries: Sequence[Entry]) -> List[Tuple[Entry, int]]:
-    """Entries depth-first under their importers (children by start time), with their depth."""
+    """Entries depth-first under their import-stack parents (older reports: their importers), children by
+    start time, with their depth: a module loaded after its importer's import ended is not drawn under it."""
     by_name = {entry.name: entry for entry in entries}
+    on_stack = has_stack(entries)
     children: Dict[Optional[str], List[Entry]] = {}
     for entry in entries:
-        parent = entry.importer if entry.importer in by_name and entry.importer != entry.name else None
-        children.setdefault(parent, []).append(entry)
+        parent = parent_of(entry, on_stack)
+        children.setdefault(parent if parent in by_name else None, []).append(entry)
     ordered: List[Tuple[Entry, int]] = []
     stack = [(entry, 0) for entry in reversed(_by_start(children.get(None, [])))]
     seen = set()
@@ -155,7 +159,8 @@ def _waterfall_row(entry: Entry, depth: int, scale: float) -> str:
         for line in (
             entry.name,
             entry.file,
-            f"imported by {entry.importer or '?'} in thread {entry.thread or '?'}",
+            f"imported by {entry.importer or '?'} in thread {entry.thread or '?'}"
+            + (f", inside the import of {entry.stack_parent}" if isinstance(entry.stack_parent, str) else ""),
             f"at +{_ms(entry.offset_ms)}, took {duration}",
         )
     )
@@ -226,13 +231,10 @@ def _slowest(entries: Sequence[Entry], dependencies: Sequence[Entry] = ()) -> st
     if not timed:
         return "<p>No timed imports.</p>"
     top = sorted(_slowest_first(timed, SLOWEST_SHOWN), key=lambda entry: -finite(entry.duration_ms))
-    own = self_times(timed, {entry.name for entry in top})
-    spent: Dict[str, float] = {}  # in dependencies, by importer
-    for dependency in dependencies:
-        if dependency.importer:
-            spent[dependency.importer] = spent.get(dependency.importer, 0.0) + finite(dependency.duration_ms)
+    own = self_times(timed, {entry.name for entry in top}, dependencies)
+    spent = dependency_times(timed, dependencies)  # in dependencies: those among its children
     rows = [
-        [entry.name, _ms(entry.duration_ms), _ms(max(own[entry.name] - spent.get(entry.name, 0.0), 0.0)),
+        [entry.name, _ms(entry.duration_ms), _ms(own[entry.name]),
          _ms(spent.get(entry.name, 0.0)), entry.importer or "", entry.thread, "lazy" if entry.lazy else "startup"]
         for entry in top
     ]
@@ -375,6 +377,7 @@ dt{color:#556}dd{margin:0;font-family:ui-monospace,monospace;word-break:break-al
 .overlay{position:absolute;top:0;bottom:0;left:32%;right:84px;pointer-events:none}
 .complete{position:absolute;top:0;bottom:0;border-left:2px dashed #e0663d}
 .key{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px;border-radius:2px}
+.key.complete{width:0;height:12px;border-left:2px dashed #e0663d;border-radius:0}
 .key.main{background:#3b73d9}.key.thread{background:#a259d9}.key.preloaded{background:#9aa3ad}.key.dependency{background:#2f9e74}
 #filter{margin-left:16px;padding:2px 6px}
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #dde;padding:3px 8px;text-align:left;vertical-align:top}

@@ -1,7 +1,7 @@
 """The few lines a person reads at the end of a run (``IMPORT_TRACING_SUMMARY``, on by default).
 
 On stderr, after the shutdown lines: how many modules, the startup time, the slowest startup
-imports with their own time, the slowest dependencies (what the root's code imported from
+imports with their own time (without every import begun inside theirs), the slowest dependencies (what the root's code imported from
 outside it), the lazy and the failed imports, and where the report is. Built
 from the registry alone, at stop, so it costs nothing before.
 """
@@ -38,7 +38,8 @@ def render(process: Process, report_path: Optional[str] = None) -> List[str]:
     timed = [load for load in startup if load.duration_ms is not None]
     if timed:
         slowest = sorted(timed, key=lambda load: -(load.duration_ms or 0.0))[:SLOWEST]
-        own = self_times(timed, [load.name for load in slowest])
+        timed_dependencies = [dependency for dependency in process.dependencies if dependency.duration_ms is not None]
+        own = self_times(timed, [load.name for load in slowest], timed_dependencies)
         lines.append("slowest: " + ", ".join(
             f"{load.name} {_ms_of(load.duration_ms or 0.0)} (self {_ms_of(own[load.name])})" for load in slowest
         ))
