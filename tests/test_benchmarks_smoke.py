@@ -47,3 +47,17 @@ def test_the_wide_profile_is_loaded_whole_on_two_threads_and_recorded_whole(tmp_
     assert traced.returncode == 0, traced.stderr[-4000:]
     recorded = {line.split(": ", 1)[1] for line in traced.stdout.splitlines() if line.startswith("LOADED_MODULE: ")}
     assert recorded == names, traced.stderr[-4000:]
+
+
+@pytest.mark.once
+def test_importtime_benchmark_prints_both_columns_and_where_they_differ_by_design() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_importtime", "--rounds", "1", "--modules", "30"],
+        cwd=str(REPO), env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "Generated app (30 modules)" in proc.stdout and "Airflow pattern" in proc.stdout, proc.stdout
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("src")}
+    assert "by design: a load -X importtime does not list" in rows["src.plugins.dynamic"], proc.stdout
+    assert "by design: imported in another thread" in rows["src.threaded"], proc.stdout
+    assert "ms" in rows["src.main"] and "-" not in rows["src.main"].split()[1:5], proc.stdout
