@@ -18,12 +18,8 @@ class Record:
     __slots__: Tuple[str, ...] = ()
     __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq
 
-    def _fields(self) -> Tuple[str, ...]:
-        """The fields of its value (``==``, ``repr``): ``_COMPARED`` if the class sets it, else all."""
-        return getattr(type(self), "_COMPARED", self.__slots__)
-
     def _values(self) -> Tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields())
+        return tuple(getattr(self, name) for name in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -31,7 +27,7 @@ class Record:
         return self._values() == other._values()  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields())
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"{type(self).__name__}({fields})"
 
 

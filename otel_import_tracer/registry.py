@@ -20,7 +20,10 @@ TYPE_CHECKING = False  # typing is not imported at run time: the app would find 
 if TYPE_CHECKING:
     from typing import AbstractSet, Dict, List, Mapping, Optional, Set, Tuple
 
+    from otel_import_tracer.importstack import Stacked
+
 from otel_import_tracer import messages
+from otel_import_tracer.importstack import ImportStacks
 from otel_import_tracer.naming import SourceRoot, is_source
 from otel_import_tracer.record import FrozenRecord, Record
 
@@ -41,10 +44,10 @@ def ns_to_ms(ns: int) -> float:
 
 
 class _Timed(Record):
-    """What a timed load (``ModuleLoad``, ``DependencyLoad``) says of its time: ``start_ns``, and
-    ``end_ns``, None while the module executes or when unknown."""
+    """What a timed load (``ModuleLoad``, ``DependencyLoad``) says of its time: ``start_ns``, ``end_ns`` (None while
+    it executes or when unknown), and its place on the import stack (``importstack``), not part of its value."""
 
-    __slots__ = ()
+    __slots__ = ("stack_parent", "children_ns")
     start_ns: int
     end_ns: Optional[int]
 
@@ -66,11 +69,7 @@ class _Timed(Record):
 class ModuleLoad(_Timed):
     """One loaded file. ``end_ns`` stays None while the module executes, or when unknown."""
 
-    # ``stack_parent``: the import stack (see ``Registry.begin_load``), the load in progress on this
-    # thread when this one began (a ModuleLoad or a DependencyLoad), whichever code issued it;
-    # ``parent`` is the issuer. ``children_ns``: time spent in the loads whose stack parent this is.
-    __slots__ = ("name", "file", "start_ns", "parent", "thread", "source", "lazy", "end_ns", "stack_parent", "children_ns")
-    _COMPARED = __slots__[:-2]  # a chain of records is not part of a load's value (repr, ==)
+    __slots__ = ("name", "file", "start_ns", "parent", "thread", "source", "lazy", "end_ns")
 
     def __init__(self, name: str, file: str, start_ns: int, parent: Optional[str], thread: str, source: str,
                  lazy: bool = False, end_ns: Optional[int] = None, stack_parent: Optional[Stacked] = None) -> None:
@@ -106,8 +105,7 @@ class DependencyLoad(_Timed):
     """A module outside the root loaded by an import that code under the root issued directly
     (``import fastapi`` in ``src/main.py``): its cumulative time, nothing of what it imported."""
 
-    __slots__ = ("name", "importer", "importer_file", "line", "start_ns", "thread", "lazy", "end_ns", "stack_parent", "children_ns")
-    _COMPARED = __slots__[:-2]  # as ModuleLoad's
+    __slots__ = ("name", "importer", "importer_file", "line", "start_ns", "thread", "lazy", "end_ns")
 
     def __init__(self, name: str, importer: Optional[str], importer_file: str, line: Optional[int], start_ns: int,
                  thread: str, lazy: bool = False, end_ns: Optional[int] = None, stack_parent: Optional[Stacked] = None) -> None:
@@ -119,14 +117,8 @@ class DependencyLoad(_Timed):
         self.thread = thread
         self.lazy = lazy
         self.end_ns = end_ns
-        self.stack_parent = stack_parent  # as ModuleLoad's
+        self.stack_parent = stack_parent
         self.children_ns = 0
-
-
-if TYPE_CHECKING:
-    from typing import Union
-
-    Stacked = Union[ModuleLoad, DependencyLoad]
 
 
 class Listener:
@@ -184,7 +176,7 @@ class Registry:
         # What the tracer itself imported while this process ran the application (not the app's
         # to pay): (step, modules, start_ns, duration_ns), see note_tracer_imports.
         self.tracer_imports: List[Tuple[str, Tuple[str, ...], int, int]] = []
-        self._stacks = threading.local()  # per thread, the import stack (``_stack``)
+        self._stacks = ImportStacks()
 
     def now_ns(self) -> int:
         return self.clock.now_ns()
@@ -201,10 +193,8 @@ class Registry:
     def begin_load(
         self, path: str, name: str, parent: Optional[str], thread: str, source: str, timed: bool = True
     ) -> Optional[ModuleLoad]:
-        """Record a load starting now; None if the file is already recorded.
-
-        ``timed``: ``end_load`` will close it, so it goes on this thread's import stack (the load in
-        progress on the thread when it begins is its ``stack_parent``) until then."""
+        """Record a load starting now; None if the file is already recorded. ``timed``: ``end_load``
+        will close it, so it is on this thread's import stack until then."""
         start = self.clock.now_ns()
         with self._lock:
             if path in self._loads:
@@ -220,10 +210,7 @@ class Registry:
             )
             self._loads[path] = load
         if timed:
-            stack = self._stack()
-            if stack:
-                load.stack_parent = stack[-1]
-            stack.append(load)
+            self._stacks.push(load)
         return load
 
     def end_load(self, load: ModuleLoad) -> None:
@@ -231,7 +218,7 @@ class Registry:
         end = self.clock.now_ns()
         with self._lock:
             load.end_ns = end
-        self._unstack(load, end - load.start_ns)
+        self._stacks.pop(load, end - load.start_ns)
         self._notify_load(load)
 
     def begin_dependency(
@@ -244,34 +231,13 @@ class Registry:
         dependency = DependencyLoad(name, importer, importer_file, line, self.clock.now_ns(), thread,
                                     self.startup_complete_ns is not None)
         self._dependencies.append(dependency)
-        stack = self._stack()
-        if stack:
-            dependency.stack_parent = stack[-1]
-        stack.append(dependency)
+        self._stacks.push(dependency)
         return dependency
 
     def end_dependency(self, dependency: DependencyLoad) -> None:
         end = dependency.end_ns = self.clock.now_ns()
-        self._unstack(dependency, end - dependency.start_ns)
+        self._stacks.pop(dependency, end - dependency.start_ns)
         self._notify_dependency(dependency)
-
-    def _stack(self) -> List[Stacked]:
-        """This thread's import stack: the timed loads in progress on it, innermost last."""
-        stack: Optional[List[Stacked]] = getattr(self._stacks, "loads", None)
-        if stack is None:
-            stack = self._stacks.loads = []
-        return stack
-
-    def _unstack(self, load: Stacked, duration: int) -> None:
-        """Take ``load`` off its thread's stack and charge its time to its stack parent."""
-        parent = load.stack_parent
-        if parent is not None:
-            parent.children_ns += duration  # only this thread touches it: the parent is on its stack
-        stack = self._stack()
-        for index in range(len(stack) - 1, -1, -1):  # innermost first; an inner load that never ended goes too
-            if stack[index] is load:
-                del stack[index:]
-                return
 
     def alias(self, claimed: str) -> None:
         """Code of a recorded load names the file ``claimed`` (a sourceless module's ``.py``)."""

@@ -96,4 +96,4 @@ def test_the_import_stack_is_per_thread_and_self_time_is_the_stack_s(tmp_path: P
     # main: 2 -> 12 ms (10 ms), fastapi 3 -> 6 (with src.entry 4 -> 5), src.slow 10 -> 11: 6 ms of its own
     assert (main.duration_ns, main.children_ns) == (10_000_000, 4_000_000)
     assert "src.main 10.0 ms (self 6.0 ms)" in summary_lines(registry)[1]
-    assert registry._stack() == []
+    assert registry._stacks.current() == []

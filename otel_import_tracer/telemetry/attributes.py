@@ -10,7 +10,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: the app would find 
 if TYPE_CHECKING:
     from typing import Any, Dict
 
-    from otel_import_tracer.registry import Stacked
+    from otel_import_tracer.importstack import Stacked
 
 from otel_import_tracer import semconv
 from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad, ns_to_ms
