@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import appgen
-from tests.support.servers import clean_env
+from tests.support.servers import REPO, clean_env
 
 # Nothing here depends on the collector: the per-collector reruns skip it (scripts/test.sh).
 pytestmark = pytest.mark.collector_independent
