@@ -366,7 +366,9 @@ def test_a_bad_endpoint_is_named_once_and_holds_nothing_up(tmp_path: Path, proto
     assert "Transient error" not in result.stderr
     _, modules, totals = shutdown_lines(result.stdout)
     assert modules == ["src", "src.m0", "src.m1", "src.m2"] and totals["modules"] == 4, result.stdout
-    assert traced_s < baseline_s + 1.0, (traced_s, baseline_s, result.stderr)
+    # Before the fix the job exited 3-4 s late (waiting on the exporter's retries); a loaded machine
+    # makes the SDK's import alone (CPU, 0.3 s quiet) take over 1 s (seen: +1.0 s at load 10 in CI).
+    assert traced_s < baseline_s + 2.0, (traced_s, baseline_s, result.stderr)
 
 
 @pytest.mark.slow
