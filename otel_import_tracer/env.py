@@ -10,3 +10,6 @@ HAS_MONITORING = hasattr(sys, "monitoring")
 
 # Python 3.12+: install a trace function in every running thread, not only new ones.
 HAS_SETTRACE_ALL_THREADS = hasattr(threading, "settrace_all_threads")
+
+# PEP 810 (Python 3.15+): explicit lazy imports, seen through the one lazy-imports filter slot.
+HAS_LAZY_IMPORTS = hasattr(sys, "set_lazy_imports_filter") and hasattr(sys, "lazy_modules")

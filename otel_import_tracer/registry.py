@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 from otel_import_tracer import messages
 from otel_import_tracer.importstack import ImportStacks
+from otel_import_tracer.lazy_record import LAZY_DECLARED, LAZY_NEVER, LAZY_REIFIED, LazyImport, LazyImportsKept  # noqa: F401 - re-exported
 from otel_import_tracer.naming import SourceRoot, is_source
 from otel_import_tracer.record import FrozenRecord, Record
 
@@ -47,7 +48,7 @@ class _Timed(Record):
     """What a timed load (``ModuleLoad``, ``DependencyLoad``) says of its time: ``start_ns``, ``end_ns`` (None while
     it executes or when unknown), and its place on the import stack (``importstack``), not part of its value."""
 
-    __slots__ = ("stack_parent", "children_ns")
+    __slots__ = ("stack_parent", "children_ns", "reified")  # reified: the lazy import statement its load was the first use of
     start_ns: int
     end_ns: Optional[int]
 
@@ -81,8 +82,7 @@ class ModuleLoad(_Timed):
         self.source = source
         self.lazy = lazy
         self.end_ns = end_ns
-        self.stack_parent = stack_parent
-        self.children_ns = 0
+        self.stack_parent, self.children_ns, self.reified = stack_parent, 0, None
 
     @property
     def preloaded(self) -> bool:
@@ -117,8 +117,7 @@ class DependencyLoad(_Timed):
         self.thread = thread
         self.lazy = lazy
         self.end_ns = end_ns
-        self.stack_parent = stack_parent
-        self.children_ns = 0
+        self.stack_parent, self.children_ns, self.reified = stack_parent, 0, None
 
 
 class Listener:
@@ -146,7 +145,7 @@ class Clock:
         return self._wall0 + (time.perf_counter_ns() - self._perf0)
 
 
-class Registry:
+class Registry(LazyImportsKept):
     """Loads by file, failures in order, and the two moments that matter."""
 
     # Distinct failures kept (dynamic module names could make them unbounded).

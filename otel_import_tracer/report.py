@@ -23,7 +23,7 @@ import stat
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from otel_import_tracer import messages
+from otel_import_tracer import env, messages
 from otel_import_tracer.config import IMPORT_TRACING_REPORT, Config
 from otel_import_tracer.schema import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION, STATUS_RUNNING, STATUS_STOPPED
 from otel_import_tracer.version import __version__
@@ -53,6 +53,7 @@ class Snapshot:
     failures: Tuple[Tuple[Any, int], ...]  # (FailedImport, occurrences)
     dependencies: Tuple[Any, ...]  # DependencyLoad records
     tracer_imports: Tuple[Any, ...] = ()  # (step, modules, start_ns, duration_ns): Registry.note_tracer_imports
+    lazy_imports: Tuple[Any, ...] = ()  # LazyImport records (Python 3.15+)
 
     @classmethod
     def of(cls, registry: Any, collector: str, running: bool, role: Optional[str] = None) -> "Snapshot":
@@ -60,7 +61,7 @@ class Snapshot:
             registry.root.root, collector, running, role, registry.started_ns, registry.startup_complete_ns,
             registry.startup_failure, registry.now_ns(), tuple(registry.loads()),
             tuple((failure, registry.failure_count(failure)) for failure in registry.failures()), tuple(registry.dependencies()),
-            tuple(getattr(registry, "tracer_imports", ())),
+            tuple(getattr(registry, "tracer_imports", ())), tuple(registry.lazy_imports()),
         )
 
 
@@ -68,7 +69,7 @@ def build_document(snapshot: Snapshot, trace_id: Optional[str] = None) -> Dict[s
     """The report of a session as the snapshot saw it."""
     origin = snapshot.started_ns
     complete = snapshot.complete_ns
-    return {
+    document: Dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "tool_version": __version__,
@@ -93,6 +94,9 @@ def build_document(snapshot: Snapshot, trace_id: Optional[str] = None) -> Dict[s
         "tracer_imports": [{"step": step, "modules": list(names), "offset_ms": _ms(start - origin), "duration_ms": _ms(duration)}
                            for step, names, start, duration in snapshot.tracer_imports],
     }
+    if env.HAS_LAZY_IMPORTS:  # Python 3.15+: the root's lazy import statements (absent before: none could be)
+        document["lazy_imports"] = [lazy_import_entry(lazy, origin) for lazy in snapshot.lazy_imports]
+    return document
 
 
 # Writers in several threads (startup, the export thread adding the trace id, stop): whoever
@@ -337,6 +341,32 @@ def _module_entry(load: Any, origin_ns: int) -> Dict[str, Any]:
         "lazy": load.lazy,
         "source": load.source,
         "stack_parent": _stack_parent(load),  # whose import it ran in; "importer" issued it
+    }
+
+
+def lazy_import_entry(lazy: Any, origin_ns: int) -> Dict[str, Any]:
+    """One lazy import statement: where it is, and ``state`` ``declared`` (not used yet),
+    ``reified`` (``forced_*``: the use that imported it; ``after_startup``; ``request``: the span
+    current then) or ``never`` (not used by the stop: its module did not load for it)."""
+    duration = lazy.duration_ns
+    return {
+        "name": lazy.name,
+        "fromlist": list(lazy.fromlist),
+        "importer": lazy.importer,
+        "file": lazy.file,
+        "line": lazy.line,
+        "declared_ms": _ms(lazy.declared_ns - origin_ns),
+        "thread": lazy.thread,
+        "state": lazy.state,
+        "after_startup": lazy.after_startup,
+        "reified_ms": None if lazy.reified_ns is None else _ms(lazy.reified_ns - origin_ns),
+        "duration_ms": None if duration is None else _ms(duration),
+        "loaded": lazy.loaded,
+        "forced_by": lazy.forced_by,
+        "forced_file": lazy.forced_file,
+        "forced_line": lazy.forced_line,
+        "forced_thread": lazy.forced_thread,
+        "request": lazy.request,
     }
 
 

@@ -25,6 +25,11 @@ SPAN_LAZY_IMPORT = "module.lazy_import"
 # Span events.
 EVENT_MODULE_LOADED = "module.loaded"
 EVENT_IMPORT_FAILED = "module.import_failed"
+EVENT_LAZY_DECLARED = "module.lazy_declared"
+"""On ``app.startup``: one per lazy import statement of the root's code run during startup,
+with its ``python.import.lazy`` at startup completion (``declared`` or ``reified``)."""
+EVENT_LAZY_NEVER_USED = "module.lazy_never_used"
+"""At stop, on a ``module.lazy_import`` span of its own: a lazy import statement never used."""
 EVENT_DEPENDENCY_LOADED = "module.dependency_loaded"
 """A lazy dependency load (a request's first ``import pandas``), on the span current then."""
 
@@ -46,6 +51,14 @@ ATTR_MODULE_DEPENDENCY = "python.module.dependency"
 """True on an ``import <name>`` span of a module outside the root that the root's code imported
 directly (its ``code.file.path`` and ``code.line.number`` are where the import is); false on
 the spans of the root's own modules."""
+ATTR_IMPORT_LAZY = "python.import.lazy"
+"""What became of a lazy import statement (PEP 810, Python 3.15+): ``declared`` (not used yet),
+``reified`` (its first use imported it: on the load that use caused, and on its declaration),
+``never`` (not used when tracing stopped; its module did not load for it)."""
+ATTR_LAZY_DECLARED_AT = "python.import.lazy.declared_at"
+"""``file:line`` of the lazy import statement."""
+ATTR_LAZY_FORCED_AT = "python.import.lazy.forced_at"
+"""``file:line`` of the first use that reified it (the line that made the import happen)."""
 ATTR_EXCEPTION_TYPE = "exception.type"
 ATTR_EXCEPTION_MESSAGE = "exception.message"
 

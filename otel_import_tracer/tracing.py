@@ -130,6 +130,9 @@ class TracingSession:
             reinstate = getattr(collector, "reinstate", None)
             if reinstate is not None:
                 _guard("collector", reinstate)
+            settle = getattr(collector, "startup_complete", None)  # lazy imports: what startup reified
+            if settle is not None:
+                _guard("collector", settle)
         if self.registry.mark_startup_complete(failure) and self.has_output():
             self._after_startup(export)
 

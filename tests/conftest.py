@@ -47,7 +47,10 @@ def _hooks() -> tuple:
     monitoring = getattr(sys, "monitoring", None)
     tools = tuple(monitoring.get_tool(i) for i in range(6)) if monitoring else ()
     thread_hook = threading.gettrace() if hasattr(threading, "gettrace") else getattr(threading, "_trace_hook", None)
-    return (sys.gettrace(), thread_hook, tuple(sys.meta_path), tools, signal.getsignal(signal.SIGTERM), _wakeup_fd())
+    lazy = ()  # Python 3.15+: the lazy-imports filter slot and the functions that reach it
+    if hasattr(sys, "get_lazy_imports_filter"):
+        lazy = (sys.get_lazy_imports_filter(), sys.set_lazy_imports_filter, sys.get_lazy_imports_filter)
+    return (sys.gettrace(), thread_hook, tuple(sys.meta_path), tools, signal.getsignal(signal.SIGTERM), _wakeup_fd(), lazy)
 
 
 # Every child a test ran with subprocess.run, kept until the test's report: a failing test shows
@@ -78,7 +81,7 @@ def clean_hooks() -> Iterator[None]:
     del servers.FINISHED[:]
     yield
     tracing.stop_tracing()
-    assert _hooks() == before, "a test left a trace function, meta path finder, monitoring tool or signal hook behind"
+    assert _hooks() == before, "a test left a trace function, meta path finder, monitoring tool, signal hook or lazy-imports filter behind"
 
 
 @pytest.hookimpl(hookwrapper=True)

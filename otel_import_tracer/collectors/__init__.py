@@ -111,6 +111,12 @@ def start_collectors(
             tracer = SettraceCollector(registry, root)
             tracer.start()
             started.append(tracer)
+        if env.HAS_LAZY_IMPORTS:  # Python 3.15+: the lazy import statements, whichever collector
+            from otel_import_tracer.collectors.lazy import LazyImportCollector
+
+            lazy = LazyImportCollector(registry, root)
+            lazy.start()
+            started.append(lazy)
     except BaseException:
         stop_collectors(started)  # nothing of ours stays installed when starting fails
         raise

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 from otel_import_tracer import messages, semconv
 from otel_import_tracer.config import IMPORT_TRACING_SHUTDOWN_TIMEOUT, Config
 from otel_import_tracer.registry import DependencyLoad, FailedImport, Listener, ModuleLoad, Registry
+from otel_import_tracer.telemetry import lazy_events
 from otel_import_tracer.telemetry.attributes import dependency_attributes, failure_attributes, load_attributes
 
 JOB_QUEUE_SIZE = 10_000
@@ -261,6 +262,7 @@ class Telemetry(Listener):
         if self._worker is None:
             return
         deadline = time.monotonic() + timeout
+        lazy_events.never_used(self)
         self._jobs.put(_STOP, always=True)  # after any lazy imports still waiting
         if not self._done.wait(max(0.0, deadline - time.monotonic())):
             self._late(timeout)
@@ -299,6 +301,7 @@ class Telemetry(Listener):
         if span is not None:
             try:
                 span.add_event(event, attributes, timestamp=start_ns)
+                lazy_events.note_request(item, span)
                 return
             except Exception as exc:
                 messages.warn(

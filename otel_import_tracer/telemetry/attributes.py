@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from otel_import_tracer.importstack import Stacked
 
 from otel_import_tracer import semconv
-from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad, ns_to_ms
+from otel_import_tracer.registry import LAZY_DECLARED, LAZY_REIFIED, DependencyLoad, FailedImport, LazyImport, ModuleLoad, ns_to_ms
 
 
 def load_attributes(load: ModuleLoad) -> Dict[str, Any]:
@@ -30,6 +30,8 @@ def load_attributes(load: ModuleLoad) -> Dict[str, Any]:
     _add_timing(attributes, load)
     if load.lazy:
         attributes[semconv.ATTR_LAZY] = True
+    if load.reified is not None:
+        _add_reified(attributes, load.reified)
     return attributes
 
 
@@ -41,6 +43,39 @@ def _add_timing(attributes: Dict[str, Any], load: Stacked) -> None:
     if duration_ns is not None:
         attributes[semconv.ATTR_IMPORT_DURATION_MS] = ns_to_ms(duration_ns)
         attributes[semconv.ATTR_SELF_DURATION_MS] = ns_to_ms(max(duration_ns - load.children_ns, 0))
+
+
+def _add_reified(attributes: Dict[str, Any], lazy: LazyImport) -> None:
+    """A load that a lazy import statement's first use caused."""
+    attributes[semconv.ATTR_IMPORT_LAZY] = LAZY_REIFIED
+    attributes[semconv.ATTR_LAZY_DECLARED_AT] = lazy.declared_at
+    if lazy.forced_at is not None:
+        attributes[semconv.ATTR_LAZY_FORCED_AT] = lazy.forced_at
+
+
+def lazy_attributes(lazy: LazyImport, state: str) -> Dict[str, Any]:
+    """One lazy import statement, as it stood (``state``) when described."""
+    attributes: Dict[str, Any] = {
+        semconv.ATTR_MODULE_NAME: lazy.name,
+        semconv.ATTR_IMPORT_LAZY: state,
+        semconv.ATTR_FILE_PATH: lazy.file,
+        semconv.ATTR_MODULE_PARENT: lazy.importer,
+        semconv.ATTR_LAZY_DECLARED_AT: lazy.declared_at,
+    }
+    if lazy.line is not None:
+        attributes[semconv.ATTR_LINE_NUMBER] = lazy.line
+    if lazy.thread:
+        attributes[semconv.ATTR_THREAD_NAME] = lazy.thread
+    if state == LAZY_REIFIED and lazy.forced_at is not None:
+        attributes[semconv.ATTR_LAZY_FORCED_AT] = lazy.forced_at
+    if state == LAZY_REIFIED and lazy.duration_ns is not None:
+        attributes[semconv.ATTR_IMPORT_DURATION_MS] = ns_to_ms(lazy.duration_ns)
+    return attributes
+
+
+def state_at_startup(lazy: LazyImport) -> str:
+    """``reified`` if startup reified it, else ``declared`` (whatever happened after)."""
+    return LAZY_REIFIED if lazy.state == LAZY_REIFIED and lazy.after_startup is False else LAZY_DECLARED
 
 
 def failure_attributes(failure: FailedImport) -> Dict[str, Any]:
@@ -78,4 +113,6 @@ def dependency_attributes(dependency: DependencyLoad) -> Dict[str, Any]:
     _add_timing(attributes, dependency)
     if dependency.lazy:
         attributes[semconv.ATTR_LAZY] = True
+    if dependency.reified is not None:
+        _add_reified(attributes, dependency.reified)
     return attributes

@@ -46,9 +46,11 @@ def startup_trace(telemetry: Telemetry, destination: Any) -> None:
     if telemetry._open_startup is not None and registry.startup_complete_wall_ns is not None:
         # The application's spans under it are on the system clock: never end before them.
         end_ns = max(end_ns, registry.startup_complete_wall_ns)
+    complete = registry.startup_complete_ns
+    lazy_imports = [lazy for lazy in registry.lazy_imports() if complete is None or lazy.declared_ns <= complete]
     span = telemetry._open_startup or start_startup(destination.tracer, registry.started_ns)
     telemetry._open_startup = None
-    finish_startup(span, end_ns, loads, failures, attributes, registry.startup_failure)
+    finish_startup(span, end_ns, loads, failures, attributes, registry.startup_failure, lazy_imports)
     # Only its context is kept: the ended span holds every event until it is dropped.
     context = span.get_span_context()
     del span

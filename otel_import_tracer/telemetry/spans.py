@@ -8,8 +8,14 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_import_tracer import semconv
-from otel_import_tracer.registry import DependencyLoad, FailedImport, ModuleLoad
-from otel_import_tracer.telemetry.attributes import dependency_attributes, failure_attributes, load_attributes
+from otel_import_tracer.registry import DependencyLoad, FailedImport, LazyImport, ModuleLoad
+from otel_import_tracer.telemetry.attributes import (
+    dependency_attributes,
+    failure_attributes,
+    lazy_attributes,
+    load_attributes,
+    state_at_startup,
+)
 
 _STATUS_CHARS = 2048  # Tempo keeps 2048 bytes of any attribute; a traceback is longer
 
@@ -26,18 +32,23 @@ def finish_startup(
     failures: Sequence[FailedImport],
     span_attributes: Dict[str, Any],
     failure: Optional[str] = None,
+    lazy_imports: Sequence[LazyImport] = (),
 ) -> Any:
-    """One event per load and per failure, in time order, the attributes, the status; then end it.
+    """One event per load, per failure and per lazy import statement, in time order, the
+    attributes, the status; then end it.
 
     ``failure``: the application's startup failed (``lifespan.startup.failed``) with this message."""
     span.set_attributes(span_attributes)
     # Attributes are built one event at a time: the SDK copies them, and 5,000 dicts held
     # at once would be megabytes at the moment the export's memory peaks.
-    records: List[Union[ModuleLoad, FailedImport]] = [*loads, *failures]
+    records: List[Union[ModuleLoad, FailedImport, LazyImport]] = [*loads, *failures, *lazy_imports]
     records.sort(key=_time_of)
     for record in records:
         if isinstance(record, ModuleLoad):
             span.add_event(semconv.EVENT_MODULE_LOADED, load_attributes(record), timestamp=record.start_ns)
+        elif isinstance(record, LazyImport):
+            attributes = lazy_attributes(record, state_at_startup(record))
+            span.add_event(semconv.EVENT_LAZY_DECLARED, attributes, timestamp=record.declared_ns)
         else:
             span.add_event(semconv.EVENT_IMPORT_FAILED, failure_attributes(record), timestamp=record.time_ns)
     if failure is not None:
@@ -60,7 +71,9 @@ def emit_startup(
     return finish_startup(start_startup(tracer, start_ns), end_ns, loads, failures, span_attributes)
 
 
-def _time_of(record: Union[ModuleLoad, FailedImport]) -> int:
+def _time_of(record: Union[ModuleLoad, FailedImport, LazyImport]) -> int:
+    if isinstance(record, LazyImport):
+        return record.declared_ns
     return record.start_ns if isinstance(record, ModuleLoad) else record.time_ns
 
 

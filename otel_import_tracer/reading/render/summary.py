@@ -8,7 +8,7 @@ from the registry alone, at stop, so it costs nothing before.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, List, Optional, Sequence
 
 from otel_import_tracer.messages import PREFIX, printable
 from otel_import_tracer.reading.records import Process, of_registry
@@ -24,10 +24,11 @@ PAGE_FOLLOWS = False
 
 def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List[str]:
     """The summary of a live registry, read as records."""
-    return render(of_registry(registry), report_path)
+    return render(of_registry(registry), report_path, registry.lazy_imports())
 
 
-def render(process: Process, report_path: Optional[str] = None) -> List[str]:
+def render(process: Process, report_path: Optional[str] = None, lazy_imports: Sequence[Any] = ()) -> List[str]:
+    """``lazy_imports``: the registry's LazyImport records (Python 3.15+), one line of what became of them."""
     loads = process.modules
     startup = [load for load in loads if not load.lazy]
     lazy = [load for load in loads if load.lazy]
@@ -53,6 +54,8 @@ def render(process: Process, report_path: Optional[str] = None) -> List[str]:
     if lazy:
         named = ", ".join(f"{load.name} by {load.importer or '?'}" for load in lazy[:NAMED])
         lines.append(f"lazy: {named}{_more(len(lazy))}")
+    if lazy_imports:
+        lines.append(_lazy_imports_line(lazy_imports))
     failures = process.failed_imports
     if failures:
         named = ", ".join(
@@ -69,6 +72,23 @@ def render(process: Process, report_path: Optional[str] = None) -> List[str]:
                      f"{PREFIX} report imports.json --html imports.html; IMPORT_TRACING_SUMMARY=false turns this summary off")
     head, *rest = lines
     return [printable(f"{PREFIX}: summary: {head}")] + [printable(f"{PREFIX}:   {line}") for line in rest]
+
+
+def _lazy_imports_line(statements: Sequence[Any]) -> str:
+    """What became of the root's lazy import statements, in one line."""
+    from otel_import_tracer.lazy_record import LAZY_NEVER, LAZY_REIFIED
+
+    during = [lazy for lazy in statements if lazy.state == LAZY_REIFIED and not lazy.after_startup]
+    after = [lazy for lazy in statements if lazy.state == LAZY_REIFIED and lazy.after_startup]
+    never = [lazy for lazy in statements if lazy.state == LAZY_NEVER]
+    line = (f"lazy imports: {len(statements)} declared, {len(during)} reified during startup, "
+            f"{len(after)} after startup, {len(never)} never used")
+    if never:
+        line += f" ({', '.join(lazy.name for lazy in never[:NAMED])}{_more(len(never))})"
+    forced = [lazy for lazy in during if lazy.forced_at is not None][:NAMED]
+    if forced:
+        line += "; startup forced " + ", ".join(f"{lazy.name} at {lazy.forced_by}:{lazy.forced_line}" for lazy in forced)
+    return line
 
 
 def _ms_of(value: float) -> str:

@@ -1,0 +1,264 @@
+"""Lazy imports of the root's code (PEP 810, Python 3.15+): declared, reified, or never used.
+
+A ``lazy import x`` (or ``lazy from x import y``, or an import the global lazy mode or
+``__lazy_modules__`` made lazy) binds a proxy: no finder, ``__import__``, audit or monitoring
+event sees it. The one thing the interpreter calls then is the lazy-imports filter,
+``f(importer, name, fromlist)``, from the declaring frame. So while tracing runs:
+
+- **declared**: the interpreter's filter slot holds ``_filter``, which calls the application's
+  filter (installed before or after the tracer started: ``sys.set_lazy_imports_filter`` and
+  ``sys.get_lazy_imports_filter`` are stand-ins that keep it here), returns its answer
+  unchanged, and records each statement of the root's code that stays lazy (what, importing
+  module, file, line, when, thread). Stop gives back both functions and puts the application's
+  latest filter in the slot.
+- **reified**: first use runs the ordinary import machinery, which the other collectors see as
+  a load (the use's frame is the importer): the load of a module a pending statement names
+  reifies it, with the use's file and line, thread, duration, and whether startup was over
+  (telemetry then puts it on the span current there, the request's). A statement whose module
+  was already imported reifies with nothing to load: ``sys.lazy_modules`` (the names declared,
+  not yet reified) tells, at startup completion and at stop.
+- **never**: at stop, a statement still waiting, its module still in ``sys.lazy_modules``.
+
+Declared-but-never-used is not a load. Nothing of this is installed before 3.15.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+    Filter = Callable[[str, str, Optional[Tuple[str, ...]]], Any]
+
+from otel_import_tracer import messages
+import otel_import_tracer.collectors.frames as frames
+from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.registry import (
+    LAZY_DECLARED,
+    LAZY_NEVER,
+    LAZY_REIFIED,
+    SOURCE_IMPORT,
+    DependencyLoad,
+    LazyImport,
+    Listener,
+    ModuleLoad,
+    Registry,
+)
+
+# The one global slot, while a collector runs: the interpreter holds ``_filter``; the
+# application's filter lives in ``_theirs``; the functions found on ``sys`` in ``_found``.
+_running: Optional["LazyImportCollector"] = None
+_theirs: Optional[Filter] = None
+_found: Optional[Tuple[Callable[[Any], None], Callable[[], Any]]] = None
+_slot_lock = threading.RLock()
+
+# What ``sys`` had when this module was imported: for a stand-in called after tracing stopped.
+_SYS_SET = getattr(sys, "set_lazy_imports_filter", None)
+_SYS_GET = getattr(sys, "get_lazy_imports_filter", None)
+_FIND_AND_LOAD = sys.modules["importlib._bootstrap"]._find_and_load.__code__
+
+
+def _filter(importer: str, name: str, fromlist: Optional[Tuple[str, ...]]) -> Any:
+    """The filter in the interpreter's slot: the application's decision, recorded when it stays lazy."""
+    theirs = _theirs
+    decision = True if theirs is None else theirs(importer, name, fromlist)
+    collector = _running
+    if decision and collector is not None:
+        collector.declared(sys._getframe(1), name, fromlist)
+    return decision
+
+
+def set_lazy_imports_filter(filter: Optional[Filter]) -> None:
+    """``sys.set_lazy_imports_filter`` while import tracing runs: the filter is the application's
+    to decide with; tracing's stays in the slot and asks it first."""
+    global _theirs
+    with _slot_lock:
+        found = _found
+        if found is None:  # called through a reference kept after tracing stopped
+            _SYS_SET(filter)  # type: ignore[misc]
+            return
+        found[0](filter)  # the interpreter's own checks and errors (not callable: TypeError)
+        _theirs = filter
+        found[0](_filter)
+
+
+def get_lazy_imports_filter() -> Optional[Filter]:
+    """``sys.get_lazy_imports_filter`` while import tracing runs: the application's filter."""
+    found = _found
+    if found is None:
+        return _SYS_GET()  # type: ignore[misc]
+    return _theirs
+
+
+class LazyImportCollector(Listener):
+    """Records the root's lazy import statements and what became of them (see the module docstring)."""
+
+    name = "lazy"
+
+    def __init__(self, registry: Registry, root: SourceRoot) -> None:
+        self._registry = registry
+        self._root = root
+        self._lock = threading.Lock()
+        # Module name -> the statements waiting for it (``lazy from x import y`` waits for x and x.y).
+        self._pending: Dict[str, List[LazyImport]] = {}
+        self._installed = False
+
+    def start(self) -> None:
+        global _running, _theirs, _found
+        with _slot_lock:
+            if _running is not None:
+                return  # one session per process; never two wrappers in one slot
+            found = (sys.set_lazy_imports_filter, sys.get_lazy_imports_filter)
+            _theirs = found[1]()
+            _found = found
+            _running = self
+            found[0](_filter)
+            sys.set_lazy_imports_filter = set_lazy_imports_filter
+            sys.get_lazy_imports_filter = get_lazy_imports_filter
+            self._installed = True
+        self._registry.subscribe(self)
+
+    def startup_complete(self) -> None:
+        """Statements whose module is no longer waiting (imported by another statement, or
+        before they were declared) were reified during startup."""
+        self._settle(final=False)
+
+    def stop(self) -> None:
+        global _running, _theirs, _found
+        self._registry.unsubscribe(self)
+        if not self._installed:
+            return
+        self._settle(final=True)
+        with _slot_lock:
+            self._installed = False
+            found, theirs = _found, _theirs
+            _running, _theirs, _found = None, None, None
+            if found is None:
+                return
+            if sys.__dict__.get("set_lazy_imports_filter") is set_lazy_imports_filter:
+                sys.set_lazy_imports_filter = found[0]
+            if sys.__dict__.get("get_lazy_imports_filter") is get_lazy_imports_filter:
+                sys.get_lazy_imports_filter = found[1]
+            if found[1]() is _filter:  # else someone reached the slot without us: theirs stays
+                found[0](theirs)
+
+    # -- declarations (the filter, in the declaring thread) ---------------------------------
+
+    def declared(self, frame: FrameType, name: str, fromlist: Optional[Tuple[str, ...]]) -> None:
+        try:
+            hit = self._root.classify(frame.f_code.co_filename)
+            if hit is None:
+                return  # not the root's code
+            names = tuple(fromlist) if fromlist else ()
+            lazy = LazyImport(
+                name=name,
+                fromlist=names,
+                importer=hit[1],
+                file=hit[0],
+                line=frame.f_lineno,
+                declared_ns=self._registry.now_ns(),
+                thread=threading.current_thread().name,
+            )
+            if not self._registry.add_lazy_import(lazy):
+                return
+            with self._lock:
+                for target in _targets(lazy):
+                    self._pending.setdefault(target, []).append(lazy)
+        except Exception as exc:  # never into the application's import statement
+            messages.internal_error(exc)
+
+    # -- reifications (registry listener, in the importing thread) --------------------------
+
+    def on_load(self, load: ModuleLoad) -> None:
+        if load.name in self._pending:
+            self._reified(load.name, load)
+
+    def on_dependency(self, dependency: DependencyLoad) -> None:
+        if dependency.name in self._pending:
+            self._reified(dependency.name, dependency)
+
+    def _reified(self, module: str, load: Any) -> None:
+        try:
+            with self._lock:
+                waiting = self._pending.pop(module, None)
+                if not waiting:
+                    return
+                for lazy in waiting:
+                    for target in _targets(lazy):
+                        others = self._pending.get(target)
+                        if others is not None and lazy in others:
+                            others.remove(lazy)
+                            if not others:
+                                del self._pending[target]
+            site = _site_of(load, self._root)
+            for lazy in waiting:
+                lazy.state = LAZY_REIFIED
+                lazy.reified_ns = load.start_ns
+                lazy.end_ns = load.end_ns
+                lazy.loaded = module
+                lazy.after_startup = load.lazy
+                lazy.forced_thread = load.thread or threading.current_thread().name
+                lazy.forced_by, lazy.forced_file, lazy.forced_line = site
+            load.reified = waiting[0]
+        except Exception as exc:
+            messages.internal_error(exc)
+
+    # -- what sys.lazy_modules says --------------------------------------------------------
+
+    def _settle(self, final: bool) -> None:
+        try:
+            still = _lazy_modules()
+            after = self._registry.startup_complete_ns is not None
+            with self._lock:
+                waiting = {id(lazy): lazy for group in self._pending.values() for lazy in group}
+                for lazy in waiting.values():
+                    targets = _targets(lazy)
+                    if any(target in still for target in targets):
+                        if final:
+                            lazy.state = LAZY_NEVER
+                        continue
+                    lazy.state = LAZY_REIFIED  # imported already, or by a load no hook saw
+                    lazy.reified_ns = None  # when is unknown: no load was seen
+                    lazy.after_startup = after
+                    for target in targets:
+                        group = self._pending.get(target)
+                        if group is not None and lazy in group:
+                            group.remove(lazy)
+                            if not group:
+                                del self._pending[target]
+                if final:
+                    self._pending.clear()
+        except Exception as exc:
+            messages.internal_error(exc)
+
+
+def _targets(lazy: LazyImport) -> List[str]:
+    return [lazy.name] + [f"{lazy.name}.{item}" for item in lazy.fromlist if item != "*"]
+
+
+def _lazy_modules() -> frozenset:
+    for _ in range(3):
+        try:
+            return frozenset(getattr(sys, "lazy_modules", ()))
+        except RuntimeError:  # changed size while copied (another thread reifying)
+            continue
+    return frozenset()
+
+
+def _site_of(load: Any, root: SourceRoot) -> Tuple[Optional[str], Optional[str], Optional[int]]:
+    """Where the use that reified ``load`` is: (module, file, line)."""
+    if isinstance(load, DependencyLoad):
+        return load.importer, load.importer_file, load.line
+    if load.source != SOURCE_IMPORT or load.end_ns is None:
+        return None, None, None  # found in sys.modules, not seen being imported: no use to point at
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None and frame.f_code is not _FIND_AND_LOAD:
+        frame = frame.f_back
+    user = frames.importer_frame(frame.f_back if frame is not None else None)
+    if user is None:
+        return None, None, None
+    module, file, line = frames.describe(user, root)
+    return module, file or user.f_code.co_filename, line
