@@ -1,4 +1,4 @@
-"""``otel-import-tracer run | exec | demo | audit | report | diff``."""
+"""``otel-import-tracer run | exec | demo | audit | report | diff | lazy``."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from otel_import_tracer.demo import run_demo
 
         return run_demo(options.host, options.port, options.exercise)
-    if options.command in ("audit", "report", "diff"):
+    if options.command in ("audit", "report", "diff", "lazy"):
         if options.command == "diff" and len(options.sides) > 2:
             return _fail("diff takes BASE and HEAD; give a side more inputs with --base and --head (see otel-import-tracer diff --help)")
         return _run_guarded(options)
@@ -55,6 +55,8 @@ def _run_guarded(options: argparse.Namespace) -> int:
     try:
         if options.command == "diff":
             return _diff(options)
+        if options.command == "lazy":
+            return _lazy(options)
         return _audit(options) if options.command == "audit" else _report(options)
     except InputError as error:
         return _fail(str(error))
@@ -208,6 +210,31 @@ def _side_query(options: argparse.Namespace, label: str) -> _Query:
     own = [getattr(options, f"{label}_{name}") for name in ("since", "start", "end")]
     since, start, end = own if any(own) else (options.since, options.start, options.end)
     return _Query(since, start, end, {**dict(options.resource), **dict(getattr(options, f"{label}_resource"))})
+
+
+def _lazy(options: argparse.Namespace) -> int:
+    """The lazy plan of the inputs (reports of Python 3.15+ runs) on stdout."""
+    from otel_import_tracer.reading import lazy_plan, sources
+    from otel_import_tracer.reading.render import lazy_plan as lazy_plan_render
+
+    files, problem = sources.expand_directories(options.inputs)
+    if problem:
+        return _fail(problem)
+    inputs, problems = sources.read_inputs(files, sys.stdin, skip_bad=False)
+    if problems:
+        _print_problems(problems, False)
+        return _fail("bad input (above)")
+    processes: List[Any] = []
+    for item in inputs:
+        if item.kind == sources.LOG:
+            return _fail(f"{item.path}: a log has no lazy imports; pass the JSON reports (IMPORT_TRACING_REPORT)")
+        processes += item.processes
+    try:
+        plan = lazy_plan.make_plan(processes, options.exclude)
+    except lazy_plan.NoPlan as why:
+        return _fail(str(why))
+    sys.stdout.write(lazy_plan_render.render(plan, options.format))
+    return 0
 
 
 def _startups(paths: Sequence[str], pulled: Any = None) -> Tuple[List[Any], str]:

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audit_parser(commands)
     _add_report_parser(commands)
     _add_diff_parser(commands)
+    _add_lazy_parser(commands)
     return parser
 
 
@@ -252,3 +253,30 @@ def _path_map(text: str) -> Tuple[str, str]:
     if not sep or not recorded or not local:
         raise argparse.ArgumentTypeError(f"{text!r} should be RECORDED=LOCAL, e.g. /app/src=./src")
     return recorded, local
+
+
+_LAZY_EPILOG = """examples:
+  IMPORT_TRACING_LAZY_PLAN=true IMPORT_TRACING_REPORT=/tmp/imports-{pid}.json uvicorn src.main:app   # on 3.15
+  otel-import-tracer lazy /tmp/
+  otel-import-tracer lazy reports/*.json --format markdown --exclude src.plugins
+
+exit status: 0 done, 2 bad usage or input, or reports of Python before 3.15 (no lazy imports).
+"""
+
+
+def _add_lazy_parser(commands: Any) -> None:
+    lazy = commands.add_parser(
+        "lazy",
+        help="say which import statements of your code could be lazy (Python 3.15+ runs)",
+        description="From the reports of a run on Python 3.15+ (best in plan mode, IMPORT_TRACING_LAZY_PLAN=true,\n"
+        "where every import statement of the root's code is made lazy for the run), merged over processes:\n"
+        "each statement as never (never used), after_startup (first used by a request) or during_startup\n"
+        "(startup needs it), with the startup milliseconds at stake, biggest first, and the line to paste.",
+        epilog=_LAZY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lazy.add_argument("inputs", nargs="+", metavar="INPUT", help="JSON reports, or directories of them")
+    lazy.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format (default: %(default)s)")
+    lazy.add_argument("--exclude", action="append", default=[], metavar="MODULE",
+                      help="leave a module (or pattern) out: one imported for its side effects must stay eager; "
+                      "repeatable (default: none)")

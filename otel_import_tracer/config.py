@@ -41,6 +41,11 @@ IMPORT_TRACING_SUMMARY = "IMPORT_TRACING_SUMMARY"
 """``true`` (default) ends the run with a few lines on stderr, after the shutdown lines: modules,
 startup time, the slowest, lazy and failed imports, where to see more. ``false`` turns them off."""
 
+IMPORT_TRACING_LAZY_PLAN = "IMPORT_TRACING_LAZY_PLAN"
+"""``true`` (Python 3.15+, staging only): plan mode for ``otel-import-tracer lazy``. Every module-level
+import statement of the root's code is made lazy for the run (the application's lazy-imports filter
+still decides; nothing outside the root changes), so the report shows which are used, when, and by what."""
+
 IMPORT_TRACING_SHUTDOWN_TIMEOUT = "IMPORT_TRACING_SHUTDOWN_TIMEOUT"
 """Seconds ``stop_tracing()`` waits at most for telemetry export. Default 3."""
 
@@ -57,7 +62,7 @@ class Config(FrozenRecord):
     """Everything the tracer needs to know, decided once."""
 
     __slots__ = ("enabled", "root", "collector", "spans", "dependencies", "report", "shutdown_timeout", "summary",
-                 "root_found", "root_excludes")
+                 "root_found", "root_excludes", "lazy_plan")
 
     def __init__(
         self,
@@ -73,12 +78,13 @@ class Config(FrozenRecord):
         # folders that are not the application's (naming.find_app_root).
         root_found: bool = False,
         root_excludes: Tuple[str, ...] = (),
+        lazy_plan: bool = False,
     ) -> None:
         # A trailing slash or a relative path would break prefix matching of file names.
         root = os.path.abspath(root)
         # Waits beyond threading.TIMEOUT_MAX raise OverflowError: never let one through.
         shutdown_timeout = min(shutdown_timeout, MAX_SHUTDOWN_TIMEOUT)
-        values = (enabled, root, collector, spans, dependencies, report, shutdown_timeout, summary, root_found, root_excludes)
+        values = (enabled, root, collector, spans, dependencies, report, shutdown_timeout, summary, root_found, root_excludes, lazy_plan)
         for field, value in zip(self.__slots__, values):
             object.__setattr__(self, field, value)
 
@@ -106,6 +112,7 @@ class Config(FrozenRecord):
                 env, IMPORT_TRACING_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT
             ),
             summary=_read_bool(env, IMPORT_TRACING_SUMMARY, default=True),
+            lazy_plan=_read_bool(env, IMPORT_TRACING_LAZY_PLAN, default=False),
         )
 
     def report_path(self, pid: Optional[int] = None) -> Optional[str]:

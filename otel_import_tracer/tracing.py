@@ -89,7 +89,8 @@ class TracingSession:
             return False
         try:
             choice = choose(self.config.collector)
-            self.collector, self._collectors = start_collectors(choice, self.registry, self.root, _on_import)
+            self.collector, self._collectors = start_collectors(
+                choice, self.registry, self.root, _on_import, lazy_plan=self.config.lazy_plan)
             self.registry.sweep(preloaded=True, source=SOURCE_INHERITED if self.inherited else None)
         except Exception as exc:
             stop_collectors(self._collectors)

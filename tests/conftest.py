@@ -49,7 +49,7 @@ def _hooks() -> tuple:
     thread_hook = threading.gettrace() if hasattr(threading, "gettrace") else getattr(threading, "_trace_hook", None)
     lazy = ()  # Python 3.15+: the lazy-imports filter slot and the functions that reach it
     if hasattr(sys, "get_lazy_imports_filter"):
-        lazy = (sys.get_lazy_imports_filter(), sys.set_lazy_imports_filter, sys.get_lazy_imports_filter)
+        lazy = (sys.get_lazy_imports_filter(), sys.set_lazy_imports_filter, sys.get_lazy_imports_filter, sys.get_lazy_imports())
     return (sys.gettrace(), thread_hook, tuple(sys.meta_path), tools, signal.getsignal(signal.SIGTERM), _wakeup_fd(), lazy)
 
 

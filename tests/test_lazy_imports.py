@@ -189,3 +189,82 @@ def test_an_app_filter_set_before_and_after_the_tracer_starts_keeps_deciding(tmp
     assert entries["src.third"]["importer"] == "src.second"
     _, modules, _ = shutdown_lines(result.stderr + result.stdout)
     assert "src.eager" in modules and "src.kept" not in modules, child_output(result)
+
+
+PLAN_SCRIPT = """\
+import os
+import csv  # not the root's code: plan mode leaves it eager
+assert type(csv).__name__ == "module", type(csv)
+import otel_import_tracer
+os.environ["ENABLE_IMPORT_TRACING"] = "true"
+assert otel_import_tracer.start_tracing()
+import src.main
+otel_import_tracer.mark_startup_complete()
+print(src.main.later())
+otel_import_tracer.stop_tracing()
+"""
+
+PLAN_MAIN = """\
+import src.startup_used
+import src.late
+import src.registers_routes
+from src.helpers import shout
+
+LIMIT = src.startup_used.LIMIT
+GREETING = shout("hi")
+
+
+def later():
+    return src.late.render()
+"""
+
+
+def _plan_run(tmp_path: Path) -> "subprocess.CompletedProcess[str]":
+    root = tmp_path / "src"
+    root.mkdir()
+    files = {"__init__.py": "", "main.py": PLAN_MAIN, "startup_used.py": "import time\ntime.sleep(0.02)\nLIMIT = 1\n",
+             "late.py": "import time\ntime.sleep(0.05)\n\ndef render():\n    return 'late'\n",
+             "registers_routes.py": "import time\ntime.sleep(0.03)\n", "helpers.py": "def shout(t):\n    return t.upper()\n"}
+    for name, text in files.items():
+        (root / name).write_text(text)
+    (tmp_path / "script.py").write_text(PLAN_SCRIPT)
+    env = clean_env({"IMPORT_TRACING_ROOT": str(root), "IMPORT_TRACING_COLLECTOR": TEST_COLLECTOR,
+                     "IMPORT_TRACING_REPORT": str(tmp_path / "report.json"), "IMPORT_TRACING_LAZY_PLAN": "true"})
+    result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, child_output(result)
+    return result
+
+
+def _lazy_command(*args: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([sys.executable, "-m", "otel_import_tracer", "lazy", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_plan_mode_and_the_lazy_plan_classify_every_import_statement_of_the_root(tmp_path: Path) -> None:
+    run = _plan_run(tmp_path)
+    assert "lazy plan mode (IMPORT_TRACING_LAZY_PLAN)" in run.stderr, child_output(run)
+    _, modules, _ = shutdown_lines(run.stdout)
+    assert "src.registers_routes" not in modules and "src.late" in modules, child_output(run)
+
+    result = _lazy_command(str(tmp_path / "report.json"), "--format", "json")
+    assert result.returncode == 0, child_output(result)
+    plan = json.loads(result.stdout)
+    kinds = {(Path(s["file"]).name, s["name"]): s["kind"] for s in plan["statements"]}
+    assert kinds == {("main.py", "src.startup_used"): "during_startup", ("main.py", "src.late"): "after_startup",
+                     ("main.py", "src.registers_routes"): "never", ("main.py", "src.helpers"): "during_startup",
+                     # the modules' own "import time", used at once wherever they ran
+                     ("startup_used.py", "time"): "during_startup", ("late.py", "time"): "after_startup"}, plan
+    main = tmp_path / "src" / "main.py"
+    by_name = {s["name"]: s for s in plan["statements"] if s["file"] == str(main)}
+    assert by_name["src.startup_used"]["forced_at"] == f"{main}:6"
+    assert by_name["src.late"]["paste"] == "lazy import src.late" and by_name["src.late"]["startup_ms"] >= 50
+    assert by_name["src.helpers"]["fromlist"] == ["shout"]
+    ordered = [s["startup_ms"] or 0 for s in plan["statements"]]
+    assert ordered == sorted(ordered, reverse=True), plan
+    assert any("side effects" in note for note in plan["notes"]), plan
+
+    text = _lazy_command(str(tmp_path), "--exclude", "src.registers_routes")
+    assert text.returncode == 0, child_output(text)
+    assert "src.registers_routes" not in text.stdout and "(1 excluded)" in text.stdout, text.stdout
+    assert f'{main}: __lazy_modules__ = ["src.late"]' in text.stdout, text.stdout
+    markdown = _lazy_command(str(tmp_path / "report.json"), "--format", "markdown")
+    assert markdown.returncode == 0 and "| after_startup |" in markdown.stdout, child_output(markdown)

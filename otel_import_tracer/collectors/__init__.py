@@ -70,11 +70,12 @@ def choose(requested: str) -> Choice:
 
 
 def start_collectors(
-    choice: Choice, registry: Registry, root: SourceRoot, on_import: Optional["OnImport"] = None
+    choice: Choice, registry: Registry, root: SourceRoot, on_import: Optional["OnImport"] = None, lazy_plan: bool = False
 ) -> Tuple[str, List[Collector]]:
     """Start the import hook and the chosen collector; return the name actually running.
 
-    ``on_import``: modules to hand to a callback once imported (the server patches)."""
+    ``on_import``: modules to hand to a callback once imported (the server patches). ``lazy_plan``:
+    make the root's import statements lazy (Python 3.15+, ``IMPORT_TRACING_LAZY_PLAN``)."""
     from otel_import_tracer.collectors import byhand
     from otel_import_tracer.collectors.byhand import ByHandCollector
     from otel_import_tracer.collectors.importhook import ImportHookCollector
@@ -111,10 +112,13 @@ def start_collectors(
             tracer = SettraceCollector(registry, root)
             tracer.start()
             started.append(tracer)
+        if lazy_plan and not env.HAS_LAZY_IMPORTS:
+            messages.warn("lazy-plan-unavailable", "IMPORT_TRACING_LAZY_PLAN needs Python 3.15 or newer "
+                          "(explicit lazy imports, PEP 810); this run is traced as usual.")
         if env.HAS_LAZY_IMPORTS:  # Python 3.15+: the lazy import statements, whichever collector
             from otel_import_tracer.collectors.lazy import LazyImportCollector
 
-            lazy = LazyImportCollector(registry, root)
+            lazy = LazyImportCollector(registry, root, plan=lazy_plan)
             lazy.start()
             started.append(lazy)
     except BaseException:

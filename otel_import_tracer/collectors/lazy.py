@@ -63,9 +63,11 @@ _FIND_AND_LOAD = sys.modules["importlib._bootstrap"]._find_and_load.__code__
 
 def _filter(importer: str, name: str, fromlist: Optional[Tuple[str, ...]]) -> Any:
     """The filter in the interpreter's slot: the application's decision, recorded when it stays lazy."""
+    collector = _running
+    if collector is not None and collector.plan and not collector.lazy_without_plan(sys._getframe(1), name):
+        return False  # lazy only because plan mode made every import lazy, and not the root's: eager as ever
     theirs = _theirs
     decision = True if theirs is None else theirs(importer, name, fromlist)
-    collector = _running
     if decision and collector is not None:
         collector.declared(sys._getframe(1), name, fromlist)
     return decision
@@ -98,9 +100,13 @@ class LazyImportCollector(Listener):
 
     name = "lazy"
 
-    def __init__(self, registry: Registry, root: SourceRoot) -> None:
+    def __init__(self, registry: Registry, root: SourceRoot, plan: bool = False) -> None:
         self._registry = registry
         self._root = root
+        # Plan mode: the global lazy mode is "all" while tracing runs, and the filter keeps it to
+        # the root's code. The mode found is given back at stop.
+        self.plan = plan
+        self._mode_found: Optional[str] = None
         self._lock = threading.Lock()
         # Module name -> the statements waiting for it (``lazy from x import y`` waits for x and x.y).
         self._pending: Dict[str, List[LazyImport]] = {}
@@ -119,7 +125,33 @@ class LazyImportCollector(Listener):
             sys.set_lazy_imports_filter = set_lazy_imports_filter
             sys.get_lazy_imports_filter = get_lazy_imports_filter
             self._installed = True
+            if self.plan:
+                self._mode_found = sys.get_lazy_imports()
+                sys.set_lazy_imports("all")
         self._registry.subscribe(self)
+        if self.plan:
+            messages.info(
+                "lazy plan mode (IMPORT_TRACING_LAZY_PLAN): every module-level import statement under "
+                f"{self._root.root} is lazy for this run (imports elsewhere are unchanged; the application's "
+                "lazy-imports filter still decides), to see which are used and when; an import kept only for "
+                "its side effects does not run unless something uses it. For staging, not production: "
+                "then run 'otel-import-tracer lazy' on the reports."
+            )
+
+    def lazy_without_plan(self, frame: FrameType, name: str) -> bool:
+        """Whether this import would be lazy without plan mode: the root's code (plan mode's own),
+        an explicit ``lazy`` statement, a name in the module's ``__lazy_modules__``, or the global
+        mode was already "all"."""
+        try:
+            if self._mode_found == "all" or self._root.classify(frame.f_code.co_filename) is not None:
+                return True
+            code = frame.f_code.co_code
+            if code[frame.f_lasti + 1] & 1:  # IMPORT_NAME's oparg: bit 0 set by the lazy keyword
+                return True
+            listed = frame.f_globals.get("__lazy_modules__")
+            return bool(listed) and name in listed
+        except Exception:
+            return True  # what we cannot tell, the application's filter decides as without us
 
     def startup_complete(self) -> None:
         """Statements whose module is no longer waiting (imported by another statement, or
@@ -144,6 +176,9 @@ class LazyImportCollector(Listener):
                 sys.get_lazy_imports_filter = found[1]
             if found[1]() is _filter:  # else someone reached the slot without us: theirs stays
                 found[0](theirs)
+            if self._mode_found is not None and sys.get_lazy_imports() == "all":
+                sys.set_lazy_imports(self._mode_found)
+            self._mode_found = None
 
     # -- declarations (the filter, in the declaring thread) ---------------------------------
 
