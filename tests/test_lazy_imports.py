@@ -268,3 +268,37 @@ def test_plan_mode_and_the_lazy_plan_classify_every_import_statement_of_the_root
     assert f'{main}: __lazy_modules__ = ["src.late"]' in text.stdout, text.stdout
     markdown = _lazy_command(str(tmp_path / "report.json"), "--format", "markdown")
     assert markdown.returncode == 0 and "| after_startup |" in markdown.stdout, child_output(markdown)
+
+
+FORK_SCRIPT = """\
+import os
+import sys
+import src.main
+pid = os.fork()
+if pid == 0:
+    src.main.use()
+    sys.exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_reifies_what_its_parent_declared(tmp_path: Path) -> None:
+    """A --preload master declares, its worker uses: the worker's report has the statement reified."""
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "main.py").write_text("lazy import src.used\nlazy import src.unused\n\ndef use():\n    return src.used.VALUE\n")
+    (root / "used.py").write_text("VALUE = 1\n")
+    (root / "unused.py").write_text("")
+    (tmp_path / "script.py").write_text(FORK_SCRIPT)
+    env = clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(root), "IMPORT_TRACING_COLLECTOR": TEST_COLLECTOR,
+                     "IMPORT_TRACING_REPORT": str(tmp_path / "report-{pid}.json")})
+    result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, child_output(result)
+    entries = [json.loads(path.read_text())["lazy_imports"] for path in tmp_path.glob("report-*.json")]
+    states = sorted(({entry["name"]: entry["state"] for entry in found} for found in entries), key=lambda s: s["src.used"])
+    assert states == [{"src.used": "never", "src.unused": "never"},  # the parent: nothing used there
+                      {"src.used": "reified", "src.unused": "never"}], (states, child_output(result))
+    (used,) = [entry for found in entries for entry in found if entry["state"] == "reified"]
+    assert f"{used['forced_file']}:{used['forced_line']}" == f"{root / 'main.py'}:5", used

@@ -157,7 +157,8 @@ def after_fork_in_child() -> None:
     """Fresh locks for the collectors a forked child is about to stop and start again."""
     import sys
 
-    for name in ("otel_import_tracer.collectors.monitoring", "otel_import_tracer.collectors.importhook"):
+    for name in ("otel_import_tracer.collectors.monitoring", "otel_import_tracer.collectors.importhook",
+                 "otel_import_tracer.collectors.lazy"):
         module = sys.modules.get(name)
         if module is not None:
             module.after_fork_in_child()

@@ -24,6 +24,7 @@ Declared-but-never-used is not a load. Nothing of this is installed before 3.15.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
@@ -54,6 +55,7 @@ _running: Optional["LazyImportCollector"] = None
 _theirs: Optional[Filter] = None
 _found: Optional[Tuple[Callable[[Any], None], Callable[[], Any]]] = None
 _slot_lock = threading.RLock()
+_inherited: List[LazyImport] = []  # a forked child's: its parent's statements still waiting
 
 # What ``sys`` had when this module was imported: for a stand-in called after tracing stopped.
 _SYS_SET = getattr(sys, "set_lazy_imports_filter", None)
@@ -125,6 +127,7 @@ class LazyImportCollector(Listener):
             sys.set_lazy_imports_filter = set_lazy_imports_filter
             sys.get_lazy_imports_filter = get_lazy_imports_filter
             self._installed = True
+            self._take_inherited()
             if self.plan:
                 self._mode_found = sys.get_lazy_imports()
                 sys.set_lazy_imports("all")
@@ -137,6 +140,14 @@ class LazyImportCollector(Listener):
                 "its side effects does not run unless something uses it. For staging, not production: "
                 "then run 'otel-import-tracer lazy' on the reports."
             )
+
+    def _take_inherited(self) -> None:
+        global _inherited
+        inherited, _inherited = _inherited, []
+        for lazy in inherited:
+            if self._registry.add_lazy_import(lazy):
+                for target in _targets(lazy):
+                    self._pending.setdefault(target, []).append(lazy)
 
     def lazy_without_plan(self, frame: FrameType, name: str) -> bool:
         """Whether this import would be lazy without plan mode: the root's code (plan mode's own),
@@ -268,6 +279,20 @@ class LazyImportCollector(Listener):
                     self._pending.clear()
         except Exception as exc:
             messages.internal_error(exc)
+
+
+def after_fork_in_child() -> None:
+    """A forked child stops its parent's collector and starts its own: a thread of the parent
+    may have held these locks (declaring or reifying) at the fork."""
+    global _slot_lock, _inherited
+    _slot_lock = threading.RLock()
+    running = _running
+    if running is not None:
+        running._lock = threading.Lock()
+        # Statements the parent declared and nothing used yet (a --preload master's): the child's
+        # session takes them over, so that a worker's use reifies them there.
+        waiting = {id(lazy): lazy for group in running._pending.values() for lazy in group}
+        _inherited = [dataclasses.replace(lazy) for lazy in waiting.values()]
 
 
 def _targets(lazy: LazyImport) -> List[str]:
