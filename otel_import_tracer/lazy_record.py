@@ -53,6 +53,10 @@ class LazyImport(Record):
         self.after_startup = after_startup
         self.request = request
 
+    def copy(self) -> LazyImport:
+        """A record of its own with the same fields (a forked child's, of a statement still waiting)."""
+        return LazyImport(*self._values())
+
     @property
     def duration_ns(self) -> Optional[int]:
         if self.end_ns is None or self.reified_ns is None:

@@ -24,7 +24,6 @@ Declared-but-never-used is not a load. Nothing of this is installed before 3.15.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import threading
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
@@ -292,7 +291,7 @@ def after_fork_in_child() -> None:
         # Statements the parent declared and nothing used yet (a --preload master's): the child's
         # session takes them over, so that a worker's use reifies them there.
         waiting = {id(lazy): lazy for group in running._pending.values() for lazy in group}
-        _inherited = [dataclasses.replace(lazy) for lazy in waiting.values()]
+        _inherited = [lazy.copy() for lazy in waiting.values()]
 
 
 def _targets(lazy: LazyImport) -> List[str]:
