@@ -30,16 +30,14 @@ _bootstrap = sys.modules.get("otel_import_tracer.process.bootstrap")
 if _bootstrap is not None and _bootstrap.begun_ns:
     _MODULES_BEFORE, _IMPORTED_FROM_NS = _bootstrap.modules_before, _bootstrap.begun_ns
 
-import os  # noqa: E402
 import threading  # noqa: E402
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
     from typing import Any, Callable, List, Optional, Set
 
-from otel_import_tracer import messages
-from otel_import_tracer import collectors
+from otel_import_tracer import messages, output
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
-from otel_import_tracer.config import DEFAULT_ROOT, IMPORT_TRACING_ROOT, Config
+from otel_import_tracer.config import Config
 from otel_import_tracer.naming import SourceRoot
 from otel_import_tracer.registry import SOURCE_INHERITED, Listener, ModuleLoad, Registry
 
@@ -67,25 +65,7 @@ class TracingSession:
         self._arm = _Arm(self)
 
     def start(self) -> bool:
-        if os.path.dirname(self.root.root) == self.root.root:
-            messages.warn(
-                "root-is-filesystem-root",
-                f"{IMPORT_TRACING_ROOT}={self.config.root!r} is the filesystem root: every Python file "
-                "would count as the application's, so nothing is traced. Set it to the directory "
-                "holding your application's modules (default /app/src).",
-            )
-            return False
-        if not self.root.exists():
-            if self.config.root != DEFAULT_ROOT or os.environ.get(IMPORT_TRACING_ROOT, "").strip():
-                said = f"{IMPORT_TRACING_ROOT}={self.config.root!r} is not a directory"
-            else:
-                said = (f"{IMPORT_TRACING_ROOT} is not set, {self.config.root} does not exist and the working "
-                        "directory holds no Python code of its own")
-            messages.warn(
-                "missing-root",
-                f"{said}, so there is nothing to trace and no hook was installed. Set "
-                f"{IMPORT_TRACING_ROOT} to the directory holding your application's modules (default /app/src).",
-            )
+        if not output.root_is_usable(self.config, self.root):
             return False
         try:
             choice = choose(self.config.collector)
@@ -165,16 +145,16 @@ class TracingSession:
             if self._telemetry is not None:
                 self._telemetry.discard()
             return
-        _guard("root-note", self._announce_root)
+        _guard("root-note", output.announce_root, self.config, self.root, self._telemetry is not None)
         if self._telemetry is not None:
             _guard("telemetry", self._telemetry.announce)  # a note on where traces go comes before the lines
-        _guard("shutdown-lines", self._write_lines)
+        _guard("shutdown-lines", output.write_lines, self.registry, self.root)
         # Without a lifespan (a script, a worker), the whole run is the startup.
         if self.registry.mark_startup_complete():
             self._after_startup()
         _guard("report", self.write_report)
         if self.config.summary:
-            _guard("summary", self._write_summary)
+            _guard("summary", output.write_summary, self.registry, self.report_path)
         if self._telemetry is not None:
             _guard("telemetry", self._telemetry.startup_complete)  # if it was held back
             _guard("telemetry", self._telemetry.shutdown, self.config.shutdown_timeout)
@@ -185,31 +165,6 @@ class TracingSession:
         self.running = False
         stop_collectors(self._collectors)
         self._collectors = []
-
-    def _announce_root(self) -> None:
-        """A root found in the working directory: say which, once per process group, before the lines."""
-        if not self.config.root_found:
-            return
-        from otel_import_tracer.telemetry import group
-
-        if self._telemetry is None or group.first_to_say("root-found"):  # without telemetry, no group
-            left_out = ", ".join(self.config.root_excludes + ("hidden folders", "build", "site-packages"))
-            messages.info(
-                f"{IMPORT_TRACING_ROOT} is not set and {DEFAULT_ROOT} does not exist: traced the code under the working "
-                f"directory {self.root.root} (not {left_out}); set {IMPORT_TRACING_ROOT} to choose another directory."
-            )
-
-    def _write_lines(self) -> None:
-        files, modules = self.registry.sorted_files_and_modules()
-        from otel_import_tracer import logs
-
-        lines = logs.shutdown_lines(self.root.root, files, modules)
-        logs.write_block(lines)
-
-    def _write_summary(self) -> None:
-        from otel_import_tracer.reading.render.summary import summary_lines
-
-        messages.write_lines(summary_lines(self.registry, self.report_path))
 
     def _after_startup(self, export: bool = True) -> None:
         # Written before the app serves, so a kill at any later moment leaves a valid report.
