@@ -26,13 +26,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from otel_import_tracer import env, messages
 from otel_import_tracer.config import IMPORT_TRACING_REPORT, Config
 from otel_import_tracer.schema import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION, STATUS_RUNNING, STATUS_STOPPED
+from otel_import_tracer.schema import report_ms as _ms
 from otel_import_tracer.version import __version__
 
 __all__ = ["READABLE_VERSIONS", "SCHEMA", "SCHEMA_VERSION", "STATUS_RUNNING", "STATUS_STOPPED", "Snapshot", "Written",
            "build_document", "claim", "dumps", "write_document", "write_report", "write_text"]
 
 _LIST_KEYS = ("modules", "failed_imports", "dependencies")
-_NS_PER_MS = 1_000_000
 
 # -- building and writing ---------------------------------------------------------------
 
@@ -429,10 +429,6 @@ def _service_name() -> Optional[str]:
         if key.strip() == "service.name" and value.strip():
             return value.strip()
     return None
-
-
-def _ms(ns: int) -> float:
-    return round(ns / _NS_PER_MS, 3)
 
 
 def _iso(unix_ns: int) -> str:

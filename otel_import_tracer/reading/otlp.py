@@ -31,6 +31,7 @@ from otel_import_tracer import semconv
 from otel_import_tracer.reading.files import InputError, parse_json
 from otel_import_tracer.reading.records import JsonPath, Process, from_document
 from otel_import_tracer.schema import SCHEMA, SCHEMA_VERSION
+from otel_import_tracer.schema import report_ms as _ms
 
 # The keys that make a JSON document a trace, and where its resourceSpans are under each.
 _CONTAINERS = {"resourceSpans": (), "batches": (), "trace": ("resourceSpans",), "result": ("resourceSpans",)}
@@ -357,6 +358,3 @@ def _list(value: Any, at: _Where) -> List[Any]:
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
-
-def _ms(ns: int) -> float:
-    return round(ns / 1_000_000, 3)
