@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import errno
 import json
 import os
 import platform
@@ -24,6 +23,7 @@ import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from otel_import_tracer import env, messages
+from otel_import_tracer.atomic import NOT_REGULAR, alive_elsewhere, write_text
 from otel_import_tracer.config import IMPORT_TRACING_REPORT, Config
 from otel_import_tracer.schema import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION, STATUS_RUNNING, STATUS_STOPPED
 from otel_import_tracer.schema import report_ms as _ms
@@ -174,7 +174,7 @@ def claim(path: str, per_process: bool) -> str:
         messages.warn("report-refused", f"{IMPORT_TRACING_REPORT}: {path} {problem}; no report is written there.")
         return ""
     owner = _owner(path)
-    if per_process or owner is None or not _alive_elsewhere(*owner):
+    if per_process or owner is None or not alive_elsewhere(*owner):
         return path
     stem, suffix = os.path.splitext(path)
     mine = f"{stem}.{os.getpid()}{suffix or '.json'}"
@@ -219,7 +219,6 @@ def _head(path: str) -> Dict[str, Any]:
     return fields
 
 
-_NOT_REGULAR = "is not a regular file (a FIFO, a device or a directory)"
 
 
 def _not_ours(path: str) -> str:
@@ -229,7 +228,7 @@ def _not_ours(path: str) -> str:
     except OSError:  # absent, or its directory is not one: the write will say what is wrong
         return ""
     if not stat.S_ISREG(status.st_mode):
-        return _NOT_REGULAR
+        return NOT_REGULAR
     if status.st_size and _head(path).get("schema") != SCHEMA:
         return "exists and is not an otel-import-tracer report"
     return ""
@@ -241,79 +240,9 @@ def _owner(path: str) -> Optional[Tuple[int, str]]:
     return (pid, host) if isinstance(pid, int) and isinstance(host, str) else None
 
 
-def _alive_elsewhere(pid: int, host: str) -> bool:
-    """A process other than this one, alive on this host (on another host: assume alive)."""
-    if pid == os.getpid() and host == socket.gethostname():
-        return False
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists, under another user
-        return True
-    return True
-
-
-def _temporary_name(path: str, pid: int) -> str:
-    directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.{pid}.tmp")
-
-
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
-
-
-def _remove_stale_temporaries(path: str) -> None:
-    """A process killed while rewriting its report leaves ``.<name>.<pid>.tmp``: remove those of dead pids."""
-    directory, name = os.path.split(path)
-    try:
-        entries = os.listdir(directory or os.curdir)
-    except OSError:
-        return
-    for entry in entries:
-        match = _TEMPORARY.match(entry)
-        if match and match.group("name") == name and not _alive_elsewhere(int(match.group("pid")), socket.gethostname()):
-            _remove_quietly(os.path.join(directory, entry))
-
-
 def write_document(document: Dict[str, Any], path: str, replace_ours: bool = False) -> None:
     """Write ``document`` to ``path`` atomically (``write_text``)."""
     write_text(dumps(document), path, regular_only=replace_ours)
-
-
-def write_text(text: str, path: str, regular_only: bool = False) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file beside it, then a rename.
-
-    A failed write leaves what was at ``path`` as it was. The new file gets the mode of the one it
-    replaces, or the umask's (``0o666 & ~umask``). A symlink at ``path`` is replaced, not followed:
-    pass its ``os.path.realpath`` to write its target. ``regular_only``: refuse (raise) when
-    ``path`` is not a regular file (a FIFO, a device, a directory). First removes the temporaries
-    that processes killed while writing ``path`` left (``_remove_stale_temporaries``)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    _remove_stale_temporaries(os.path.abspath(path))
-    mode = None
-    try:
-        status = os.stat(path)
-        if regular_only and not stat.S_ISREG(status.st_mode):
-            raise OSError(errno.EINVAL, _NOT_REGULAR, path)
-        mode = stat.S_IMODE(status.st_mode)
-    except FileNotFoundError:
-        pass
-    temp = _temporary_name(os.path.abspath(path), os.getpid())
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    try:
-        if mode is not None:
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        _remove_quietly(temp)
-        raise
 
 
 def dumps(document: Dict[str, Any]) -> str:
@@ -434,12 +363,3 @@ def _service_name() -> Optional[str]:
 def _iso(unix_ns: int) -> str:
     moment = datetime.datetime.fromtimestamp(unix_ns / 1e9, tz=datetime.timezone.utc)
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-

@@ -297,3 +297,20 @@ def test_one_helper_per_idiom_on_the_writing_side() -> None:
                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "getattr"
                and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id == "listener"]
     assert not by_name
+
+
+# The writing side's modules: the reading side reads what they wrote, never calls them.
+WRITING_SIDE_MODULES = ("report", "tracing", "output", "registry", "collectors", "telemetry", "process")
+
+
+def test_the_reading_side_imports_nothing_of_the_writing_side() -> None:
+    """Issue 24: ``reading/`` imports the modules both sides share, never the writing side (the page
+    wrote itself with ``report.write_text``; the atomic write lives below both now). The live summary
+    is the one reader of the running registry (``reading/render/summary.py``)."""
+    graph = import_graph()
+    allowed = {f"{PACKAGE}.reading.render.summary": {f"{PACKAGE}.registry"}}
+    found = sorted(
+        f"{name} -> {target}" for name, targets in graph.items() if name.startswith(f"{PACKAGE}.reading")
+        for target in targets if target.split(".")[1:2] and target.split(".")[1] in WRITING_SIDE_MODULES and target not in allowed.get(name, set())
+    )
+    assert not found, "the reading side imports the writing side:\n  " + "\n  ".join(found)

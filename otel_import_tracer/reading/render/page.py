@@ -18,11 +18,11 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from otel_import_tracer.atomic import write_text
 from otel_import_tracer.messages import printable
 from otel_import_tracer.reading.audit import AuditResult, never_loaded_by_package
 from otel_import_tracer.reading.records import Dependency, Failure, Module, Process
 from otel_import_tracer.reading.timings import dependency_times, finite, has_stack, parent_of, self_times
-from otel_import_tracer.report import write_text
 from otel_import_tracer.version import __version__
 
 SLOWEST_SHOWN = 20
