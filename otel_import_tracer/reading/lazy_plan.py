@@ -11,8 +11,8 @@ otherwise), merged over processes, and puts each statement in one of three kinds
 - ``during_startup``: needed by startup: lazy buys nothing; the use that forced it is named.
 
 Each with the milliseconds of startup at stake (the import's time), biggest first, and the line
-to paste. A report's ``lazy_imports`` entries are read as ``LazyImport`` records, checked field by
-field; the outputs are ``reading/render/lazy_plan.py``'s.
+to paste. The statements are the processes' ``LazyImport`` records (``reading/records.py``: a
+report's ``lazy_imports``, a trace's lazy-import events); the outputs are ``reading/render/lazy_plan.py``'s.
 """
 
 from __future__ import annotations
@@ -20,14 +20,10 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
-import sys
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from otel_import_tracer.reading.files import InputError
-from otel_import_tracer.reading.records import JsonPath, Process, check_fields
+from otel_import_tracer.reading.records import LazyImport, Process
 
-_SLOTS = {"slots": True} if sys.version_info >= (3, 10) else {}
-_NUMBER = (int, float)
 
 NEVER, AFTER_STARTUP, DURING_STARTUP = "never", "after_startup", "during_startup"
 KINDS = (NEVER, AFTER_STARTUP, DURING_STARTUP)
@@ -40,59 +36,10 @@ SIDE_EFFECTS = (
 )
 
 
-@dataclasses.dataclass(**_SLOTS)
-class LazyImport:
-    """A report's ``lazy_imports`` entry: one lazy import statement in one process, and what became of it."""
-
-    name: str
-    fromlist: Tuple[str, ...]
-    importer: Optional[str]
-    file: str
-    line: Optional[int]
-    state: str  # declared, reified or never
-    after_startup: Optional[bool]
-    duration_ms: Optional[float]
-    forced_file: Optional[str]
-    forced_line: Optional[int]
-    request: Optional[Dict[str, Any]]  # the span current at a use after startup: name, trace_id, span_id
-
-
-# Field name -> accepted types (None: may be null), as records.py checks a report's other entries.
-LAZY_IMPORT_FIELDS: Dict[str, Tuple[Any, ...]] = {
-    "name": (str,),
-    "fromlist": (list,),
-    "importer": (str, None),
-    "file": (str,),
-    "line": (int, None),
-    "state": (str,),
-    "after_startup": (bool, None),
-    "duration_ms": (_NUMBER, None),
-    "forced_file": (str, None),
-    "forced_line": (int, None),
-}  # and "request": an object or null
-
-
 def lazy_imports_of(process: Process) -> Optional[List[LazyImport]]:
-    """The process's lazy import statements as records; None when its report has none (written
-    before Python 3.15). A bad entry raises ``InputError`` naming it."""
-    entries = process.header.get("lazy_imports")
-    if entries is None:
-        return None
-
-    def fail(at: JsonPath, message: str) -> None:
-        raise InputError(process.path, None, message)
-
-    if not isinstance(entries, list):
-        fail(("lazy_imports",), "lazy_imports should be a list")
-    result = []
-    for index, entry in enumerate(entries):
-        check_fields(entry, LAZY_IMPORT_FIELDS, ("lazy_imports", index), fail)
-        result.append(LazyImport(
-            entry["name"], tuple(entry["fromlist"]), entry["importer"], entry["file"], entry["line"], entry["state"],
-            entry["after_startup"], entry["duration_ms"], entry["forced_file"], entry["forced_line"],
-            entry.get("request") if isinstance(entry.get("request"), dict) else None,
-        ))
-    return result
+    """The process's lazy import statements as records; None when its source has none (a run before
+    Python 3.15). The readers check them (``records.lazy_imports_of``)."""
+    return process.lazy_imports
 
 
 @dataclasses.dataclass
@@ -140,8 +87,7 @@ class NoPlan(Exception):
 
 
 def make_plan(processes: Sequence[Process], exclude: Sequence[str] = ()) -> Plan:
-    """The plan of ``processes`` (reports read as records); raises ``NoPlan`` when they cannot give one,
-    ``InputError`` for a bad ``lazy_imports`` entry."""
+    """The plan of ``processes`` (reports and traces read as records); raises ``NoPlan`` when they cannot give one."""
     with_lazy = [(process, lazy) for process in processes for lazy in [lazy_imports_of(process)] if lazy is not None]
     if not with_lazy:
         pythons = sorted({str(process.header.get("python", "?")) for process in processes})

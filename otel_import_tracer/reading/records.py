@@ -87,6 +87,33 @@ class Dependency:
     stack_parent: Optional[str] = ABSENT  # as Module's
 
 
+LAZY_DECLARED, LAZY_REIFIED, LAZY_NEVER = "declared", "reified", "never"  # a LazyImport's state, as lazy_record.py says
+
+
+@dataclasses.dataclass(**_SLOTS)
+class LazyImport:
+    """A lazy import statement of the root's code in one process (Python 3.15+: a report's
+    ``lazy_imports`` entry, or what a trace's lazy-import events say), and what became of it."""
+
+    name: str
+    fromlist: Tuple[str, ...]
+    importer: Optional[str]
+    file: str
+    line: Optional[int]
+    state: str  # declared (not used yet), reified or never
+    after_startup: Optional[bool]
+    duration_ms: Optional[float]
+    forced_file: Optional[str]
+    forced_line: Optional[int]
+    request: Optional[Dict[str, Any]]  # the span current at a use after startup: name, trace_id, span_id
+    forced_by: Optional[str] = None  # the module whose use reified it
+    thread: str = ""
+
+    @property
+    def forced_at(self) -> Optional[str]:
+        return None if self.forced_file is None else f"{self.forced_file}:{self.forced_line}"
+
+
 Record = Union[Module, Failure, Dependency]
 
 # Field name -> accepted types (None: the value may be null). Extra fields are allowed,
@@ -140,6 +167,18 @@ DEPENDENCY_FIELDS: Dict[str, Tuple[Any, ...]] = {
     "distribution": (str, None),
     "version": (str, None),
 }
+LAZY_IMPORT_FIELDS: Dict[str, Tuple[Any, ...]] = {
+    "name": (str,),
+    "fromlist": (list,),
+    "importer": (str, None),
+    "file": (str,),
+    "line": (int, None),
+    "state": (str,),
+    "after_startup": (bool, None),
+    "duration_ms": (_NUMBER, None),
+    "forced_file": (str, None),
+    "forced_line": (int, None),
+}  # and "request": an object or null; "forced_by", "thread": strings, where written
 LISTS: Tuple[Tuple[str, Type[Any], Dict[str, Tuple[Any, ...]]], ...] = (
     ("modules", Module, MODULE_FIELDS),
     ("failed_imports", Failure, FAILURE_FIELDS),
@@ -157,6 +196,9 @@ class Process:
     modules: List[Module]
     failed_imports: List[Failure]
     dependencies: List[Dependency]  # none in a version 1 report
+    # Python 3.15+: the lazy import statements of the root's code; None: the source had none to say
+    # (a run before 3.15, a container log).
+    lazy_imports: Optional[List[LazyImport]] = None
 
     @property
     def root(self) -> str:
@@ -173,6 +215,8 @@ class Process:
     def document(self) -> Dict[str, Any]:
         """As a report document (the records' fields only)."""
         lists = {key: [entry_of(record) for record in getattr(self, key)] for key, _, _ in LISTS}
+        if self.lazy_imports is not None:
+            lists["lazy_imports"] = [entry_of(record) for record in self.lazy_imports]
         return {**self.header, **lists}
 
 
@@ -285,9 +329,31 @@ def records(entries: List[Any], kind: Type[Any], fields: Dict[str, Tuple[Any, ..
 
 def from_document(path: str, document: Dict[str, Any], fail: Callable[[JsonPath, str], Any]) -> Process:
     """The process of a report document (its lists of entries or records) already checked at the top."""
-    header = {key: value for key, value in document.items() if key not in ("modules", "failed_imports", "dependencies")}
+    header = {key: value for key, value in document.items() if key not in _RECORD_KEYS}
     lists = [records(document.get(key) or [], kind, fields, (key,), fail) for key, kind, fields in LISTS]
-    return Process(path, header, *lists)
+    return Process(path, header, *lists, lazy_imports=lazy_imports_of(document.get("lazy_imports"), fail))
+
+
+_RECORD_KEYS = ("modules", "failed_imports", "dependencies", "lazy_imports")
+
+
+def lazy_imports_of(entries: Any, fail: Callable[[JsonPath, str], Any]) -> Optional[List[LazyImport]]:
+    """A report's ``lazy_imports`` as records, each entry checked field by field (None: none written)."""
+    if entries is None:
+        return None
+    if not isinstance(entries, list):
+        fail(("lazy_imports",), f"{where(('lazy_imports',))} should be a list, not {json.dumps(entries)[:40]}")
+    result = []
+    for index, entry in enumerate(entries):
+        check_fields(entry, LAZY_IMPORT_FIELDS, ("lazy_imports", index), fail)
+        request, forced_by, thread = entry.get("request"), entry.get("forced_by"), entry.get("thread")
+        result.append(LazyImport(
+            entry["name"], tuple(entry["fromlist"]), entry["importer"], entry["file"], entry["line"], entry["state"],
+            entry["after_startup"], entry["duration_ms"], entry["forced_file"], entry["forced_line"],
+            request if isinstance(request, dict) else None, forced_by if isinstance(forced_by, str) else None,
+            thread if isinstance(thread, str) else "",
+        ))
+    return result
 
 
 def of_registry(registry: Any) -> Process:
@@ -312,7 +378,12 @@ def of_registry(registry: Any) -> Process:
                    _name_of(dependency.stack_parent))
         for dependency in registry.dependencies()
     ]
-    return Process("", header, modules, failures, dependencies)
+    lazy_imports = [
+        LazyImport(lazy.name, tuple(lazy.fromlist), lazy.importer, lazy.file, lazy.line, lazy.state, lazy.after_startup,
+                   _ms_or_none(lazy.duration_ns), lazy.forced_file, lazy.forced_line, lazy.request, lazy.forced_by, lazy.thread)
+        for lazy in registry.lazy_imports()
+    ]
+    return Process("", header, modules, failures, dependencies, lazy_imports or None)
 
 
 _NS_PER_MS = 1_000_000

@@ -8,10 +8,10 @@ from the registry alone, at stop, so it costs nothing before.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from otel_import_tracer.messages import PREFIX, printable
-from otel_import_tracer.reading.records import Process, of_registry
+from otel_import_tracer.reading.records import LAZY_NEVER, LAZY_REIFIED, LazyImport, Process, of_registry
 from otel_import_tracer.registry import Registry
 from otel_import_tracer.reading.timings import self_times
 
@@ -24,11 +24,11 @@ PAGE_FOLLOWS = False
 
 def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List[str]:
     """The summary of a live registry, read as records."""
-    return render(of_registry(registry), report_path, registry.lazy_imports())
+    return render(of_registry(registry), report_path)
 
 
-def render(process: Process, report_path: Optional[str] = None, lazy_imports: Sequence[Any] = ()) -> List[str]:
-    """``lazy_imports``: the registry's LazyImport records (Python 3.15+), one line of what became of them."""
+def render(process: Process, report_path: Optional[str] = None) -> List[str]:
+    """The summary of a process's records, live or read back from its report: the same lines."""
     loads = process.modules
     startup = [load for load in loads if not load.lazy]
     lazy = [load for load in loads if load.lazy]
@@ -54,8 +54,8 @@ def render(process: Process, report_path: Optional[str] = None, lazy_imports: Se
     if lazy:
         named = ", ".join(f"{load.name} by {load.importer or '?'}" for load in lazy[:NAMED])
         lines.append(f"lazy: {named}{_more(len(lazy))}")
-    if lazy_imports:
-        lines.append(_lazy_imports_line(lazy_imports))
+    if process.lazy_imports:  # Python 3.15+: one line of what became of the lazy import statements
+        lines.append(_lazy_imports_line(process.lazy_imports))
     failures = process.failed_imports
     if failures:
         named = ", ".join(
@@ -74,10 +74,8 @@ def render(process: Process, report_path: Optional[str] = None, lazy_imports: Se
     return [printable(f"{PREFIX}: summary: {head}")] + [printable(f"{PREFIX}:   {line}") for line in rest]
 
 
-def _lazy_imports_line(statements: Sequence[Any]) -> str:
+def _lazy_imports_line(statements: Sequence[LazyImport]) -> str:
     """What became of the root's lazy import statements, in one line."""
-    from otel_import_tracer.lazy_record import LAZY_NEVER, LAZY_REIFIED
-
     during = [lazy for lazy in statements if lazy.state == LAZY_REIFIED and not lazy.after_startup]
     after = [lazy for lazy in statements if lazy.state == LAZY_REIFIED and lazy.after_startup]
     never = [lazy for lazy in statements if lazy.state == LAZY_NEVER]
