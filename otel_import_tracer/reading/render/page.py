@@ -22,6 +22,7 @@ from otel_import_tracer.atomic import write_text
 from otel_import_tracer.messages import printable
 from otel_import_tracer.reading.audit import AuditResult, never_loaded_by_package
 from otel_import_tracer.reading.records import Dependency, Failure, Module, Process
+from otel_import_tracer.reading.render import page_lazy
 from otel_import_tracer.reading.timings import dependency_times, finite, has_stack, parent_of, self_times
 from otel_import_tracer.version import __version__
 
@@ -53,6 +54,7 @@ def render(report: Process, audit: Optional[AuditResult] = None, audit_note: str
         _section("Slowest dependencies", _slowest_dependencies(dependencies, report.path), "dependencies"),
         _section("Failed imports", _failed(report.failed_imports, report.path), "failed"),
         _section("Lazy imports (after startup)", _lazy(lazy, report.path), "lazy"),
+        *([page_lazy.section(report)] if report.lazy_imports is not None else []),  # Python 3.15+
         _section("Never-loaded files", _never_loaded(audit, audit_note, report.path), "never-loaded"),
         f"<footer>otel-import-tracer {_e(__version__)} · {_e(report.path)}</footer>",
     ]
