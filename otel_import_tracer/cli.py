@@ -213,10 +213,15 @@ def _side_query(options: argparse.Namespace, label: str) -> _Query:
 
 
 def _lazy(options: argparse.Namespace) -> int:
-    """The lazy plan of the inputs (reports of Python 3.15+ runs) on stdout."""
+    """The lazy plan of the inputs (reports and traces of Python 3.15+ runs, or a backend's) on stdout."""
     from otel_import_tracer.reading import lazy_plan, sources
     from otel_import_tracer.reading.render import lazy_plan as lazy_plan_render
 
+    orphan = _backend_orphan(options, ())
+    if orphan:
+        return _fail(orphan)
+    if not options.inputs and not (options.tempo or options.jaeger):
+        return _fail("pass the reports or saved traces of a 3.15 run (files or directories), or --tempo/--jaeger URL")
     files, problem = sources.expand_directories(options.inputs)
     if problem:
         return _fail(problem)
@@ -224,6 +229,11 @@ def _lazy(options: argparse.Namespace) -> int:
     if problems:
         _print_problems(problems, False)
         return _fail("bad input (above)")
+    if options.tempo or options.jaeger:
+        pulled, problem = _pull(options, _Query(options.since, options.start, options.end, dict(options.resource)), lazy=True)
+        if pulled is None:
+            return _fail(problem)
+        inputs.append(pulled)
     processes: List[Any] = []
     for item in inputs:
         if item.kind == sources.LOG:

@@ -259,6 +259,7 @@ _LAZY_EPILOG = """examples:
   IMPORT_TRACING_LAZY_PLAN=true IMPORT_TRACING_REPORT=/tmp/imports-{pid}.json uvicorn src.main:app   # on 3.15
   otel-import-tracer lazy /tmp/
   otel-import-tracer lazy reports/*.json --format markdown --exclude src.plugins
+  otel-import-tracer lazy --tempo http://tempo:3200 --service shop --since 2h
 
 exit status: 0 done, 2 bad usage or input, or reports of Python before 3.15 (no lazy imports).
 """
@@ -268,15 +269,16 @@ def _add_lazy_parser(commands: Any) -> None:
     lazy = commands.add_parser(
         "lazy",
         help="say which import statements of your code could be lazy (Python 3.15+ runs)",
-        description="From the reports of a run on Python 3.15+ (best in plan mode, IMPORT_TRACING_LAZY_PLAN=true,\n"
+        description="From the reports or traces of a run on Python 3.15+ (best in plan mode, IMPORT_TRACING_LAZY_PLAN=true,\n"
         "where every import statement of the root's code is made lazy for the run), merged over processes:\n"
         "each statement as never (never used), after_startup (first used by a request) or during_startup\n"
         "(startup needs it), with the startup milliseconds at stake, biggest first, and the line to paste.",
         epilog=_LAZY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    lazy.add_argument("inputs", nargs="+", metavar="INPUT", help="JSON reports, or directories of them")
+    lazy.add_argument("inputs", nargs="*", metavar="INPUT", help="JSON reports, saved traces (OTLP JSON), or directories of them")
     lazy.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format (default: %(default)s)")
     lazy.add_argument("--exclude", action="append", default=[], metavar="MODULE",
                       help="leave a module (or pattern) out: one imported for its side effects must stay eager; "
                       "repeatable (default: none)")
+    _add_backend_options(lazy, "pull every app.startup trace of a window, and what came after it (lazy loads, imports never used)")

@@ -59,6 +59,8 @@ ATTR_LAZY_DECLARED_AT = "python.import.lazy.declared_at"
 """``file:line`` of the lazy import statement."""
 ATTR_LAZY_FORCED_AT = "python.import.lazy.forced_at"
 """``file:line`` of the first use that reified it (the line that made the import happen)."""
+ATTR_LAZY_FROMLIST = "python.import.lazy.fromlist"
+"""The names of a ``lazy from x import a, b`` (``["a", "b"]``), on a statement's own events; absent for ``lazy import x``."""
 ATTR_EXCEPTION_TYPE = "exception.type"
 ATTR_EXCEPTION_MESSAGE = "exception.message"
 

@@ -235,7 +235,8 @@ class TempoClient(_Client):
         filters += [f"resource.{key} = {_traceql_string(value)}" for key, value in sorted(resource.items())]
         startups = self._search(" && ".join([f'name = "{semconv.SPAN_STARTUP}"'] + filters), begin, finish, "startups")
         lazy_query = " && ".join(
-            [f'event:name =~ "{semconv.EVENT_MODULE_LOADED}|{semconv.EVENT_IMPORT_FAILED}"', f'name != "{semconv.SPAN_STARTUP}"']
+            [f'event:name =~ "{semconv.EVENT_MODULE_LOADED}|{semconv.EVENT_IMPORT_FAILED}|{semconv.EVENT_LAZY_NEVER_USED}"',
+             f'name != "{semconv.SPAN_STARTUP}"']
             + filters
         )
         later = self._search(lazy_query, begin, finish, "lazy loads") if lazy else []

@@ -28,6 +28,7 @@ import re
 from typing import Any, Dict, Iterator, List, NoReturn, Optional, Tuple
 
 from otel_import_tracer import semconv
+from otel_import_tracer.reading import otlp_lazy
 from otel_import_tracer.reading.files import InputError, parse_json
 from otel_import_tracer.reading.records import JsonPath, Process, from_document
 from otel_import_tracer.schema import SCHEMA, SCHEMA_VERSION
@@ -110,6 +111,7 @@ class _Processes:
         self.startups: Dict[str, List[Dict[str, Any]]] = {}  # resource key -> report documents
         self.lazy: Dict[str, Tuple[Dict[str, Any], List[Dict[str, Any]], List[Dict[str, Any]], List[Dict[str, Any]]]] = {}
         self.dependencies: Dict[Optional[str], List[Dict[str, Any]]] = {}  # trace id -> its startup's dependency loads
+        self.lazy_statements: Dict[str, List[Tuple[Any, ...]]] = {}  # resource key -> what later spans say of them
 
     def add(self, resource_spans: Any, at: _Where) -> None:
         resource = _attributes(_dict(_dict(resource_spans, at).get("resource", {}), at).get("attributes", []), at)
@@ -132,9 +134,14 @@ class _Processes:
                 return
         for event in _list(span.get("events", []), at):
             event = _dict(event, at)
+            if event.get("name") == semconv.EVENT_LAZY_NEVER_USED:
+                self._lazy_statement(key, event, at, None)
+                continue
             if event.get("name") not in (semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED, semconv.EVENT_DEPENDENCY_LOADED):
                 continue
             attributes = _attributes(event.get("attributes", []), at)
+            if attributes.get(semconv.ATTR_LAZY) and attributes.get(semconv.ATTR_IMPORT_LAZY) == otlp_lazy.LAZY_REIFIED:
+                self._lazy_statement(key, event, at, None if span.get("name") == semconv.SPAN_LAZY_IMPORT else _request(span, at))
             if not attributes.get(semconv.ATTR_LAZY):
                 continue  # a load or failure of startup, repeated on a waterfall span: app.startup has it
             _, modules, failures, dependencies = self.lazy.setdefault(key, (resource, [], [], []))
@@ -146,6 +153,34 @@ class _Processes:
             else:
                 failures.append(_failure(attributes, time_ns, at, lazy=True))
 
+    def _lazy_statement(self, key: str, event: Dict[str, Any], at: _Where, request: Optional[Dict[str, str]]) -> None:
+        """What a span after startup says of a lazy import statement: reified by a request, or never used."""
+        attributes = _attributes(event.get("attributes", []), at)
+        time_ns = _nanoseconds(event.get("timeUnixNano"), at)
+        if event.get("name") == semconv.EVENT_LAZY_NEVER_USED:
+            entry = otlp_lazy.declared_entry(attributes, event.get("attributes"), time_ns)
+            if entry is not None:
+                self.lazy_statements.setdefault(key, []).append((entry,))
+        else:
+            self.lazy_statements.setdefault(key, []).append((attributes, time_ns, request))
+
+    def _lazy_imports(self, owners: Dict[str, Dict[str, Any]], documents: List[Dict[str, Any]]) -> None:
+        """Each process's lazy import statements: its startup's, then what later spans of its resource said."""
+        for key, told in self.lazy_statements.items():
+            owner = owners.get(key)
+            if owner is None:
+                continue  # no startup or lazy load of that process in the input
+            entries = owner.setdefault("_lazy", [])
+            for item in told:
+                if len(item) == 1:
+                    otlp_lazy.never_used(entries, item[0])
+                else:
+                    otlp_lazy.reify(entries, *item)
+        for document in documents:
+            entries = document.pop("_lazy", None)
+            if entries is not None or otlp_lazy.has_lazy_imports(document["python"]):
+                document["lazy_imports"] = otlp_lazy.finish(entries or [], document["started_unix_ns"])
+
     def reports(self) -> List[Process]:
         documents = [document for key in self.startups for document in self.startups[key]]
         for document in documents:  # the waterfall's dependency spans, with the startup of their trace
@@ -153,19 +188,22 @@ class _Processes:
             for entry in found:
                 entry["offset_ms"] = _ms(entry.pop("_ns") - document["started_unix_ns"])
             document["dependencies"] = sorted(found, key=lambda entry: entry["offset_ms"])
+        # Several processes of one resource: what came after startup goes with the first.
+        owners = {key: found[0] for key, found in self.startups.items() if found}
         for key, (resource, modules, failures, dependencies) in self.lazy.items():
-            owners = self.startups.get(key)
-            if owners:  # several processes of one resource: the lazy loads go with the first
-                owner = owners[0]
-            else:
+            owner = owners.get(key)
+            if owner is None:
                 owner = _header(resource, "", None, min(entry["_ns"] for entry in modules + failures + dependencies), None)
                 documents.append(owner)
+                owners[key] = owner
             origin = owner["started_unix_ns"]
             for entry in modules + failures + dependencies:
                 entry["offset_ms"] = _ms(entry.pop("_ns") - origin)
             owner["modules"] += modules
             owner["failed_imports"] += failures
             owner["dependencies"] += dependencies
+        self._lazy_imports(owners, documents)
+
         def fail(at: JsonPath, message: str) -> NoReturn:
             raise InputError(self.path, None, message)
 
@@ -190,10 +228,15 @@ def _startup_document(span: Dict[str, Any], resource: Dict[str, Any], at: _Where
     for event in _list(span.get("events", []), at):
         event = _dict(event, at)
         name = event.get("name")
-        if name not in (semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED):
+        if name not in (semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED, semconv.EVENT_LAZY_DECLARED):
             continue
         event_attributes = _attributes(event.get("attributes", []), at)
         time_ns = _nanoseconds(event.get("timeUnixNano"), at)
+        if name == semconv.EVENT_LAZY_DECLARED:  # Python 3.15+: a lazy import statement run during startup
+            lazy = otlp_lazy.declared_entry(event_attributes, event.get("attributes"), time_ns)
+            if lazy is not None:
+                document.setdefault("_lazy", []).append(lazy)
+            continue
         if name == semconv.EVENT_MODULE_LOADED:
             entry = _module(event_attributes, time_ns, at, lazy=False)
             document["modules"].append(entry)
@@ -326,6 +369,17 @@ def _integer(value: Any, at: _Where) -> int:
     if isinstance(value, str) and 0 < len(value) <= _MAX_NS_DIGITS and value.lstrip("-").isdigit() and value.isascii():
         return int(value)
     raise at.fail(f"{str(value)[:40]!r} is not an integer")
+
+
+def _request(span: Dict[str, Any], at: _Where) -> Dict[str, str]:
+    """The span a lazy import was reified on (a request's), as a report names it: name and ids in hex."""
+    span_id = span.get("spanId")
+    if isinstance(span_id, str) and not re.fullmatch(r"[0-9a-fA-F]{16}", span_id):
+        try:
+            span_id = base64.b64decode(span_id, validate=True).hex()
+        except (binascii.Error, ValueError):
+            span_id = ""
+    return {"name": _text(span.get("name")), "trace_id": _trace_id(span.get("traceId"), at) or "", "span_id": _text(span_id).lower()}
 
 
 def _trace_id(value: Any, at: _Where) -> Optional[str]:

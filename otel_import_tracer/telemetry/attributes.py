@@ -64,6 +64,8 @@ def lazy_attributes(lazy: LazyImport, state: str) -> Dict[str, Any]:
     }
     if lazy.line is not None:
         attributes[semconv.ATTR_LINE_NUMBER] = lazy.line
+    if lazy.fromlist:  # so a saved trace gives the lazy plan the statement a report gives it
+        attributes[semconv.ATTR_LAZY_FROMLIST] = list(lazy.fromlist)
     if lazy.thread:
         attributes[semconv.ATTR_THREAD_NAME] = lazy.thread
     if state == LAZY_REIFIED and lazy.forced_at is not None:

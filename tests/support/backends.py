@@ -49,7 +49,8 @@ class Trace:
         self.has_startup = any(span["name"] == semconv.SPAN_STARTUP for span in spans)
         self.has_lazy = any(
             span["name"] != semconv.SPAN_STARTUP and not span["name"].startswith(semconv.SPAN_IMPORT_PREFIX)
-            and any(event["name"] in (semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED) for event in span.get("events", []))
+            and any(event["name"] in (semconv.EVENT_MODULE_LOADED, semconv.EVENT_IMPORT_FAILED, semconv.EVENT_LAZY_NEVER_USED)
+                    for event in span.get("events", []))
             for span in spans
         )
 
