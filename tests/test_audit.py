@@ -309,9 +309,9 @@ def test_a_log_without_any_loaded_line_says_how_to_get_them() -> None:
 
 
 def test_reports_and_logs_are_told_apart_by_content() -> None:
-    assert load_input("x.log", "\n".join(demo_log_lines()).encode()).log.files
+    assert load_input("x.log", "\n".join(demo_log_lines()).encode()).processes[0].modules
     json_log = b'{"level": "info", "msg": "hi"}\n' + "\n".join(demo_log_lines()).encode()
-    assert load_input("x.log", json_log).log.files
+    assert load_input("x.log", json_log).processes[0].modules
     with pytest.raises(InputError, match="truncated"):
         load_input("x.json", b'{\n  "schema": "otel-import-tracer/rep')
 

@@ -1,17 +1,20 @@
-"""The container log reader: the files and modules of the tracer's own shutdown blocks in a log.
+"""The container log reader: the tracer's own shutdown blocks in a log, one process record each.
 
 The tracer prints them on stdout at stop (``otel_import_tracer.logs`` writes them); a log holds
-them among the application's lines, perhaps interleaved with other workers' blocks."""
+them among the application's lines, perhaps interleaved with other workers' blocks. Each block is
+one process: its pid and root, and a ``records.Module`` per file and module name its lines carry
+(a file paired with the module line naming it; no times: the lines carry none)."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Iterable, List, Optional, Set, Tuple
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 from otel_import_tracer.logs import FILE_PREFIX, MODULE_PREFIX, unescape
-from otel_import_tracer.naming import SOURCE_SUFFIX
+from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for
 from otel_import_tracer.reading.files import InputError
+from otel_import_tracer.reading.records import Module, Process
 
 # "Stopping runtime file tracing... (pid 42)" starts a block (no pid before 0.2);
 # "Total unique /app/src/*.py files loaded: 12" opens its LOADED_SRC_FILE lines and
@@ -24,12 +27,14 @@ _MODULES_TOTAL = re.compile(r"(?P<package>.+)\.\* modules loaded: (?P<count>\d{1
 
 @dataclasses.dataclass
 class LogInput:
-    """What one container log says loaded: files and module names, and the root it printed."""
+    """What one container log says loaded: a process record per block (``processes``), and over
+    all of them, the files, module names and roots its lines printed."""
 
     path: str
     files: List[str] = dataclasses.field(default_factory=list)
     modules: List[str] = dataclasses.field(default_factory=list)
     roots: List[str] = dataclasses.field(default_factory=list)
+    processes: List[Process] = dataclasses.field(default_factory=list)
 
 
 
@@ -107,9 +112,11 @@ class _LogReader:
 
     def finish(self) -> LogInput:
         self._close_group()
-        if not self.headers_seen:
+        if not self.headers_seen and self.loose:
+            lines = _Group(0)  # one process of unknown pid and root: the lines were grepped out of their blocks
             for number, prefix, value in self.loose:
-                self._take(number, prefix, value)
+                self._take(number, prefix, value, lines)
+            self._emit(lines)
         if not self.result.files and not self.result.modules:
             raise InputError(self.result.path, None, _NO_LINES)
         return self.result
@@ -120,10 +127,10 @@ class _LogReader:
             if not self.headers_seen:
                 self.loose.append((number, prefix, value))
             return  # someone else's line, or one between blocks
-        if self._take(number, prefix, value):
+        if self._take(number, prefix, value, group):
             self._count(number, group, "files" if prefix == FILE_PREFIX else "modules", prefix)
 
-    def _take(self, number: int, prefix: str, value: str) -> bool:
+    def _take(self, number: int, prefix: str, value: str, group: "_Group") -> bool:
         """Record a file or module; False (and a problem) if the value is not one (a cut line).
 
         A module is any name (``0000_squashed``, ``seed-db``, ``café``: Python loads them all
@@ -131,11 +138,13 @@ class _LogReader:
         if prefix == FILE_PREFIX:
             if value.endswith(SOURCE_SUFFIX) and value.startswith("/"):
                 self.result.files.append(value)
+                group.file_lines.append(value)
                 return True
             self._bad(number, f"{FILE_PREFIX.strip()} should be followed by an absolute .py path, not {value[:60]!r} (a cut line?)")
             return False
         if value:
             self.result.modules.append(value)
+            group.module_lines.append(value)
             return True
         self._bad(number, f"{MODULE_PREFIX.strip()} should be followed by a module name (a cut line?)")
         return False
@@ -143,7 +152,7 @@ class _LogReader:
     def _count(self, number: int, group: "_Group", kind: str, prefix: str) -> None:
         if getattr(group, kind).expect():
             if group.complete():
-                self.group = None
+                self._end_group()
         else:
             self._bad(number, f"more {prefix.strip()} lines than the block{'s' if len(group.blocks) > 1 else ''} from line {group.line} announced")
 
@@ -161,8 +170,9 @@ class _LogReader:
                 return  # no "Stopping..." of ours before it: someone else's line
             self.pending.remove(announcer)
             self.headers_seen = True
-            self.result.roots.append(unescape(files.group("root")))
-            self._join(number).open_block(int(files.group("count")), announcer[1], decoration)
+            root = unescape(files.group("root"))
+            self.result.roots.append(root)
+            self._join(number).open_block(int(files.group("count")), announcer[1], decoration, root)
             return
         modules, start = _total(_MODULES_TOTAL, line)
         if modules is not None:
@@ -171,17 +181,28 @@ class _LogReader:
                 return
             group.modules_announced(int(modules.group("count")))
             if group.complete():  # a block of no modules ends at its total
-                self.group = None
+                self._end_group()
 
     def _join(self, number: int) -> "_Group":
         if self.group is None:
             self.group = _Group(number)
         return self.group
 
+    def _end_group(self) -> None:
+        if self.group is not None:
+            self._emit(self.group)
+        self.group = None
+
+    def _emit(self, group: "_Group") -> None:
+        """The process of a block (of overlapping blocks: one for them all, their lines being mixed)."""
+        if group.file_lines or group.module_lines:
+            self.result.processes.append(block_process(self.result.path, group.roots, group.blocks, group.file_lines, group.module_lines))
+
     def _close_group(self) -> None:
         group, self.group = self.group, None
         if group is None:
             return
+        self._emit(group)  # a cut block: its good lines still count
         which = f"the blocks of pids {', '.join(group.pids())}" if len(group.blocks) > 1 else "it"
         self._bad(
             group.line,
@@ -223,9 +244,13 @@ class _Group:
         self.blocks: List[Optional[str]] = []  # their pids, where printed
         self.waiting_for_modules = 0  # blocks whose modules total has not come yet
         self.decorations: Set[str] = set()  # what precedes our text on the blocks' lines
+        self.roots: List[str] = []
+        self.file_lines: List[str] = []
+        self.module_lines: List[str] = []
 
-    def open_block(self, files: int, pid: Optional[str], decoration: str) -> None:
+    def open_block(self, files: int, pid: Optional[str], decoration: str, root: str) -> None:
         self.blocks.append(pid)
+        self.roots.append(root)
         self.decorations.add(decoration)
         self.files.announced += files
         self.waiting_for_modules += 1
@@ -241,3 +266,28 @@ class _Group:
         return [pid or "?" for pid in self.blocks]
 
 
+def block_process(path: str, roots: Sequence[str], pids: Sequence[Optional[str]], files: Sequence[str],
+                  modules: Sequence[str]) -> Process:
+    """A block's lines as a process record: each file with the module line that names it (the
+    module name its path has under the block's root), then the module lines no file line named.
+    A file without its module line has no name, a module without its file line no file: the audit
+    places each by what it has. No times: the lines carry none."""
+    root = roots[0] if roots and len(set(roots)) == 1 else ""
+    names = set(modules)
+    paired: Set[str] = set()
+    records: List[Module] = []
+    prefix = root.rstrip("/") + "/"
+    for file in dict.fromkeys(files):
+        name = module_name_for(file, root.rstrip("/")) if root and file.startswith(prefix) else ""
+        if name not in names:
+            name = ""
+        paired.add(name)
+        records.append(_loaded(name, file))
+    records.extend(_loaded(name, "") for name in dict.fromkeys(modules) if name not in paired)
+    printed = [int(pid) for pid in pids if pid]
+    header = {"root": root, "pid": printed[0] if len(pids) == 1 and printed else None, "pids": printed}
+    return Process(path, header, records, [], [])
+
+
+def _loaded(name: str, file: str) -> Module:
+    return Module(name, file, None, None, None, "", False, False, "log")  # type: ignore[arg-type]  # no time in a log

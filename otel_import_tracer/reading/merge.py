@@ -9,7 +9,6 @@ import sys
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.naming import module_name_for, path_for
-from otel_import_tracer.reading.logs import LogInput
 from otel_import_tracer.reading.records import Process
 from otel_import_tracer.reading.sources import Input
 
@@ -24,22 +23,28 @@ class MergedFile:
 
 
 class Merge:
-    """Loaded files over many reports (and log inputs), keyed by file name."""
+    """Loaded files over many processes (of reports, traces and logs), keyed by file name."""
 
     def __init__(self) -> None:
         self.files: Dict[str, MergedFile] = {}
         self.inputs = 0
 
-    def add_report(self, report: Process, relocate: Optional[Callable[[str, str], Optional[str]]] = None) -> List[str]:
-        """Count a report's modules, placed by ``relocate(file, module)``; returns the files it could not place."""
+    def add_report(self, report: Process, relocate: Optional[Callable[[str, str], Optional[str]]] = None,
+                   name_of: Optional[Callable[[str], str]] = None) -> List[str]:
+        """Count a process's modules, placed by ``relocate(file, module)``, each file once; returns the
+        files it could not place. A record may lack a name or a file (a log's line carries one of
+        them): it is placed by what it has, and named ``name_of(file)``."""
         self.inputs += 1
         unplaced = []
+        seen = set()
         for entry in report.modules:
             file = entry.file if relocate is None else relocate(entry.file, entry.name)
             if file is None:
-                unplaced.append(entry.file)
-            else:
-                self.add(file, entry.name, entry.lazy, entry.preloaded)
+                if entry.file:
+                    unplaced.append(entry.file)
+            elif file not in seen:
+                seen.add(file)
+                self.add(file, entry.name or (name_of(file) if name_of is not None else ""), entry.lazy, entry.preloaded)
         return unplaced
 
     def add(self, file: str, module: str, lazy: bool = False, preloaded: bool = False) -> None:
@@ -143,30 +148,7 @@ def merge_inputs(inputs: Sequence[Input], mapper: PathMapper) -> Tuple[Merge, Li
     outside: List[str] = []
     for item in inputs:
         for process in item.processes:
-            root = process.root or None  # a process seen only by its lazy loads recorded none
-            outside.extend(merged.add_report(process, lambda file, module: mapper.relocate(file, module, root)))
-        if item.log is not None:
-            outside.extend(_add_log(merged, item.log, mapper))
+            root = process.root or None  # a process seen only by its lazy loads, or grepped log lines, recorded none
+            outside.extend(merged.add_report(process, lambda file, module: mapper.relocate(file, module, root),
+                                             lambda local: module_name_for(local, mapper.root)))
     return merged, sorted(set(outside))
-
-
-def _add_log(merged: Merge, log: LogInput, mapper: PathMapper) -> List[str]:
-    merged.inputs += 1
-    recorded_root = log.roots[0] if len(set(log.roots)) == 1 else None
-    found: Dict[str, str] = {}
-    outside = []
-    for file in log.files:
-        local = mapper.relocate(file, None, recorded_root)
-        if local is None:
-            outside.append(file)
-        else:
-            found[local] = module_name_for(local, mapper.root)
-    for module in log.modules:
-        local = mapper.file_for_module(module)
-        if local is not None:
-            found[local] = module_name_for(local, mapper.root)
-    for local, module in found.items():  # once per log, however many lines named it
-        merged.add(local, module)
-    return outside
-
-

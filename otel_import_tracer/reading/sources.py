@@ -24,13 +24,11 @@ TRACE, REPORT, LOG = "trace", "report", "log"
 @dataclasses.dataclass
 class Input:
     """One input, read: the processes it holds as records (a report: its own; a saved trace: one
-    per startup, and those seen only by their lazy loads), or for a log, which has no records of
-    processes, what its shutdown blocks say loaded (``log``)."""
+    per startup, and those seen only by their lazy loads; a container log: one per shutdown block)."""
 
     path: str
     kind: str  # TRACE, REPORT or LOG
     processes: List[Process]
-    log: Optional[LogInput] = None
 
 
 def of_report(process: Process) -> Input:
@@ -77,7 +75,7 @@ def _from_text(kind: str, text: str, path: str) -> Input:
 
 
 def _of_log(log: LogInput) -> Input:
-    return Input(log.path, LOG, [], log)
+    return Input(log.path, LOG, log.processes)
 
 
 def _looks_like_report(raw: bytes) -> bool:
@@ -117,8 +115,6 @@ def recorded_roots(inputs: Sequence[Input]) -> List[str]:
     roots = set()
     for item in inputs:
         roots.update(process.root for process in item.processes if process.root)
-        if item.log is not None:
-            roots.update(item.log.roots)
     return sorted(roots)
 
 
