@@ -20,6 +20,7 @@ class MergedFile:
     processes: int = 0
     lazy: int = 0
     preloaded: int = 0
+    last_process: int = 0  # the last process that counted it (no process counts a file twice)
 
 
 class Merge:
@@ -36,21 +37,23 @@ class Merge:
         them): it is placed by what it has, and named ``name_of(file)``."""
         self.inputs += 1
         unplaced = []
-        seen = set()
         for entry in report.modules:
             file = entry.file if relocate is None else relocate(entry.file, entry.name)
             if file is None:
                 if entry.file:
                     unplaced.append(entry.file)
-            elif file not in seen:
-                seen.add(file)
-                self.add(file, entry.name or (name_of(file) if name_of is not None else ""), entry.lazy, entry.preloaded)
+            else:
+                self.add(file, entry.name or (name_of(file) if name_of is not None else ""), entry.lazy, entry.preloaded, self.inputs)
         return unplaced
 
-    def add(self, file: str, module: str, lazy: bool = False, preloaded: bool = False) -> None:
+    def add(self, file: str, module: str, lazy: bool = False, preloaded: bool = False, process: int = 0) -> None:
+        """Count ``file`` loaded in one more process; again in the same ``process`` (its number, from 1), once."""
         merged = self.files.get(file)
         if merged is None:
             merged = self.files[file] = MergedFile(module)
+        elif process and merged.last_process == process:
+            return  # two records of one process placed on the same file (a log's file line and module line)
+        merged.last_process = process
         merged.processes += 1
         merged.lazy += lazy
         merged.preloaded += preloaded
