@@ -20,7 +20,7 @@ import dataclasses
 import os
 import re
 import tempfile
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from benchmarks import runner
 from benchmarks.appgen import PROFILES, GeneratedApp, generate_app
@@ -103,14 +103,15 @@ def run_startup(
     child = runner.write_child(app)
     runs = {variant.name: VariantRuns(variant) for variant in variants}
     _check_ground_truth(app, child)
+    lazy_truth = _lazy_ground_truth(app, child) if any(variant.lazy_all for variant in variants) else None
     if warmup:
         runner.log(f"startup: warm-up round ({len(variants)} variants)")
         for variant in variants:
-            _run_once(app, child, runs[variant.name], record=False)
+            _run_once(app, child, runs[variant.name], record=False, lazy_truth=lazy_truth)
     for round_index in range(rounds):
         order = runner.round_order(variants, round_index)
         for variant in order:
-            _run_once(app, child, runs[variant.name], record=True)
+            _run_once(app, child, runs[variant.name], record=True, lazy_truth=lazy_truth)
         summary = "  ".join(f"{v.name}={runs[v.name].wall_s[-1]:.2f}" for v in variants if runs[v.name].wall_s)
         runner.log(f"startup: round {round_index + 1}/{rounds}: {summary}")
     return StartupResult(app, rounds, runs)
@@ -131,7 +132,18 @@ def _check_ground_truth(app: GeneratedApp, child: str) -> None:
         )
 
 
-def _run_once(app: GeneratedApp, child: str, runs: VariantRuns, record: bool) -> None:
+def _lazy_ground_truth(app: GeneratedApp, child: str) -> Set[str]:
+    """What the untraced app imports with every import lazy: the modules something uses by name."""
+    variant = next(variant for variant in runner.all_variants() if variant.name == "untraced-lazy")
+    result = runner.run_child(runner.startup_argv(variant, app, child, dump_modules=True),
+                              runner.child_env(variant, app), app.dest_dir)
+    if result.returncode != 0:
+        raise SystemExit(f"the generated app does not start with PYTHON_LAZY_IMPORTS=all:\n{result.output[-4000:]}")
+    return runner.sys_modules_of(result.output)
+
+
+def _run_once(app: GeneratedApp, child: str, runs: VariantRuns, record: bool,
+              lazy_truth: Optional[Set[str]] = None) -> None:
     if runs.error:
         return
     variant = runs.variant
@@ -143,7 +155,7 @@ def _run_once(app: GeneratedApp, child: str, runs: VariantRuns, record: bool) ->
         runs.error = f"exit {result.returncode}: {result.output.strip().splitlines()[-1:] or ''}"
         runner.log(f"startup: {variant.name} failed:\n{result.output[-3000:]}")
         return
-    missing = runner.missing_modules(variant, app, result.output, coverage_file)
+    missing = runner.missing_modules(variant, app, result.output, coverage_file, lazy_truth if variant.lazy_all else None)
     if missing is not None and (runs.missing is None or len(missing) > len(runs.missing)):
         runs.missing = missing  # keep the worst run
     if record:
@@ -161,7 +173,8 @@ def _remove(path: str) -> None:
 
 # -- instruction counts ------------------------------------------------------------------------
 
-INSTRUCTION_VARIANTS = ("untraced", "auto", "auto-nodeps", "importhook", "monitoring", "sdk-import", "sdk-export", "otlp")
+INSTRUCTION_VARIANTS = ("untraced", "auto", "auto-nodeps", "importhook", "monitoring", "untraced-lazy", "auto-lazy",
+                        "sdk-import", "sdk-export", "otlp")
 
 
 @dataclasses.dataclass

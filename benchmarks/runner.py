@@ -13,6 +13,8 @@ tracing is started differs:
 ``coverage``              ``coverage run --source=<root>`` (its default core)
 ``coverage-sysmon``       the same with ``COVERAGE_CORE=sysmon`` (3.12+ only)
 ``importtime``            ``python -X importtime``
+``untraced-lazy``         the app as shipped with ``PYTHON_LAZY_IMPORTS=all`` (3.15+: every import lazy)
+``auto-lazy``             ``auto`` with ``PYTHON_LAZY_IMPORTS=all``, its ratio taken against ``untraced-lazy``
 ``sdk-import``            untraced, but importing the OpenTelemetry SDK and OTLP exporter first
                           (``--otlp``: the cost of the SDK itself, the baseline of ``otlp``)
 ``sdk-export``            untraced, then the SDK alone sends what ``otlp`` sends, with no tracer:
@@ -52,6 +54,7 @@ from benchmarks.appgen import GeneratedApp
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD_NAME = "_bench_child.py"
 HAS_MONITORING = sys.version_info >= (3, 12)
+HAS_LAZY_IMPORTS = sys.version_info >= (3, 15)  # PEP 810: PYTHON_LAZY_IMPORTS=all makes every import lazy
 
 # The issue's targets for the default collector.
 STARTUP_TARGET = 1.05 if HAS_MONITORING else 1.10
@@ -178,6 +181,11 @@ class Variant:
     baseline: str = "untraced"  # what its ratio is taken against
 
     @property
+    def lazy_all(self) -> bool:
+        """Runs with every import lazy (``PYTHON_LAZY_IMPORTS=all``, 3.15+)."""
+        return ("PYTHON_LAZY_IMPORTS", "all") in self.env
+
+    @property
     def records_lines(self) -> bool:
         """Prints the LOADED_MODULE shutdown lines, from which completeness is checked."""
         return self.starter in ("ours", "naive")
@@ -203,6 +211,13 @@ def all_variants(otlp_env: Optional[Mapping[str, str]] = None) -> List[Variant]:
     ]
     if HAS_MONITORING:
         variants.append(_ours("monitoring", "monitoring", "ours, import hook + sys.monitoring", True))
+    if HAS_LAZY_IMPORTS:
+        # Every import lazy (the filter runs at each declaration): traced against untraced, both lazy.
+        lazy_all = (("PYTHON_LAZY_IMPORTS", "all"),)
+        variants.append(Variant("untraced-lazy", "untraced, PYTHON_LAZY_IMPORTS=all", "baseline", env=lazy_all))
+        variants.append(Variant("auto-lazy", "auto with PYTHON_LAZY_IMPORTS=all (ratio to untraced-lazy)", "ours",
+                                starter="ours", env=(("ENABLE_IMPORT_TRACING", "true"), ("IMPORT_TRACING_COLLECTOR", "auto")) + lazy_all,
+                                baseline="untraced-lazy"))
     variants += [
         _ours("settrace", "settrace", "ours, import hook + sys.settrace (opt-in)", False),
         Variant("naive", "original design: settrace+threading.settrace, every event", "reference", starter="naive"),
@@ -406,12 +421,16 @@ def _coverage_modules(data_file: str, app: GeneratedApp) -> Set[str]:
     return names
 
 
-def missing_modules(variant: Variant, app: GeneratedApp, output: str, coverage_file: Optional[str] = None) -> Optional[List[str]]:
-    """Ground-truth modules the run did not record (empty: complete), or None if not checkable."""
+def missing_modules(variant: Variant, app: GeneratedApp, output: str, coverage_file: Optional[str] = None,
+                    expected: Optional[Iterable[str]] = None) -> Optional[List[str]]:
+    """Ground-truth modules the run did not record (empty: complete), or None if not checkable.
+    ``expected`` replaces ``app.module_names``: with every import lazy, a module nothing uses by
+    name is never imported, so a lazy variant is checked against what the untraced lazy run imports
+    (not checkable without it)."""
     recorded = recorded_modules(variant, app, output, coverage_file)
-    if recorded is None:
+    if recorded is None or (variant.lazy_all and expected is None):
         return None
-    return sorted(set(app.module_names) - recorded)
+    return sorted(set(app.module_names if expected is None else expected) - recorded)
 
 
 def sys_modules_of(output: str) -> Set[str]:
