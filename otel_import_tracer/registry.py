@@ -48,7 +48,7 @@ class _Timed(Record):
     """What a timed load (``ModuleLoad``, ``DependencyLoad``) says of its time: ``start_ns``, ``end_ns`` (None while
     it executes or when unknown), and its place on the import stack (``importstack``), not part of its value."""
 
-    __slots__ = ("stack_parent", "children_ns", "reified")  # reified: the lazy import statement its load was the first use of
+    __slots__ = ("stack_parent", "children_ns", "reified", "by_use")  # reified: the lazy statement it was the first use of; by_use: a use of a lazy name loaded it
     start_ns: int
     end_ns: Optional[int]
 
@@ -82,7 +82,7 @@ class ModuleLoad(_Timed):
         self.source = source
         self.lazy = lazy
         self.end_ns = end_ns
-        self.stack_parent, self.children_ns, self.reified = stack_parent, 0, None
+        self.stack_parent, self.children_ns, self.reified, self.by_use = stack_parent, 0, None, False
 
     @property
     def preloaded(self) -> bool:
@@ -117,7 +117,7 @@ class DependencyLoad(_Timed):
         self.thread = thread
         self.lazy = lazy
         self.end_ns = end_ns
-        self.stack_parent, self.children_ns, self.reified = stack_parent, 0, None
+        self.stack_parent, self.children_ns, self.reified, self.by_use = stack_parent, 0, None, False
 
 
 class Listener:

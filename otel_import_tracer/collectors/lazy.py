@@ -60,10 +60,18 @@ _inherited: List[LazyImport] = []  # a forked child's: its parent's statements s
 _SYS_SET = getattr(sys, "set_lazy_imports_filter", None)
 _SYS_GET = getattr(sys, "get_lazy_imports_filter", None)
 _FIND_AND_LOAD = sys.modules["importlib._bootstrap"]._find_and_load.__code__
+# Set at the first lazy declaration: only then can a use of a name load a module (reify it).
+_any_declared = False
+# The opcodes of an import statement (IMPORT_NAME, IMPORT_FROM) and ``_opcode.has_name``: a load
+# whose importing frame stands at another instruction with a name (LOAD_NAME, LOAD_GLOBAL,
+# LOAD_ATTR...) was made by a use of a lazy name, not by an import statement.
+_OPCODES: Optional[Tuple[frozenset, Callable[[int], bool]]] = None
 
 
 def _filter(importer: str, name: str, fromlist: Optional[Tuple[str, ...]]) -> Any:
     """The filter in the interpreter's slot: the application's decision, recorded when it stays lazy."""
+    global _any_declared
+    _any_declared = True
     collector = _running
     if collector is not None and collector.plan and not collector.lazy_without_plan(sys._getframe(1), name):
         return False  # lazy only because plan mode made every import lazy, and not the root's: eager as ever
@@ -224,6 +232,11 @@ class LazyImportCollector(Listener):
     def on_dependency(self, dependency: DependencyLoad) -> None:
         if dependency.name in self._pending:
             self._reified(dependency.name, dependency)
+        if _any_declared:
+            try:
+                dependency.by_use = _by_use(_importing_frame(sys._getframe(1)))
+            except Exception as exc:
+                messages.internal_error(exc)
 
     def _reified(self, module: str, load: Any) -> None:
         try:
@@ -307,16 +320,45 @@ def _lazy_modules() -> frozenset:
     return frozenset()
 
 
+def _learn_opcodes() -> None:
+    """IMPORT_NAME and IMPORT_FROM as this Python numbers them, from ``from a import b`` compiled:
+    its first two instructions with a name (the third stores ``b``)."""
+    global _OPCODES
+    if _OPCODES is None:
+        import _opcode  # built in: no file to load, nothing the application would import
+
+        code = compile("from a import b", "<opcodes>", "exec").co_code
+        named = [code[index] for index in range(0, len(code), 2) if _opcode.has_name(code[index])]
+        _OPCODES = (frozenset(named[:2]), _opcode.has_name)
+
+
+def _by_use(user: Optional[FrameType]) -> bool:
+    """Whether ``user``, the frame whose import is loading a module, stands at a use of a name
+    (a lazy import's reification) rather than at an import statement or a call."""
+    if user is None:
+        return False
+    if _OPCODES is None:
+        _learn_opcodes()  # late: at the first load after a lazy declaration, not before the app's first import
+    imports, has_name = _OPCODES  # type: ignore[misc]
+    opcode = user.f_code.co_code[user.f_lasti]
+    return opcode not in imports and has_name(opcode)
+
+
+def _importing_frame(frame: Optional[FrameType]) -> Optional[FrameType]:
+    """The frame that issued the import now loading (the first one above ``_find_and_load``
+    that is not import machinery)."""
+    while frame is not None and frame.f_code is not _FIND_AND_LOAD:
+        frame = frame.f_back
+    return frames.importer_frame(frame.f_back if frame is not None else None)
+
+
 def _site_of(load: Any, root: SourceRoot) -> Tuple[Optional[str], Optional[str], Optional[int]]:
     """Where the use that reified ``load`` is: (module, file, line)."""
     if isinstance(load, DependencyLoad):
         return load.importer, load.importer_file, load.line
     if load.source != SOURCE_IMPORT or load.end_ns is None:
         return None, None, None  # found in sys.modules, not seen being imported: no use to point at
-    frame: Optional[FrameType] = sys._getframe(1)
-    while frame is not None and frame.f_code is not _FIND_AND_LOAD:
-        frame = frame.f_back
-    user = frames.importer_frame(frame.f_back if frame is not None else None)
+    user = _importing_frame(sys._getframe(1))
     if user is None:
         return None, None, None
     module, file, line = frames.describe(user, root)

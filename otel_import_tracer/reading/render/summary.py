@@ -8,7 +8,7 @@ from the registry alone, at stop, so it costs nothing before.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Collection, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.messages import PREFIX, printable
 from otel_import_tracer.reading.records import LAZY_NEVER, LAZY_REIFIED, LazyImport, Process, of_registry
@@ -24,11 +24,15 @@ PAGE_FOLLOWS = False
 
 def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List[str]:
     """The summary of a live registry, read as records."""
-    return render(of_registry(registry), report_path)
+    uses = {(load.name, load.importer, load.line) for load in registry.dependencies() if load.by_use}
+    return render(of_registry(registry), report_path, uses)
 
 
-def render(process: Process, report_path: Optional[str] = None) -> List[str]:
-    """The summary of a process's records, live or read back from its report: the same lines."""
+def render(process: Process, report_path: Optional[str] = None,
+           uses: Collection[Tuple[str, Optional[str], Optional[int]]] = ()) -> List[str]:
+    """The summary of a process's records, live or read back from its report: the same lines.
+    ``uses`` (live, Python 3.15+): the dependency loads (name, importer, line) that the use of a lazy
+    name made, not an import statement."""
     loads = process.modules
     startup = [load for load in loads if not load.lazy]
     lazy = [load for load in loads if load.lazy]
@@ -48,8 +52,9 @@ def render(process: Process, report_path: Optional[str] = None) -> List[str]:
     if dependencies:
         slow = sorted(dependencies, key=lambda dependency: -(dependency.duration_ms or 0.0))[:SLOWEST]
         lines.append("slowest dependencies: " + ", ".join(
-            f"{dependency.name} {_ms_of(dependency.duration_ms or 0.0)} (by {dependency.importer or '?'}"
-            f"{'' if dependency.line is None else f':{dependency.line}'})" for dependency in slow
+            f"{dependency.name} {_ms_of(dependency.duration_ms or 0.0)} "
+            f"({'lazy, first used at' if (dependency.name, dependency.importer, dependency.line) in uses else 'by'} "
+            f"{dependency.importer or '?'}{'' if dependency.line is None else f':{dependency.line}'})" for dependency in slow
         ))
     if lazy:
         named = ", ".join(f"{load.name} by {load.importer or '?'}" for load in lazy[:NAMED])
