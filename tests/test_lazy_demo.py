@@ -72,3 +72,16 @@ def test_the_demo_with_every_import_lazy_tells_uses_from_import_statements(tmp_p
     dependencies = next(line for line in summary if line.startswith("otel-import-tracer:   slowest dependencies: "))
     # fastapi.applications is loaded by that use of FastAPI: said as a use of a lazy import.
     assert re.search(rf"fastapi\.applications [\d.]+ m?s \(lazy, first used at src\.main:{use}\)", dependencies), dependencies
+
+
+@pytest.mark.slow
+def test_the_demo_with_the_plans_lines_applied_no_longer_imports_what_went_lazy() -> None:
+    """The benchmark's first half: a staging run of a copy of the demo in plan mode, the plan's
+    lines pasted into a second copy; its startup no longer imports csv (the export plugin's, used
+    only by a request), and imports nothing the first did not."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.bench_lazy_plan", "--rounds", "0"], cwd=str(DEMO_DIR.parent.parent),
+                            env=clean_env(), capture_output=True, text=True, timeout=240)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "applied: src/plugins/csv_export.py:3: lazy import csv  (after_startup," in result.stdout, output
+    assert "modules no longer imported by startup (untraced, before - after): _csv, csv\n" in result.stdout, output
