@@ -166,7 +166,8 @@ def table(walls: Dict[Tuple[str, str], List[float]], counts: Dict[Tuple[str, str
         row = [name, f"{before:.3f}", f"{after:.3f}", f"{after / before:.3f}x"]
         if ("before", name) in counts:
             count_before, count_after = counts[("before", name)], counts[("after", name)]
-            row += [f"{count_before / 1e9:.4f}", f"{count_after / 1e9:.4f}", f"{count_after / count_before:.4f}x"]
+            row += [f"{count_before / 1e9:.4f}", f"{count_after / 1e9:.4f}",
+                    f"{count_after / count_before:.4f}x ({(count_after - count_before) / 1e6:+.1f} M)"]
         else:
             row += ["", "", ""]
         rows.append(row)
