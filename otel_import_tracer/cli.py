@@ -189,7 +189,7 @@ def _diff(options: argparse.Namespace) -> int:
             return _fail(f"{label}: {problem}")
         sides.append(startups)
     result = diff.diff(*sides)
-    gates = diff.Gates(options.fail_if_slower, options.fail_if_new_modules, options.budget_ms)
+    gates = diff.Gates(options.fail_if_slower, options.fail_if_new_modules, options.budget_ms, options.fail_if_module_slower)
     failed, unknown = diff.check(result, gates)
     verdicts = [f"FAILED {reason}" for reason in failed] + [f"CANNOT TELL {reason}" for reason in unknown]
     if gates.any() and not verdicts:

@@ -163,7 +163,7 @@ def _add_report_parser(commands: Any) -> None:
 
 _DIFF_EPILOG = """examples:
   otel-import-tracer diff main.json branch.json
-  otel-import-tracer diff reports/main/ reports/branch/ --fail-if-slower 10% --format markdown
+  otel-import-tracer diff reports/main/ reports/branch/ --fail-if-module-slower 20 --fail-if-slower 10% --format markdown
   otel-import-tracer diff --base a1.json --base a2.json --head b1.json --head b2.json --budget-ms 2000
   otel-import-tracer diff --tempo http://tempo:3200 --service api --since 7d \\
       --base-resource service.version=1.4.0 --head-resource service.version=1.5.0
@@ -172,10 +172,12 @@ _DIFF_EPILOG = """examples:
 Each side is one or more startups: a report is one, a saved trace (the Collector's file
 exporter, Tempo, Jaeger) one per app.startup span, a directory every *.json and *.jsonl in it.
 With --tempo or --jaeger, a side given no file is pulled from the backend.
-With several startups a side's figures are medians. Logs have no timings: use the reports.
+With several startups a side's figures are medians, with their spread (MAD); a difference within
+3 x (MAD base + MAD head), or under 1 ms, is noise: not a change, and no gate fails on it. Give
+each side 5 startups, base and head interleaved. Logs have no timings: use the reports.
 
-exit status: 0 done, 1 a gate (--fail-if-slower, --fail-if-new-modules, --budget-ms) failed,
-2 bad usage or input, or a gate the inputs cannot answer (no startup completed).
+exit status: 0 done, 1 a gate (--fail-if-module-slower, --fail-if-slower, --fail-if-new-modules,
+--budget-ms) failed, 2 bad usage or input, or a gate the inputs cannot answer (no startup completed).
 """
 
 
@@ -194,7 +196,10 @@ def _add_diff_parser(commands: Any) -> None:
     diff.add_argument("--head", action="append", default=[], metavar="INPUT", help="one more input for the head side; repeatable")
     diff.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format (default: text)")
     diff.add_argument("--top", type=_count, default=10, metavar="N", help="changes in import time shown (default: 10; json lists all)")
-    diff.add_argument("--fail-if-slower", type=_percent, metavar="PCT", help="exit 1 if the startup time grew by more than PCT (e.g. 10%%)")
+    diff.add_argument("--fail-if-module-slower", type=_milliseconds, metavar="MS",
+                      help="exit 1 if a module's self time grew by more than MS, beyond the noise (e.g. 20)")
+    diff.add_argument("--fail-if-slower", type=_percent, metavar="PCT",
+                      help="exit 1 if the startup time grew by more than PCT (e.g. 10%%), beyond the noise")
     diff.add_argument("--fail-if-new-modules", action="store_true", help="exit 1 if a module loads at startup that did not before")
     diff.add_argument("--budget-ms", type=_milliseconds, metavar="N", help="exit 1 if head's startup time is over N ms")
     group = _add_backend_options(diff, "a side with no file is pulled from the backend: every app.startup trace of its window;\n"

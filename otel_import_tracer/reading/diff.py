@@ -5,7 +5,8 @@ Each side is one or more startups: a report is one, a saved trace holds one per
 startups: a module's import time (cumulative, and self: without every import begun inside its own,
 modules of the root and dependencies alike, as ``-X importtime`` counts it)
 over the startups that timed it, the startup time (to startup complete) over those that
-completed. A module belongs to a side when it loaded during the startup of any of its runs;
+completed; each with its spread (MAD). A difference within the noise of the two sides
+(``reading/noise.py``) is not a change: not listed, and no gate fails on it. A module belongs to a side when it loaded during the startup of any of its runs;
 lazy loads (after startup) depend on the requests served and are not compared. Dependency loads
 (what the root's code imported from outside it) are compared by name, cumulative time, when both
 sides recorded some (reports of version 2, dependencies on).
@@ -20,6 +21,8 @@ import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from otel_import_tracer import semconv
+from otel_import_tracer.reading import noise
+from otel_import_tracer.reading.lazy_moves import LazyMove, lazy_moves
 from otel_import_tracer.reading.records import Failure, Process
 from otel_import_tracer.reading.timings import self_times
 
@@ -35,6 +38,7 @@ class Timing:
     cumulative_ms: Optional[float]
     self_ms: Optional[float]
     runs: int  # startups of the side in which it loaded
+    self_spread_ms: float = 0.0  # the MAD of its self time over those startups
 
 
 NOT_LOADED = Timing(0.0, 0.0, 0)  # a module the side did not load: it cost nothing there
@@ -50,6 +54,8 @@ class Side:
     startup_ms: Optional[float]  # median time to startup complete; None if no startup completed
     failures: Dict[FailureKey, Failure]
     dependencies: Optional[Dict[str, Optional[float]]] = None  # name -> median ms; None: none recorded
+    startup_spread_ms: float = 0.0  # the MAD of the time to startup complete
+    dependency_spreads: Dict[str, float] = dataclasses.field(default_factory=dict)  # name -> MAD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +65,16 @@ class DependencyChange:
     name: str
     base_ms: Optional[float]
     head_ms: Optional[float]
+    base_spread_ms: float = 0.0
+    head_spread_ms: float = 0.0
 
     @property
     def delta_ms(self) -> Optional[float]:
         return _delta(self.base_ms, self.head_ms)
+
+    @property
+    def noise_ms(self) -> float:
+        return noise.threshold_ms(self.base_spread_ms, self.head_spread_ms)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +93,11 @@ class Change:
     def cumulative_delta_ms(self) -> Optional[float]:
         return _delta(self.base.cumulative_ms, self.head.cumulative_ms)
 
+    @property
+    def noise_ms(self) -> float:
+        """The smallest change of self time that is not noise, given both sides' spread."""
+        return noise.threshold_ms(self.base.self_spread_ms, self.head.self_spread_ms)
+
 
 @dataclasses.dataclass
 class DiffResult:
@@ -90,10 +107,12 @@ class DiffResult:
     removed: List[str]
     new_failures: List[Failure]
     fixed_failures: List[Failure]
-    changes: List[Change]  # biggest change of self time first
+    changes: List[Change]  # self time changed beyond the noise; biggest change first
     dependencies_added: List[str] = dataclasses.field(default_factory=list)
     dependencies_removed: List[str] = dataclasses.field(default_factory=list)
-    dependency_changes: List[DependencyChange] = dataclasses.field(default_factory=list)  # biggest first
+    dependency_changes: List[DependencyChange] = dataclasses.field(default_factory=list)  # beyond noise, biggest first
+    within_noise: int = 0  # modules compared whose self time moved within the noise: not changes
+    lazy_moves: List[LazyMove] = dataclasses.field(default_factory=list)  # imports gone lazy or back to eager
 
     @property
     def dependencies_compared(self) -> bool:
@@ -102,6 +121,14 @@ class DiffResult:
     @property
     def startup_delta_ms(self) -> Optional[float]:
         return _delta(self.base.startup_ms, self.head.startup_ms)
+
+    @property
+    def startup_noise_ms(self) -> float:
+        return noise.threshold_ms(self.base.startup_spread_ms, self.head.startup_spread_ms)
+
+    @property
+    def startup_beyond_noise(self) -> bool:
+        return noise.beyond(self.startup_delta_ms, self.base.startup_spread_ms, self.head.startup_spread_ms)
 
     @property
     def startup_change_percent(self) -> Optional[float]:
@@ -118,9 +145,11 @@ class Gates:
     slower_percent: Optional[float] = None
     new_modules: bool = False
     budget_ms: Optional[float] = None
+    module_slower_ms: Optional[float] = None  # a module's self time grew by more, beyond the noise
 
     def any(self) -> bool:
-        return self.slower_percent is not None or self.new_modules or self.budget_ms is not None
+        return (self.slower_percent is not None or self.new_modules or self.budget_ms is not None
+                or self.module_slower_ms is not None)
 
 
 def startups(reports: Sequence[Process]) -> List[Process]:
@@ -160,12 +189,16 @@ def side(label: str, reports: Sequence[Process]) -> Side:
             cumulative.setdefault(entry.name, []).append(entry.duration_ms)
         for failure in report.failed_imports:
             failures.setdefault((failure.name, failure.importer, failure.exception_type), failure)
-    modules = {
-        name: Timing(_median(cumulative.get(name)), _median(own.get(name)), count) for name, count in runs.items()
-    }
+    modules = {}
+    for name, count in runs.items():
+        self_ms, self_spread = noise.median_and_spread(own.get(name))
+        modules[name] = Timing(_median(cumulative.get(name)), self_ms, count, self_spread)
     complete = [r.startup_complete_ms for r in reports if r.startup_complete_ms is not None]
-    dependencies = {name: _median(times) for name, times in dependency_times.items()} if recorded else None
-    return Side(label, list(reports), modules, _median(complete), failures, dependencies)
+    startup_ms, startup_spread = noise.median_and_spread(complete)
+    spread = {name: noise.median_and_spread(times) for name, times in dependency_times.items()}
+    dependencies = {name: middle for name, (middle, _) in spread.items()} if recorded else None
+    return Side(label, list(reports), modules, startup_ms, failures, dependencies, startup_spread,
+                {name: mad for name, (_, mad) in spread.items()})
 
 
 def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
@@ -173,12 +206,18 @@ def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
     both = sorted(set(before.modules) | set(after.modules))
     # A module on one side only is a change of all its time (from or to nothing): a new module that
     # is slow is the biggest change, not its importer's cumulative nor anybody's noise.
-    changes = [Change(name, before.modules.get(name, NOT_LOADED), after.modules.get(name, NOT_LOADED)) for name in both]
-    changes = [change for change in changes if change.self_delta_ms is not None or change.cumulative_delta_ms is not None]
+    # A change of self time within the noise of the two sides is none: not listed, no gate fails on it.
+    compared = [Change(name, before.modules.get(name, NOT_LOADED), after.modules.get(name, NOT_LOADED)) for name in both]
+    compared = [change for change in compared if change.self_delta_ms is not None or change.cumulative_delta_ms is not None]
+    changes = [change for change in compared if _beyond(change.self_delta_ms, change.noise_ms)]
     changes.sort(key=lambda change: (-abs(change.self_delta_ms or 0.0), -abs(change.cumulative_delta_ms or 0.0), change.name))
     old, new = before.dependencies or {}, after.dependencies or {}
-    compared = before.dependencies is not None and after.dependencies is not None
-    dependency_changes = [DependencyChange(name, old[name], new[name]) for name in sorted(set(old) & set(new))] if compared else []
+    both_recorded = before.dependencies is not None and after.dependencies is not None
+    dependency_changes = [
+        DependencyChange(name, old[name], new[name], before.dependency_spreads.get(name, 0.0), after.dependency_spreads.get(name, 0.0))
+        for name in sorted(set(old) & set(new))
+    ] if both_recorded else []
+    dependency_changes = [change for change in dependency_changes if _beyond(change.delta_ms, change.noise_ms)]
     dependency_changes.sort(key=lambda change: (-abs(change.delta_ms or 0.0), change.name))
     return DiffResult(
         base=before,
@@ -188,9 +227,11 @@ def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
         new_failures=[after.failures[key] for key in sorted(set(after.failures) - set(before.failures), key=_failure_order)],
         fixed_failures=[before.failures[key] for key in sorted(set(before.failures) - set(after.failures), key=_failure_order)],
         changes=changes,
-        dependencies_added=sorted(set(new) - set(old)) if compared else [],
-        dependencies_removed=sorted(set(old) - set(new)) if compared else [],
+        dependencies_added=sorted(set(new) - set(old)) if both_recorded else [],
+        dependencies_removed=sorted(set(old) - set(new)) if both_recorded else [],
         dependency_changes=dependency_changes,
+        within_noise=len(compared) - len(changes),
+        lazy_moves=lazy_moves(before.startups, after.startups),
     )
 
 
@@ -203,10 +244,18 @@ def check(result: DiffResult, gates: Gates) -> Tuple[List[str], List[str]]:
         percent = result.startup_change_percent
         if percent is None:
             unknown.append(f"--fail-if-slower: no startup time on {'the base' if not base_ms else 'the head'} side (no startup completed)")
-        elif percent > gates.slower_percent:
+        elif percent > gates.slower_percent and result.startup_beyond_noise:
             failed.append(
                 f"--fail-if-slower {gates.slower_percent:g}%: startup is {percent:+.1f}% "
-                f"({_ms(base_ms)} -> {_ms(head_ms)})"
+                f"({_ms(base_ms)} -> {_ms(head_ms)}, beyond the noise of ±{result.startup_noise_ms:.1f} ms)"
+            )
+    if gates.module_slower_ms is not None:
+        slower = [change for change in result.changes if (change.self_delta_ms or 0.0) > gates.module_slower_ms]
+        if slower:
+            failed.append(
+                f"--fail-if-module-slower {gates.module_slower_ms:g} ms: {len(slower)} module{'' if len(slower) == 1 else 's'} "
+                "slower in self time, beyond the noise (" + ", ".join(
+                    f"{change.name} {change.self_delta_ms:+.1f} ms" for change in slower[:5]) + (", ...)" if len(slower) > 5 else ")")
             )
     if gates.new_modules and result.added:
         failed.append(f"--fail-if-new-modules: {len(result.added)} new at startup ({', '.join(result.added[:5])}{', ...' if len(result.added) > 5 else ''})")
@@ -220,6 +269,10 @@ def check(result: DiffResult, gates: Gates) -> Tuple[List[str], List[str]]:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _beyond(delta: Optional[float], threshold: float) -> bool:
+    return delta is not None and abs(delta) > threshold
 
 
 def _median(values: Optional[List[float]]) -> Optional[float]:

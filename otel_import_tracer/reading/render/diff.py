@@ -6,11 +6,15 @@ import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from otel_import_tracer.messages import printable
+from otel_import_tracer.reading import noise
 from otel_import_tracer.reading.diff import NOT_LOADED, TOP, Change, DiffResult, Side, _ms
+from otel_import_tracer.reading.lazy_moves import LazyMove
 from otel_import_tracer.reading.records import Failure
 
 DIFF_SCHEMA = "otel-import-tracer/diff"
-DIFF_SCHEMA_VERSION = 1
+DIFF_SCHEMA_VERSION = 2  # 2: changes within the noise are left out; spreads, noise and lazy moves
+CHANGES_TITLE = ("Biggest changes in import time (self = without the imports inside its own, dependencies too; "
+                 "median ±MAD of each side's startups)")
 
 
 def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()) -> str:
@@ -31,14 +35,36 @@ def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()
         lines += [f"  {_failure_phrase(failure)}" for failure in result.fixed_failures]
     shown = result.changes[:top]
     if shown:
-        lines += ["", "Biggest changes in import time (self = without the imports inside its own, dependencies too):"]
-        rows = [("module", "self base -> head", "change", "cumulative base -> head", "change")]
+        lines += ["", CHANGES_TITLE + ":"]
+        rows = [("module", "self base -> head", "change", "noise", "cumulative base -> head", "change")]
         rows += [_change_cells(change) for change in shown]
         lines += ["  " + line for line in _columns(rows)]
+    lines += ["", _noise_sentence(result)]
+    lines += _lazy_text(result.lazy_moves)
     lines += _dependency_text(result, top)
     if verdicts:
         lines += [""] + list(verdicts)
     return "".join(printable(line) + "\n" for line in lines)
+
+
+def _noise_sentence(result: DiffResult) -> str:
+    """How many modules moved within the noise, and what the noise is."""
+    few = min(len(result.base.startups), len(result.head.startups))
+    rule = (f"a change is one when it is over {noise.K:g} x (MAD base + MAD head) and over {noise.FLOOR_MS:g} ms")
+    unknown = "; one startup on a side: its noise is unknown, give each side 5" if few < 2 else ""
+    return f"Within noise: {result.within_noise} module{'' if result.within_noise == 1 else 's'}, not changes ({rule}{unknown})."
+
+
+def _move_cells(move: LazyMove) -> Tuple[str, str, str, str, str]:
+    way = "eager -> lazy" if move.to_lazy else "lazy -> eager"
+    return move.name, f"{way} ({move.fate})", f"{_ms(move.base_ms)} -> {_ms(move.head_ms)}", _signed_ms(move.delta_ms), move.where
+
+
+def _lazy_text(moves: Sequence[LazyMove]) -> List[str]:
+    if not moves:
+        return []
+    rows = [("module", "import", "its load in startup", "change", "lazy statement")] + [_move_cells(move) for move in moves]
+    return ["", f"Imports moved between eager and lazy ({len(moves)}):"] + ["  " + line for line in _columns(rows)]
 
 
 def _dependency_text(result: DiffResult, top: int) -> List[str]:
@@ -66,7 +92,8 @@ def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] 
         "",
         "| | base | head | change |",
         "|---|---|---|---|",
-        f"| startup time | {_ms(result.base.startup_ms)} | {_ms(result.head.startup_ms)} | {_startup_change(result)} |",
+        f"| startup time (median ±MAD) | {_spread(result.base.startup_ms, result.base.startup_spread_ms, len(result.base.startups))} | "
+        f"{_spread(result.head.startup_ms, result.head.startup_spread_ms, len(result.head.startups))} | {_startup_change(result)} |",
         f"| modules at startup | {len(result.base.modules)} | {len(result.head.modules)} | "
         f"+{len(result.added)} / -{len(result.removed)} |",
     ]
@@ -81,9 +108,15 @@ def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] 
                   + ", ".join(f"`{_md(failure.name)}`" for failure in result.fixed_failures)]
     shown = result.changes[:top]
     if shown:
-        lines += ["", "**Biggest changes in import time** (self = without the imports inside its own, dependencies too)", ""]
-        lines += ["| module | self base → head | change | cumulative base → head | change |", "|---|---|---|---|---|"]
+        lines += ["", f"**Biggest changes in import time**{CHANGES_TITLE[len('Biggest changes in import time'):]}", ""]
+        lines += ["| module | self base → head | change | noise | cumulative base → head | change |", "|---|---|---|---|---|---|"]
         lines += ["| " + " | ".join([f"`{_md(cells[0])}`"] + [_md(cell) for cell in cells[1:]]) + " |" for cells in map(_change_cells, shown)]
+    lines += ["", _md(_noise_sentence(result))]
+    if result.lazy_moves:
+        lines += ["", f"**Imports moved between eager and lazy** ({len(result.lazy_moves)})", "",
+                  "| module | import | its load in startup | change | lazy statement |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join([f"`{_md(cells[0])}`"] + [_md(cell) for cell in cells[1:]]) + " |"
+                  for cells in map(_move_cells, result.lazy_moves)]
     if result.dependencies_compared:
         lines += ["", f"**Dependencies at startup**: {len(result.base.dependencies or {})} → {len(result.head.dependencies or {})}"
                   + "".join(f"; {title}: " + ", ".join(f"`{_md(name)}`" for name in names)
@@ -103,6 +136,7 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
             "startups": len(one.startups),
             "inputs": sorted({report.path for report in one.startups}),
             "startup_ms": one.startup_ms,
+            "startup_spread_ms": one.startup_spread_ms,
             "modules": len(one.modules),
         }
 
@@ -113,6 +147,9 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
         "head": side_json(result.head),
         "startup_delta_ms": result.startup_delta_ms,
         "startup_change_percent": result.startup_change_percent,
+        "startup_noise_ms": result.startup_noise_ms,
+        "startup_beyond_noise": result.startup_beyond_noise,
+        "noise": {"k": noise.K, "floor_ms": noise.FLOOR_MS, "within_noise": result.within_noise},
         "added": result.added,
         "removed": result.removed,
         "new_failures": [_failure_json(failure) for failure in result.new_failures],
@@ -123,6 +160,9 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
                 "base_self_ms": change.base.self_ms,
                 "head_self_ms": change.head.self_ms,
                 "self_delta_ms": change.self_delta_ms,
+                "base_self_spread_ms": change.base.self_spread_ms,
+                "head_self_spread_ms": change.head.self_spread_ms,
+                "noise_ms": change.noise_ms,
                 "base_cumulative_ms": change.base.cumulative_ms,
                 "head_cumulative_ms": change.head.cumulative_ms,
                 "cumulative_delta_ms": change.cumulative_delta_ms,
@@ -134,10 +174,16 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
             "added": result.dependencies_added,
             "removed": result.dependencies_removed,
             "changes": [
-                {"name": change.name, "base_ms": change.base_ms, "head_ms": change.head_ms, "delta_ms": change.delta_ms}
+                {"name": change.name, "base_ms": change.base_ms, "head_ms": change.head_ms, "delta_ms": change.delta_ms,
+                 "noise_ms": change.noise_ms}
                 for change in result.dependency_changes
             ],
         },
+        "lazy_moves": [
+            {"name": move.name, "to": "lazy" if move.to_lazy else "eager", "fate": move.fate, "base_startup_ms": move.base_ms,
+             "head_startup_ms": move.head_ms, "startup_delta_ms": move.delta_ms, "statement": move.where}
+            for move in result.lazy_moves
+        ],
         "gates_failed": list(failed),
         "gates_unknown": list(unknown),
     }
@@ -187,16 +233,27 @@ def _startup_change(result: DiffResult) -> str:
 
 
 def _startup_phrase(result: DiffResult) -> str:
-    return f"{_ms(result.base.startup_ms)} -> {_ms(result.head.startup_ms)}, {_startup_change(result)}"
+    verdict = "" if result.startup_delta_ms is None else (
+        f", {'beyond' if result.startup_beyond_noise else 'within'} the noise (±{result.startup_noise_ms:.1f} ms)")
+    return (f"{_spread(result.base.startup_ms, result.base.startup_spread_ms, len(result.base.startups))} -> "
+            f"{_spread(result.head.startup_ms, result.head.startup_spread_ms, len(result.head.startups))}, {_startup_change(result)}{verdict}")
 
 
-def _change_cells(change: Change) -> Tuple[str, str, str, str, str]:
+def _spread(value: Optional[float], spread: float, runs: int) -> str:
+    """``12.3 ±0.4 ms``: a median and its MAD (of ``runs`` values; one has no spread to show)."""
+    if value is None or runs < 2:
+        return _ms(value)
+    return f"{value:.1f} ±{spread:.1f} ms"
+
+
+def _change_cells(change: Change) -> Tuple[str, str, str, str, str, str]:
     new = "(new) " if change.base is NOT_LOADED else ""
     gone = " (gone)" if change.head is NOT_LOADED else ""
     return (
         change.name,
-        f"{new}{_ms(change.base.self_ms)} -> {_ms(change.head.self_ms)}{gone}",
+        f"{new}{_spread(change.base.self_ms, change.base.self_spread_ms, change.base.runs)} -> {_spread(change.head.self_ms, change.head.self_spread_ms, change.head.runs)}{gone}",
         _signed_ms(change.self_delta_ms),
+        f"±{change.noise_ms:.1f} ms",
         f"{_ms(change.base.cumulative_ms)} -> {_ms(change.head.cumulative_ms)}",
         _signed_ms(change.cumulative_delta_ms),
     )
