@@ -39,9 +39,14 @@ class Timing:
     self_ms: Optional[float]
     runs: int  # startups of the side in which it loaded
     self_spread_ms: float = 0.0  # the MAD of its self time over those startups
+    self_fastest_ms: Optional[float] = None  # its smallest self time: what load cannot inflate
+
+    @property
+    def self_summary(self) -> noise.Summary:
+        return self.self_ms, self.self_spread_ms, self.self_fastest_ms
 
 
-NOT_LOADED = Timing(0.0, 0.0, 0)  # a module the side did not load: it cost nothing there
+NOT_LOADED = Timing(0.0, 0.0, 0, 0.0, 0.0)  # a module the side did not load: it cost nothing there
 
 
 @dataclasses.dataclass
@@ -56,6 +61,12 @@ class Side:
     dependencies: Optional[Dict[str, Optional[float]]] = None  # name -> median ms; None: none recorded
     startup_spread_ms: float = 0.0  # the MAD of the time to startup complete
     dependency_spreads: Dict[str, float] = dataclasses.field(default_factory=dict)  # name -> MAD
+    startup_fastest_ms: Optional[float] = None
+    dependency_fastest: Dict[str, Optional[float]] = dataclasses.field(default_factory=dict)  # name -> smallest ms
+
+    @property
+    def startup_summary(self) -> noise.Summary:
+        return self.startup_ms, self.startup_spread_ms, self.startup_fastest_ms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +78,8 @@ class DependencyChange:
     head_ms: Optional[float]
     base_spread_ms: float = 0.0
     head_spread_ms: float = 0.0
+    base_fastest_ms: Optional[float] = None
+    head_fastest_ms: Optional[float] = None
 
     @property
     def delta_ms(self) -> Optional[float]:
@@ -74,7 +87,19 @@ class DependencyChange:
 
     @property
     def noise_ms(self) -> float:
-        return noise.threshold_ms(self.base_spread_ms, self.head_spread_ms)
+        return noise.noise_ms(self._base, self._head)
+
+    @property
+    def is_change(self) -> bool:
+        return noise.beyond(self._base, self._head)
+
+    @property
+    def _base(self) -> noise.Summary:
+        return self.base_ms, self.base_spread_ms, self.base_fastest_ms
+
+    @property
+    def _head(self) -> noise.Summary:
+        return self.head_ms, self.head_spread_ms, self.head_fastest_ms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +120,13 @@ class Change:
 
     @property
     def noise_ms(self) -> float:
-        """The smallest change of self time that is not noise, given both sides' spread."""
-        return noise.threshold_ms(self.base.self_spread_ms, self.head.self_spread_ms)
+        """How far beyond the faster side's typical self time the other side's fastest run must be."""
+        return noise.noise_ms(self.base.self_summary, self.head.self_summary)
+
+    @property
+    def is_change(self) -> bool:
+        """Self time moved beyond the noise: every run of the slower side (``reading/noise.py``)."""
+        return noise.beyond(self.base.self_summary, self.head.self_summary)
 
 
 @dataclasses.dataclass
@@ -124,11 +154,11 @@ class DiffResult:
 
     @property
     def startup_noise_ms(self) -> float:
-        return noise.threshold_ms(self.base.startup_spread_ms, self.head.startup_spread_ms)
+        return noise.noise_ms(self.base.startup_summary, self.head.startup_summary)
 
     @property
     def startup_beyond_noise(self) -> bool:
-        return noise.beyond(self.startup_delta_ms, self.base.startup_spread_ms, self.head.startup_spread_ms)
+        return noise.beyond(self.base.startup_summary, self.head.startup_summary)
 
     @property
     def startup_change_percent(self) -> Optional[float]:
@@ -191,14 +221,15 @@ def side(label: str, reports: Sequence[Process]) -> Side:
             failures.setdefault((failure.name, failure.importer, failure.exception_type), failure)
     modules = {}
     for name, count in runs.items():
-        self_ms, self_spread = noise.median_and_spread(own.get(name))
-        modules[name] = Timing(_median(cumulative.get(name)), self_ms, count, self_spread)
+        self_ms, self_spread, self_fastest = noise.summary(own.get(name))
+        modules[name] = Timing(_median(cumulative.get(name)), self_ms, count, self_spread, self_fastest)
     complete = [r.startup_complete_ms for r in reports if r.startup_complete_ms is not None]
-    startup_ms, startup_spread = noise.median_and_spread(complete)
-    spread = {name: noise.median_and_spread(times) for name, times in dependency_times.items()}
-    dependencies = {name: middle for name, (middle, _) in spread.items()} if recorded else None
+    startup_ms, startup_spread, startup_fastest = noise.summary(complete)
+    spread = {name: noise.summary(times) for name, times in dependency_times.items()}
+    dependencies = {name: middle for name, (middle, _, _) in spread.items()} if recorded else None
     return Side(label, list(reports), modules, startup_ms, failures, dependencies, startup_spread,
-                {name: mad for name, (_, mad) in spread.items()})
+                {name: mad for name, (_, mad, _) in spread.items()}, startup_fastest,
+                {name: fastest for name, (_, _, fastest) in spread.items()})
 
 
 def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
@@ -209,15 +240,16 @@ def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
     # A change of self time within the noise of the two sides is none: not listed, no gate fails on it.
     compared = [Change(name, before.modules.get(name, NOT_LOADED), after.modules.get(name, NOT_LOADED)) for name in both]
     compared = [change for change in compared if change.self_delta_ms is not None or change.cumulative_delta_ms is not None]
-    changes = [change for change in compared if _beyond(change.self_delta_ms, change.noise_ms)]
+    changes = [change for change in compared if change.is_change]
     changes.sort(key=lambda change: (-abs(change.self_delta_ms or 0.0), -abs(change.cumulative_delta_ms or 0.0), change.name))
     old, new = before.dependencies or {}, after.dependencies or {}
     both_recorded = before.dependencies is not None and after.dependencies is not None
     dependency_changes = [
-        DependencyChange(name, old[name], new[name], before.dependency_spreads.get(name, 0.0), after.dependency_spreads.get(name, 0.0))
+        DependencyChange(name, old[name], new[name], before.dependency_spreads.get(name, 0.0), after.dependency_spreads.get(name, 0.0),
+                         before.dependency_fastest.get(name), after.dependency_fastest.get(name))
         for name in sorted(set(old) & set(new))
     ] if both_recorded else []
-    dependency_changes = [change for change in dependency_changes if _beyond(change.delta_ms, change.noise_ms)]
+    dependency_changes = [change for change in dependency_changes if change.is_change]
     dependency_changes.sort(key=lambda change: (-abs(change.delta_ms or 0.0), change.name))
     return DiffResult(
         base=before,
@@ -269,10 +301,6 @@ def check(result: DiffResult, gates: Gates) -> Tuple[List[str], List[str]]:
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _beyond(delta: Optional[float], threshold: float) -> bool:
-    return delta is not None and abs(delta) > threshold
 
 
 def _median(values: Optional[List[float]]) -> Optional[float]:

@@ -50,7 +50,8 @@ def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()
 def _noise_sentence(result: DiffResult) -> str:
     """How many modules moved within the noise, and what the noise is."""
     few = min(len(result.base.startups), len(result.head.startups))
-    rule = (f"a change is one when it is over {noise.K:g} x (MAD base + MAD head) and over {noise.FLOOR_MS:g} ms")
+    rule = (f"a change is one when even the fastest run of the slower side is beyond the other side's median "
+            f"by over {noise.K:g} x its MAD and over {noise.FLOOR_MS:g} ms")
     unknown = "; one startup on a side: its noise is unknown, give each side 5" if few < 2 else ""
     return f"Within noise: {result.within_noise} module{'' if result.within_noise == 1 else 's'}, not changes ({rule}{unknown})."
 
@@ -137,6 +138,7 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
             "inputs": sorted({report.path for report in one.startups}),
             "startup_ms": one.startup_ms,
             "startup_spread_ms": one.startup_spread_ms,
+            "startup_fastest_ms": one.startup_fastest_ms,
             "modules": len(one.modules),
         }
 
@@ -162,6 +164,8 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
                 "self_delta_ms": change.self_delta_ms,
                 "base_self_spread_ms": change.base.self_spread_ms,
                 "head_self_spread_ms": change.head.self_spread_ms,
+                "base_self_fastest_ms": change.base.self_fastest_ms,
+                "head_self_fastest_ms": change.head.self_fastest_ms,
                 "noise_ms": change.noise_ms,
                 "base_cumulative_ms": change.base.cumulative_ms,
                 "head_cumulative_ms": change.head.cumulative_ms,
