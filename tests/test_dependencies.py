@@ -161,8 +161,9 @@ def test_a_trace_of_the_run_gives_the_reports_dependencies_and_diff_compares_the
     assert result.returncode == 0, result.stderr.decode()
     found = json.loads(result.stdout)["dependencies"]
     assert found["compared"] and (found["added"], found["removed"]) == ([], [])
-    assert {change["name"] for change in found["changes"]} == {SLOW, MID, TINY}  # lazydep is not startup
-    assert all(abs(change["delta_ms"]) < 0.01 for change in found["changes"])
+    assert found["changes"] == []  # the same run read two ways: no dependency's time moved beyond the noise
+    text = run_diff(str(trace_file), str(run.report)).stdout.decode()
+    assert "Dependencies at startup (imported directly by the root's code): 3 -> 3 (0 added, 0 removed)" in text, text  # lazydep is not startup
 
 
 def test_a_version_1_report_still_reads_and_diff_does_not_call_every_dependency_new(run: Run, tmp_path: Path) -> None:

@@ -175,7 +175,8 @@ def test_self_time_is_that_of_x_importtime_and_the_same_in_summary_page_report_a
     page_own, in_dependencies = page_self(page_of(run.report, tmp_path), "src.main")
     assert page_own == pytest.approx(main, abs=0.051)  # the page shows 2 or 3 figures
     assert in_dependencies == pytest.approx(entry(run.report, "slowdep", "dependencies")["duration_ms"], abs=0.051)
-    changes = {change["name"]: change for change in diff_json(run.report, run.report)["changes"]}
+    compared = diff_json(run.report, run.report)
+    changes = {change["name"]: change for change in compared["changes"] + compared["unchanged"]}  # nothing changed: all unchanged
     assert changes["src.main"]["head_self_ms"] == pytest.approx(main, abs=0.001)
     span = {span.name: span for span in run.spans}["import src.main"]
     assert span.attributes["python.module.self_duration_ms"] == pytest.approx(main, abs=0.005)  # the report rounds each load to 1 µs
@@ -188,7 +189,7 @@ def test_a_diff_puts_a_planted_regression_first_not_a_dependency_that_got_slower
     result = diff_json(base.report, head.report)
     first = result["changes"][0]
     assert first["name"] == "src.planted", result["changes"]
-    main = {change["name"]: change for change in result["changes"]}["src.main"]
+    main = {change["name"]: change for change in result["changes"] + result["unchanged"]}["src.main"]
     assert abs(main["self_delta_ms"]) < 20, main  # not the dependency's +100 ms
     assert [change["name"] for change in result["dependencies"]["changes"]][:1] == ["slowdep"]
     text = subprocess.run([*CLI, "diff", str(base.report), str(head.report)], capture_output=True, cwd=str(REPO),

@@ -147,7 +147,8 @@ def test_diff_of_a_runs_trace_and_its_report_finds_nothing_changed(traced: Trace
     assert (found["base"]["startups"], found["head"]["startups"]) == (1, 1)
     assert found["base"]["modules"] == found["head"]["modules"] == len(demo_graph.STARTUP)
     assert (found["added"], found["removed"], found["new_failures"], found["fixed_failures"]) == ([], [], [], [])
-    assert found["changes"] and all(abs(change["cumulative_delta_ms"]) < 0.01 for change in found["changes"])
+    assert found["changes"] == [] and len(found["unchanged"]) == len(demo_graph.STARTUP), found
+    assert all(abs(change["cumulative_delta_ms"]) < 0.01 for change in found["unchanged"])
     assert abs(found["startup_delta_ms"]) < 5  # the span ends when startup completes; the report notes it then
 
 

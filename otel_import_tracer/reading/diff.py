@@ -141,12 +141,16 @@ class DiffResult:
     dependencies_added: List[str] = dataclasses.field(default_factory=list)
     dependencies_removed: List[str] = dataclasses.field(default_factory=list)
     dependency_changes: List[DependencyChange] = dataclasses.field(default_factory=list)  # beyond noise, biggest first
-    within_noise: int = 0  # modules compared whose self time moved within the noise: not changes
+    unchanged: List[Change] = dataclasses.field(default_factory=list)  # self time moved within the noise: not changes
     lazy_moves: List[LazyMove] = dataclasses.field(default_factory=list)  # imports gone lazy or back to eager
 
     @property
     def dependencies_compared(self) -> bool:
         return self.base.dependencies is not None and self.head.dependencies is not None
+
+    @property
+    def within_noise(self) -> int:
+        return len(self.unchanged)
 
     @property
     def startup_delta_ms(self) -> Optional[float]:
@@ -262,7 +266,7 @@ def diff(base: Sequence[Process], head: Sequence[Process]) -> DiffResult:
         dependencies_added=sorted(set(new) - set(old)) if both_recorded else [],
         dependencies_removed=sorted(set(old) - set(new)) if both_recorded else [],
         dependency_changes=dependency_changes,
-        within_noise=len(compared) - len(changes),
+        unchanged=[change for change in compared if not change.is_change],
         lazy_moves=lazy_moves(before.startups, after.startups),
     )
 

@@ -156,23 +156,8 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
         "removed": result.removed,
         "new_failures": [_failure_json(failure) for failure in result.new_failures],
         "fixed_failures": [_failure_json(failure) for failure in result.fixed_failures],
-        "changes": [
-            {
-                "name": change.name,
-                "base_self_ms": change.base.self_ms,
-                "head_self_ms": change.head.self_ms,
-                "self_delta_ms": change.self_delta_ms,
-                "base_self_spread_ms": change.base.self_spread_ms,
-                "head_self_spread_ms": change.head.self_spread_ms,
-                "base_self_fastest_ms": change.base.self_fastest_ms,
-                "head_self_fastest_ms": change.head.self_fastest_ms,
-                "noise_ms": change.noise_ms,
-                "base_cumulative_ms": change.base.cumulative_ms,
-                "head_cumulative_ms": change.head.cumulative_ms,
-                "cumulative_delta_ms": change.cumulative_delta_ms,
-            }
-            for change in result.changes
-        ],
+        "changes": [_change_json(change) for change in result.changes],
+        "unchanged": [_change_json(change) for change in result.unchanged],  # within the noise: not changes
         "dependencies": {
             "compared": result.dependencies_compared,
             "added": result.dependencies_added,
@@ -196,6 +181,23 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
 def format_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[str] = ()) -> str:
     return json.dumps(to_json(result, failed, unknown), indent=2) + "\n"
 
+
+
+def _change_json(change: Change) -> Dict[str, Any]:
+    return {
+        "name": change.name,
+        "base_self_ms": change.base.self_ms,
+        "head_self_ms": change.head.self_ms,
+        "self_delta_ms": change.self_delta_ms,
+        "base_self_spread_ms": change.base.self_spread_ms,
+        "head_self_spread_ms": change.head.self_spread_ms,
+        "base_self_fastest_ms": change.base.self_fastest_ms,
+        "head_self_fastest_ms": change.head.self_fastest_ms,
+        "noise_ms": change.noise_ms,
+        "base_cumulative_ms": change.base.cumulative_ms,
+        "head_cumulative_ms": change.head.cumulative_ms,
+        "cumulative_delta_ms": change.cumulative_delta_ms,
+    }
 
 
 def _failure_json(failure: Failure) -> Dict[str, Any]:
