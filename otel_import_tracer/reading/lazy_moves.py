@@ -1,7 +1,7 @@
 """``diff``'s imports that moved between eager and lazy (Python 3.15's ``lazy import``, PEP 810).
 
 A module is lazy on a side when a ``lazy import`` statement of the root's code named it in one of
-the side's startups (the report's ``lazy_imports``, Python 3.15+); eager when the side loaded it
+the side's startups (``Process.lazy_imports``: a report's or a trace's, Python 3.15+); eager when the side loaded it
 and no statement of it was lazy (every report before 3.15 is all eager). A move is a module lazy
 on one side and eager on the other. What it did to startup is the module's own load in startup
 (its cumulative time when it loaded before startup complete, 0 when it did not), median over each
@@ -15,9 +15,7 @@ import dataclasses
 import statistics
 from typing import Dict, List, Sequence, Set
 
-from otel_import_tracer.reading.files import InputError
-from otel_import_tracer.reading.lazy_plan import LazyImport, lazy_imports_of
-from otel_import_tracer.reading.records import Process
+from otel_import_tracer.reading.records import LazyImport, Process
 
 NEVER_USED, AFTER_STARTUP, AT_STARTUP = "never used", "first used after startup", "needed by startup"
 
@@ -60,11 +58,7 @@ def _lazy_statements(processes: Sequence[Process]) -> Dict[str, List[LazyImport]
     """Module name -> the side's lazy statements of it."""
     found: Dict[str, List[LazyImport]] = {}
     for process in processes:
-        try:
-            statements = lazy_imports_of(process) or []
-        except InputError:
-            continue  # a bad lazy_imports entry: the lazy plan names it; diff compares the rest
-        for statement in statements:
+        for statement in process.lazy_imports or ():
             found.setdefault(statement.name, []).append(statement)
     return found
 
