@@ -8,7 +8,8 @@ No ``sys.modules`` entry and no finder shows these; every collector installs thi
   (``collectors/importhook.py``), whoever calls it.
 - ``runpy._run_code``: code of a root file run by ``runpy.run_path``, ``runpy.run_module``
   or ``python -m``, timed by ``_run_code`` below, a stand-in (``collectors/standins.py``):
-  the application's tracebacks through it read as they do untraced.
+  the application's tracebacks through it read as they do untraced. The program's own
+  ``__main__`` (``python -m pkg``) is noted, not timed: its run is the program's, not an import.
 - The script (``python src/manage.py``): noted when tracing starts, as it is about to run.
 
 Nothing here runs per request, or for a file outside the root. A file run by a bare
@@ -53,7 +54,7 @@ def _run_code(
 ) -> Any:
     """``runpy._run_code``, timing a root file's run."""
     _original_run_code(_NOTHING, run_globals, init_globals, mod_name, mod_spec, pkg_name, script_name)
-    begun = _begin(code.co_filename, sys._getframe(1)) if _SESSIONS else ()
+    begun = _begin(code.co_filename, sys._getframe(1), mod_name == "__main__") if _SESSIONS else ()
     try:
         exec(code, run_globals)
     finally:
@@ -70,13 +71,19 @@ def _original_run_code(*args: Any, **kwargs: Any) -> Any:  # replaced by runpy's
     raise RuntimeError("runpy._run_code was not captured")
 
 
-def _begin(filename: Any, caller: Any) -> List[Tuple[Registry, ModuleLoad]]:
+def _begin(filename: Any, caller: Any, entry: bool) -> List[Tuple[Registry, ModuleLoad]]:
+    """Note the run of a root file; timed unless it is the program's ``__main__`` (``entry``), whose
+    run is the program's, not an import: noted untimed, as a script is, and off the import stack,
+    so its imports are top-level ones, as ``-X importtime`` shows them."""
     begun: List[Tuple[Registry, ModuleLoad]] = []
     try:
         for registry, root in tuple(_SESSIONS):
             hit = root.classify(filename)
             if hit is not None and not registry.knows(hit[0]):
                 parent = frames.describe(frames.importer_frame(caller), root)[0]
+                if entry:
+                    registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
+                    continue
                 load = registry.begin_load(hit[0], hit[1], parent, threading.current_thread().name, SOURCE_EXECUTED)
                 if load is not None:
                     begun.append((registry, load))
