@@ -46,6 +46,10 @@ IMPORT_TRACING_LAZY_PLAN = "IMPORT_TRACING_LAZY_PLAN"
 import statement of the root's code is made lazy for the run (the application's lazy-imports filter
 still decides; nothing outside the root changes), so the report shows which are used, when, and by what."""
 
+IMPORT_TRACING_STARTUP_COMPLETE_AT = "IMPORT_TRACING_STARTUP_COMPLETE_AT"
+"""Where startup ends when nothing else says so: ``module`` (when it has finished importing) or
+``module:function`` (when that function is first called). Read by ``process/readiness.py``."""
+
 IMPORT_TRACING_SHUTDOWN_TIMEOUT = "IMPORT_TRACING_SHUTDOWN_TIMEOUT"
 """Seconds ``stop_tracing()`` waits at most for telemetry export. Default 3."""
 

@@ -80,6 +80,7 @@ supervisor or reloader that imported code of the root, then handed over to worke
 it again for themselves). Absent on a server's own startup. Its startup is not one to compare."""
 
 ROLE_SUPERVISOR = "supervisor"
+ROLE_SERVER = "server"
 
 # The tracer (instrumentation scope) name.
 INSTRUMENTATION_SCOPE = "otel_import_tracer"

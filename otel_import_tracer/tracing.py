@@ -35,7 +35,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: the app would find 
 if TYPE_CHECKING:
     from typing import Any, Callable, List, Optional, Set
 
-from otel_import_tracer import messages, output
+from otel_import_tracer import messages, output, semconv
 from otel_import_tracer.collectors import Collector, choose, start_collectors, stop_collectors
 from otel_import_tracer.config import Config
 from otel_import_tracer.naming import SourceRoot
@@ -114,8 +114,10 @@ class TracingSession:
             settle = getattr(collector, "startup_complete", None)  # lazy imports: what startup reified
             if settle is not None:
                 _guard("collector", settle)
-        if self.registry.mark_startup_complete(failure) and self.has_output():
-            self._after_startup(export)
+        if self.registry.mark_startup_complete(failure):
+            _guard("give-back", _give_back)
+            if self.has_output():
+                self._after_startup(export)
 
     def release_export(self) -> None:
         """Send the startup trace held back by ``startup_complete(export=False)``."""
@@ -131,6 +133,7 @@ class TracingSession:
         if sigterm is not None:
             sigterm.stopping()  # first: a SIGTERM from here on waits for this stop, never finds none
         self.running = False
+        _guard("give-back", _give_back)
         try:
             self._stop()
         finally:
@@ -241,13 +244,15 @@ _start_noted = False
 # made without it (as the collectors' tests do) has no SIGTERM handler and no server patches.
 _sigterm: Any = None  # process.signals.SigtermHandler: install, arm, stopping, stopped, grace
 _on_import: Optional[OnImport] = None
+_give_back: Callable[[], None] = lambda: None  # the patches waiting for the end of startup
 
 
-def hand_in(sigterm: Any, on_import: OnImport) -> None:
+def hand_in(sigterm: Any, on_import: OnImport, give_back: Callable[[], None] = lambda: None) -> None:
     """The process glue's part (``process/bootstrap.start_tracing``): the SIGTERM handler a session
-    installs and arms, and the modules whose import the hook hands to a callback (the server patches)."""
-    global _sigterm, _on_import
-    _sigterm, _on_import = sigterm, on_import
+    installs and arms, the modules whose import the hook hands to a callback (the server patches),
+    and what gives back the patches that wait for the end of startup, called when it ends or at stop."""
+    global _sigterm, _on_import, _give_back
+    _sigterm, _on_import, _give_back = sigterm, on_import, give_back
 
 
 def start_session(config: Optional[Config] = None) -> bool:
@@ -331,14 +336,29 @@ def supervise() -> None:
     entry point's own modules, before ``uvicorn.run``) was its startup, over now. Its trace and
     report go out at once (no fork to wait for: spawned workers exec a new interpreter), and say
     it was a supervisor, so its startup is not compared with the servers'."""
-    from otel_import_tracer import semconv
+    startup_ends_as(semconv.ROLE_SUPERVISOR, always=True)
 
+
+def startup_ends_as(role: str, idle: bool = False, always: bool = False) -> bool:
+    """A moment only a server or a supervisor reaches (``process/readiness.py``) ends the startup,
+    and says which the process was (``always``: even if it had ended). ``idle``: not while an
+    import is in progress on this thread (it is still startup). Whether it ended it here."""
     with _lock:
-        if _session is not None:
-            _session.role = semconv.ROLE_SUPERVISOR
-            if _session._telemetry is not None:
-                _session._telemetry.role = semconv.ROLE_SUPERVISOR
-            _session.startup_complete()
+        session = _session
+        if session is None or not session.running or (idle and session.registry._stacks.current()) or (
+                session.registry.startup_complete_ns is not None and not always):
+            return False
+        session.role = role
+        if session._telemetry is not None:
+            session._telemetry.role = role
+        session.startup_complete()
+        return True
+
+
+def awaiting_startup() -> bool:
+    """Whether a session runs whose startup has not ended: a patch waiting for its end is of use."""
+    session = _session
+    return session is not None and session.running and session.registry.startup_complete_ns is None
 
 
 def helper_process() -> None:

@@ -13,6 +13,9 @@ hands it what a session needs of its process; ``tracing`` imports nothing from h
   server's side of the ASGI lifespan protocol, and nothing runs per request; and what the
   lifespan's three moments tell the session (shared with ``traced_lifespan``).
 - ``lifespan``: ``traced_lifespan``, the fallback for servers we do not know.
+- ``readiness``: the end of startup where no ASGI lifespan says it: a gRPC or ``socketserver``
+  server starting to serve, a supervisor starting its first Python child, or
+  ``IMPORT_TRACING_STARTUP_COMPLETE_AT``.
 - ``signals``: SIGTERM writes the lines and report, and the process still dies of it, promptly.
 - ``launcher`` (``run``) and ``wrapper`` (``exec``): the commands; ``instrumentor``: the
   ``opentelemetry-instrument`` entry point.
@@ -28,5 +31,8 @@ How startup completion is detected: the first of these to say so (``tracing``'s
 3. ``mark_startup_complete()``, called by the application (``tracing``);
 4. a gunicorn ``--preload`` master forking its workers (``servers`` -> ``tracing.hand_over``),
    a uvicorn supervisor spawning its own (``servers`` -> ``tracing.supervise``);
-5. last, ``stop_tracing()`` (a script, a job: the whole run is the startup).
+5. a gRPC or ``socketserver`` server starting to serve, any other process starting its first
+   Python child (``readiness`` -> ``tracing.startup_ends_as``: role server, supervisor), and
+   ``IMPORT_TRACING_STARTUP_COMPLETE_AT`` (``readiness``);
+6. last, ``stop_tracing()`` (a script, a job: the whole run is the startup).
 """

@@ -79,11 +79,16 @@ def start_tracing(config: "Optional[Config]" = None) -> bool:
         config = Config.from_environ()
     if not config.enabled or not in_main_interpreter():  # a sub-interpreter: the main one's tracing is the process's
         return False
-    from otel_import_tracer.process import fork, servers, signals
+    from otel_import_tracer.process import fork, readiness, servers, signals
 
     fork.install()
-    tracing.hand_in(signals.handler, servers.PATCHES)
-    return tracing.start_session(config)
+    tracing.hand_in(signals.handler, {**servers.PATCHES, **readiness.PATCHES}, readiness.give_back)
+    if not tracing.start_session(config):
+        return False
+    session = tracing._current()
+    if session is not None:
+        readiness.watch_marker(os.environ, session.registry)
+    return True
 
 
 def in_main_interpreter() -> bool:

@@ -1,0 +1,3 @@
+"""Configuration the processes of this app import while they start."""
+
+NAME = "longrun"
