@@ -145,3 +145,20 @@ def test_the_main_module_run_is_not_an_import_time(tmp_path: Path) -> None:
     assert slowest and "src.job" not in slowest[0], child_output(result)
     # its imports are top-level ones, not children of a load that lasted the run
     assert report_modules(_report(tmp_path))["src.settings"]["stack_parent"] is None, child_output(result)
+
+
+def test_a_child_or_server_while_importing_or_from_a_thread_is_still_startup(tmp_path: Path) -> None:
+    result = _run(["src.probing"], _env(tmp_path))
+    assert result.returncode == 0, child_output(result)
+    report = _report(tmp_path)
+    assert report["role"] is None and not any(entry["lazy"] for entry in report["modules"]), child_output(result)
+    assert "src.work" in report_modules(report), child_output(result)
+
+
+def test_the_patches_are_given_back_when_startup_ends(tmp_path: Path) -> None:
+    result = _run(["src.given_back"], _env(tmp_path))
+    assert result.returncode == 0, child_output(result)
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("starting", "started")))
+    everything = "{'socketserver': %s, 'subprocess': %s, 'multiprocessing': %s, 'grpc': %s}"
+    assert lines["starting"] == everything % (False, False, False, False), child_output(result)  # in place while starting
+    assert lines["started"] == everything % (True, True, True, True), child_output(result)
