@@ -339,10 +339,10 @@ def supervise() -> None:
     startup_ends_as(semconv.ROLE_SUPERVISOR, always=True)
 
 
-def startup_ends_as(role: str, idle: bool = False, always: bool = False) -> bool:
+def startup_ends_as(role: str, idle: bool = False, always: bool = False, export: bool = True) -> bool:
     """A moment only a server or a supervisor reaches (``process/readiness.py``) ends the startup,
-    and says which the process was (``always``: even if it had ended). ``idle``: not while an
-    import is in progress on this thread (it is still startup). Whether it ended it here."""
+    and says which the process was (``always``: even if it had ended; ``export``: as in ``startup_complete``).
+    ``idle``: not while an import is in progress on this thread (still startup). Whether it ended it here."""
     with _lock:
         session = _session
         if session is None or not session.running or (idle and session.registry._stacks.current()) or (
@@ -351,7 +351,7 @@ def startup_ends_as(role: str, idle: bool = False, always: bool = False) -> bool
         session.role = role
         if session._telemetry is not None:
             session._telemetry.role = role
-        session.startup_complete()
+        session.startup_complete(export=export)
         return True
 
 

@@ -162,3 +162,18 @@ def test_the_patches_are_given_back_when_startup_ends(tmp_path: Path) -> None:
     everything = "{'socketserver': %s, 'subprocess': %s, 'multiprocessing': %s, 'grpc': %s}"
     assert lines["starting"] == everything % (False, False, False, False), child_output(result)  # in place while starting
     assert lines["started"] == everything % (True, True, True, True), child_output(result)
+
+
+def test_a_supervisor_forking_its_children_sends_its_trace_after_the_fork(tmp_path: Path, receiver: OtlpReceiver) -> None:
+    # An export in flight at a fork holds the fork up to the shutdown timeout (20 s here): the
+    # supervisor's trace waits until its first child is forked, as a gunicorn master's does.
+    result = _run(["src.supervise_mp"], _env(tmp_path, receiver))
+    assert result.returncode == 0, child_output(result)
+    took = float(result.stdout.split("first start took ")[1].split(" s")[0])
+    assert took < 10, child_output(result)
+    reports = [json.loads(path.read_text()) for path in tmp_path.glob("imports-*.json")]
+    (supervisor,) = [report for report in reports if report["role"] == semconv.ROLE_SUPERVISOR]
+    assert set(report_modules(supervisor)) == {"src", "src.settings", "src.supervise_mp"}, child_output(result)
+    assert not any(entry["lazy"] for entry in supervisor["modules"]), child_output(result)
+    assert supervisor["trace_id"] is not None, child_output(result)
+    receiver.wait_for_spans(lambda span: span.name == semconv.SPAN_STARTUP and span.trace_id == supervisor["trace_id"], timeout=30)

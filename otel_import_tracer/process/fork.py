@@ -38,7 +38,7 @@ import os
 import sys
 
 from otel_import_tracer import collectors, messages, tracing
-from otel_import_tracer.process import signals
+from otel_import_tracer.process import readiness, signals
 
 _installed = False
 
@@ -65,6 +65,7 @@ def after_fork_in_parent() -> None:
     try:
         signals.handler.after_fork_in_parent()
         tracing.resume_after_fork()
+        readiness.after_fork_in_parent()
     except Exception as exc:
         tracing.report_error("fork", exc)
 

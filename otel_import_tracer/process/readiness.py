@@ -46,16 +46,17 @@ from otel_import_tracer.registry import Listener
 # (owner, attribute, original, ours) of each patch in place.
 _given: List[Tuple[Any, str, Any, Any]] = []
 _lock = threading.Lock()
+_held = False  # a supervisor's startup trace waits for the fork of its first child
 _watching: Any = None  # the registry watched for IMPORT_TRACING_STARTUP_COMPLETE_AT
 
 
-def _ends(role: str) -> bool:
+def _ends(role: str, export: bool = True) -> bool:
     """The moment a server or supervisor reaches: startup ends here, if it counts (the main
     thread, no import in progress); never raises into the application."""
     try:
         if threading.current_thread() is not threading.main_thread():
             return False
-        return tracing.startup_ends_as(role, idle=True)
+        return tracing.startup_ends_as(role, idle=True, export=export)
     except Exception as exc:
         tracing.report_error("startup-end", exc)
         return False
@@ -151,18 +152,45 @@ def _popen_starts_python(frame: Any) -> bool:
     return executable is not None and _runs_python(executable)
 
 
+def _forks(process: Any) -> bool:
+    """Whether a ``multiprocessing`` process starting now is forked from this one (the ``fork``
+    start method); if that cannot be told, it may be."""
+    try:
+        method = getattr(type(process), "_start_method", None)
+        if method is None:  # the default context's: the one set, else the platform's
+            default = sys.modules["multiprocessing.context"]._default_context
+            method = (default._actual_context or default._default_context)._name
+        return method == "fork"
+    except Exception:
+        return True
+
+
 def _starting_a_child(original: Any) -> Callable[[], Any]:
     def _cleanup() -> Any:  # noqa: N802 - called as subprocess and multiprocessing call theirs
+        global _held
         try:
             caller = sys._getframe(1)
-            child = caller.f_code.co_name == "start" or _popen_starts_python(caller)
-        except Exception:
-            child = False
-        if child:
-            _ends(semconv.ROLE_SUPERVISOR)
+            process = caller.f_code.co_name == "start" and caller.f_locals.get("self")
+            if process:
+                # Forked: its trace waits until the fork is over, as a gunicorn master's does
+                # (an export in flight at the fork held it up to the shutdown timeout: 3.3 s).
+                forks = _forks(process)
+                _held = _ends(semconv.ROLE_SUPERVISOR, export=not forks) and forks
+            elif _popen_starts_python(caller):
+                _ends(semconv.ROLE_SUPERVISOR)
+        except Exception as exc:
+            tracing.report_error("startup-end", exc)
         return original()
 
     return _cleanup
+
+
+def after_fork_in_parent() -> None:
+    """A supervisor's fork of its first child is over: its startup trace can go out now."""
+    global _held
+    if _held:
+        _held = False
+        tracing.handed_over()
 
 
 def _patch_subprocess(module: ModuleType) -> None:
