@@ -35,8 +35,8 @@ def receiver() -> Iterator[OtlpReceiver]:
         yield otlp
 
 
-def _env(reports: Path, receiver: "OtlpReceiver | None" = None, **extra: str) -> Dict[str, str]:
-    return clean_env({**(receiver.env("grpc") if receiver is not None else {}),
+def _env(reports: Path, receiver: "OtlpReceiver | None" = None, protocol: str = "grpc", **extra: str) -> Dict[str, str]:
+    return clean_env({**(receiver.env(protocol) if receiver is not None else {}),
                       "ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": str(APP / "src"),
                       "IMPORT_TRACING_COLLECTOR": os.environ.get("IMPORT_TRACING_TEST_COLLECTOR", "auto"),
                       "IMPORT_TRACING_REPORT": str(reports / "imports-{pid}.json"),
@@ -98,7 +98,8 @@ def test_a_socketserver_server_ends_its_startup_when_it_serves(tmp_path: Path) -
 
 def test_a_supervisor_ends_its_startup_when_it_hands_over_to_its_children(tmp_path: Path, receiver: OtlpReceiver) -> None:
     untraced = _run(["src.supervise"], clean_env())
-    result = _run(["src.supervise"], _env(tmp_path, receiver))
+    # HTTP: the children export as they exit, and Python 3.12.1 refuses the thread importing gRPC needs then.
+    result = _run(["src.supervise"], _env(tmp_path, receiver, "http/protobuf"))
     assert result.returncode == untraced.returncode == 0, child_output(result)
     reports = {json.loads(path.read_text())["pid"]: json.loads(path.read_text()) for path in tmp_path.glob("imports-*.json")}
     assert len(reports) == 3, child_output(result)
