@@ -53,11 +53,12 @@ def _report(reports: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_a_python_m_grpc_server_ends_its_startup_when_it_serves(tmp_path: Path, receiver: OtlpReceiver) -> None:
+@pytest.mark.parametrize("module", ["src.grpc_server", "src.grpc_aio_server"])
+def test_a_python_m_grpc_server_ends_its_startup_when_it_serves(tmp_path: Path, receiver: OtlpReceiver, module: str) -> None:
     import grpc
 
     port = free_port()
-    with ServiceProcess([PY, "-m", "src.grpc_server", str(port)], _env(tmp_path, receiver), APP, port) as service:
+    with ServiceProcess([PY, "-m", module, str(port)], _env(tmp_path, receiver), APP, port) as service:
         service.wait_for_output("serving")
         (serving,) = wait_for_reports(tmp_path, 1, service, timeout=30).values()
         output = service.output()
@@ -78,9 +79,9 @@ def test_a_python_m_grpc_server_ends_its_startup_when_it_serves(tmp_path: Path, 
     kept = _report(tmp_path)
     assert kept["startup_complete_ms"] == serving["startup_complete_ms"] and kept["trace_id"] == serving["trace_id"], output
     modules = report_modules(kept)
-    assert {"src", "src.settings", "src.grpc_server"} <= set(modules), output
+    assert {"src", "src.settings", module} <= set(modules), output
     assert not any(entry["lazy"] for entry in modules.values()), output  # the request came after the report
-    assert modules["src.grpc_server"]["duration_ms"] is None, output  # __main__: the run is not an import
+    assert modules[module]["duration_ms"] is None, output  # __main__: the run is not an import
 
 
 @pytest.mark.slow
