@@ -50,6 +50,16 @@ _held = False  # a supervisor's startup trace waits for the fork of its first ch
 _watching: Any = None  # the registry watched for IMPORT_TRACING_STARTUP_COMPLETE_AT
 
 
+def _after_fork_in_child() -> None:
+    """A forked child: a lock a thread of the parent held is not the child's, nor its wait."""
+    global _lock, _held
+    _lock, _held = threading.Lock(), False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _ends(role: str, export: bool = True) -> bool:
     """The moment a server or supervisor reaches: startup ends here, if it counts (the main
     thread, no import in progress); never raises into the application."""
