@@ -179,3 +179,15 @@ def test_a_supervisor_forking_its_children_sends_its_trace_after_the_fork(tmp_pa
     assert not any(entry["lazy"] for entry in supervisor["modules"]), child_output(result)
     assert supervisor["trace_id"] is not None, child_output(result)
     receiver.wait_for_spans(lambda span: span.name == semconv.SPAN_STARTUP and span.trace_id == supervisor["trace_id"], timeout=30)
+
+
+@pytest.mark.slow
+def test_an_asgi_server_starting_a_child_in_its_lifespan_is_no_supervisor(tmp_path: Path) -> None:
+    port = free_port()
+    argv = [PY, "-m", "uvicorn", "src.asgi_spawner:app", "--port", str(port)]
+    with ServiceProcess(argv, _env(tmp_path), APP, port) as service:
+        service.wait_ready(path="/", timeout=60)
+        (serving,) = wait_for_reports(tmp_path, 1, service, timeout=30).values()
+        output = service.stop()
+    assert serving["role"] is None, output
+    assert report_modules(serving)["src.work"]["lazy"] is False, output

@@ -12,7 +12,8 @@ A supervisor: it hands over to its children, the first Python child it starts: a
 ``subprocess`` running this environment's Python. A command it runs (``git``, ``ldconfig``)
 hands nothing over.
 
-Each counts on the main thread only, outside any import in progress on it (an import that
+None counts in an ASGI server, whose lifespan says when startup ends (``stand_down``). Each
+counts on the main thread only, outside any import in progress on it (an import that
 starts a server or a child is still startup; a metrics server served from a thread of its
 own is not the application starting to serve), and only while startup is under way: the first
 of them, or of the other ways (``process/__init__.py``), ends it. A server's or supervisor's
@@ -47,6 +48,7 @@ from otel_import_tracer.registry import Listener
 _given: List[Tuple[Any, str, Any, Any]] = []
 _lock = threading.Lock()
 _held = False  # a supervisor's startup trace waits for the fork of its first child
+_asgi = False  # an ASGI server: its lifespan says when startup ends
 _watching: Any = None  # the registry watched for IMPORT_TRACING_STARTUP_COMPLETE_AT
 
 
@@ -76,11 +78,19 @@ def _take(owner: Any, attribute: str, make: Callable[[Any], Any]) -> None:
     """Put ``make(original)`` in place of ``owner.attribute`` while startup is under way (once)."""
     with _lock:
         original = owner.__dict__.get(attribute) if isinstance(owner, type) else getattr(owner, attribute, None)
-        if original is None or any(taken[3] is original for taken in _given) or not tracing.awaiting_startup():
+        if original is None or any(taken[3] is original for taken in _given) or _asgi or not tracing.awaiting_startup():
             return
         ours = make(original)
         _given.append((owner, attribute, original, ours))
         setattr(owner, attribute, ours)
+
+
+def stand_down() -> None:
+    """An ASGI lifespan begins: it says when startup ends, so a child or a server its startup
+    starts (a worker process, a gRPC server beside it) says nothing of it."""
+    global _asgi
+    _asgi = True
+    give_back()
 
 
 def give_back() -> None:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from otel_import_tracer import tracing
+from otel_import_tracer.process import readiness
 
 # The token of the attached app.startup context, in the context of the task running the lifespan.
 # Made at the first lifespan: the tracer imports contextvars no earlier than the application.
@@ -76,6 +77,7 @@ def quietly(step: Callable[..., None], *args: Any, **kwargs: Any) -> None:
 
 def lifespan_begins() -> None:
     """The lifespan starts in the current task: make ``app.startup`` its current span, if it can be."""
+    readiness.stand_down()  # an ASGI server: not a supervisor of the children its startup starts
     if _scope().get() is not None:
         return
     context = tracing.startup_context()
