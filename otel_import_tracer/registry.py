@@ -102,7 +102,9 @@ class FailedImport(FrozenRecord):
 
 class DependencyLoad(_Timed):
     """A module outside the root loaded by an import that code under the root issued directly
-    (``import fastapi`` in ``src/main.py``): its cumulative time, nothing of what it imported."""
+    (``import fastapi`` in ``src/main.py``), or that ran inside the import of a module under the
+    root (a library function its body called imported it; ``importer`` is then that library, and
+    ``importer_file`` its file): its cumulative time, nothing of what it imported."""
 
     __slots__ = ("name", "importer", "importer_file", "line", "start_ns", "thread", "lazy", "end_ns")
 
@@ -236,6 +238,10 @@ class Registry(LazyImportsKept):
         end = dependency.end_ns = self.clock.now_ns()
         self._stacks.pop(dependency, end - dependency.start_ns)
         self._notify_dependency(dependency)
+
+    def innermost(self) -> Optional[Stacked]:
+        """The timed load in progress on this thread that began last (whose import code runs in now), or None."""
+        return self._stacks.innermost()
 
     def alias(self, claimed: str) -> None:
         """Code of a recorded load names the file ``claimed`` (a sourceless module's ``.py``)."""
