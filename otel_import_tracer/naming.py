@@ -222,13 +222,27 @@ def is_source(path: str) -> bool:
     return path.endswith(SOURCE_SUFFIX)
 
 
+_DOT, _DOTDOT = os.sep + "." + os.sep, os.sep + ".." + os.sep
+
+
+def surely_outside(path: object, prefixes: Tuple[str, ...]) -> bool:
+    """A file name ``classify`` would dismiss, told in C: absolute, normalized, under none of the
+    root's ``prefixes``. Most modules of a process (and the classify cache then keeps no name of theirs)."""
+    return (type(path) is str and path.startswith(os.sep) and not path.startswith(prefixes)  # type: ignore[union-attr]
+            and _DOT not in path and _DOTDOT not in path and _DOUBLE_SEP not in path)  # type: ignore[operator]
+
+
 def root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tuple[str, str]]:
     """``(path, name)`` of each module in ``modules`` (``sys.modules``) whose file is under ``root``."""
     found = []
     util = modules.get("importlib.util")
     pending = util.__dict__.get("_LazyModule") if type(util) is types.ModuleType else None
+    prefixes = root.prefixes
     for name, module in list(modules.items()):
-        hit = root.classify(_file_of(module, pending), name if isinstance(name, str) else None)
+        path = _file_of(module, pending)
+        if path is None or surely_outside(path, prefixes):
+            continue
+        hit = root.classify(path, name if isinstance(name, str) else None)
         if hit is not None:
             found.append(hit)
     return found

@@ -45,7 +45,7 @@ import otel_import_tracer.collectors.dependencies as dependencies
 import otel_import_tracer.collectors.failures as failures
 import otel_import_tracer.collectors.frames as frames
 import otel_import_tracer.collectors.standins as standins
-from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.naming import SourceRoot, surely_outside
 from otel_import_tracer.registry import SOURCE_EXECUTED, SOURCE_IMPORT, ModuleLoad, Registry
 
 # Loaders the path finder creates one per module, so shadowing a method on the instance
@@ -126,7 +126,8 @@ class ImportHookFinder:
         if after is not None:
             _shadow_exec_module(loader, _then(loader, after))
             return
-        hit = self._root.classify(spec.origin, fullname)
+        origin = spec.origin  # most are absolute, normalized and outside the root: dismissed in C
+        hit = None if surely_outside(origin, self._root.prefixes) else self._root.classify(origin, fullname)
         if hit is not None:
             if getattr(type(loader), "exec_module", None) is not exec_module:
                 _shadow_exec_module(loader, self._timed_exec(loader, hit[0], hit[1]))
