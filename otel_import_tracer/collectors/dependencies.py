@@ -43,9 +43,33 @@ def issuer(registry: Registry, root: SourceRoot, caller: FrameType) -> Optional[
     name, file, line = frames.describe(frame, root)
     if file is not None:
         return name, file, line, True
-    if inside is None or frame is None:
-        return None  # neither inside a root module's import nor issued by the root's code
+    if inside is None or frame is None or not _called_by_body(frame, inside.file):  # type: ignore[union-attr]
+        return None  # neither issued by the root's code nor by a call the executing root module made
     return name, frame.f_code.co_filename, line, False
+
+
+def _called_by_body(frame: FrameType, path: str) -> bool:
+    """Whether ``frame`` runs in a call made by the code of ``path`` (the root module executing), with
+    no module body between (an import that is no node: what it imports is its time, not a node of
+    the root module's) and no frame of the tracer's (the tracer's own imports are never the app's)."""
+    for _ in range(_MAX_DEPTH):
+        if frame is None:
+            return False
+        code = frame.f_code
+        if code.co_filename == path:
+            return True
+        if code.co_filename not in frames.MACHINERY_FILES:
+            if code.co_name == "<module>":
+                return False
+            name = frame.f_globals.get("__name__")
+            if type(name) is str and name.startswith(_TRACER):
+                return False
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+_MAX_DEPTH = 200  # frames looked at before giving up (a deep call, then not a node)
+_TRACER = __name__.partition(".")[0] + "."
 
 
 def timed_dependency(
