@@ -217,9 +217,12 @@ Where the two differ by design:
 - a package imported for its submodule (import src.main imports src first) nests inside the
   submodule's import in -X importtime; ours times each file's execution, so the package is a node
   of its own;
-- not yet the same: a module outside the root imported by library code (not by the root's own
-  statements) while a module of the root executes, e.g. what FastAPI() imports when src.main
-  calls it, is a child for -X importtime but not recorded by us: its time stays in the module's self;
+- the same since issue 25: a module outside the root imported by library code (not by the root's
+  own statements) while a module of the root executes, e.g. what FastAPI() imports when src.main
+  calls it, is a child for both: ours records it as a dependency load under that module (its
+  importer the library that issued it), so its time is off the module's self as with -X importtime;
+- what a dependency imports in turn is part of its time for us (one node per dependency load);
+  -X importtime lists each of those imports as a row of its own;
 - modules the tracer itself imported before the app (see the report's notes) cost the app
   nothing traced: a module of the app importing them shows a smaller self time traced."""
 

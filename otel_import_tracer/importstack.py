@@ -36,6 +36,11 @@ class ImportStacks:
             stack = self._local.loads = []
         return stack
 
+    def innermost(self) -> Optional[Stacked]:
+        """The load in progress on this thread that began last, or None."""
+        stack: Optional[List[Stacked]] = getattr(self._local, "loads", None)
+        return stack[-1] if stack else None
+
     def push(self, load: Stacked) -> None:
         """``load`` begins: the load in progress on this thread, if any, is its ``stack_parent``."""
         stack = self.current()

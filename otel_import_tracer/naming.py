@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 SOURCE_SUFFIX = ".py"
 # A sourceless image (``python -m compileall -b``, the ``.py`` files deleted): the import system
@@ -219,3 +220,50 @@ def _holds_python(directory: str, depth: int = 2) -> bool:
 def is_source(path: str) -> bool:
     """A ``.py`` file, as the ``LOADED_SRC_FILE`` lines list; not a sourceless ``.pyc``."""
     return path.endswith(SOURCE_SUFFIX)
+
+
+_DOT, _DOTDOT = os.sep + "." + os.sep, os.sep + ".." + os.sep
+
+
+def surely_outside(path: object, prefixes: Tuple[str, ...]) -> bool:
+    """A file name ``classify`` would dismiss, told in C: absolute, normalized, under none of the
+    root's ``prefixes``. Most modules of a process (and the classify cache then keeps no name of theirs)."""
+    return (type(path) is str and path.startswith(os.sep) and not path.startswith(prefixes)  # type: ignore[union-attr]
+            and _DOT not in path and _DOTDOT not in path and _DOUBLE_SEP not in path)  # type: ignore[operator]
+
+
+def root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tuple[str, str]]:
+    """``(path, name)`` of each module in ``modules`` (``sys.modules``) whose file is under ``root``."""
+    found = []
+    util = modules.get("importlib.util")
+    pending = util.__dict__.get("_LazyModule") if type(util) is types.ModuleType else None
+    prefixes = root.prefixes
+    for name, module in list(modules.items()):
+        path = _file_of(module, pending)
+        if path is None or surely_outside(path, prefixes):
+            continue
+        hit = root.classify(path, name if isinstance(name, str) else None)
+        if hit is not None:
+            found.append(hit)
+    return found
+
+
+def _file_of(module: object, pending: Optional[type] = None) -> Optional[str]:
+    """``module.__file__`` without running any code of the object's.
+
+    ``type()``, never ``isinstance()``: that asks ``__class__``, which a proxy in ``sys.modules``
+    may make a property that raises. A lazily loaded module (``importlib.util.LazyLoader``,
+    class ``pending``) has ``__file__`` before it has run: it is loaded when it executes (the
+    import hook times it then), not found here; its ``__dict__`` is read directly, as any
+    attribute access would execute it.
+    """
+    kind = type(module)
+    if kind is pending or not issubclass(kind, types.ModuleType):
+        return None
+    try:
+        namespace = object.__getattribute__(module, "__dict__")
+    except Exception:
+        return None
+    filename = namespace.get("__file__")
+    return filename if isinstance(filename, str) else None
+

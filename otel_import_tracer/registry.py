@@ -15,7 +15,6 @@ import itertools
 import sys
 import threading
 import time
-import types
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
     from typing import AbstractSet, Dict, List, Mapping, Optional, Set, Tuple
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 from otel_import_tracer import messages
 from otel_import_tracer.importstack import ImportStacks
 from otel_import_tracer.lazy_record import LAZY_DECLARED, LAZY_NEVER, LAZY_REIFIED, LazyImport, LazyImportsKept  # noqa: F401 - re-exported
-from otel_import_tracer.naming import SourceRoot, is_source
+from otel_import_tracer.naming import SourceRoot, is_source, root_files_in
 from otel_import_tracer.record import FrozenRecord, Record
 
 # How a load was observed; the report and the telemetry carry it.
@@ -103,7 +102,9 @@ class FailedImport(FrozenRecord):
 
 class DependencyLoad(_Timed):
     """A module outside the root loaded by an import that code under the root issued directly
-    (``import fastapi`` in ``src/main.py``): its cumulative time, nothing of what it imported."""
+    (``import fastapi`` in ``src/main.py``), or that ran inside the import of a module under the
+    root (a library function its body called imported it; ``importer`` is then that library, and
+    ``importer_file`` its file): its cumulative time, nothing of what it imported."""
 
     __slots__ = ("name", "importer", "importer_file", "line", "start_ns", "thread", "lazy", "end_ns")
 
@@ -238,6 +239,10 @@ class Registry(LazyImportsKept):
         self._stacks.pop(dependency, end - dependency.start_ns)
         self._notify_dependency(dependency)
 
+    def innermost(self) -> Optional[Stacked]:
+        """The timed load in progress on this thread that began last (whose import code runs in now), or None."""
+        return self._stacks.innermost()
+
     def alias(self, claimed: str) -> None:
         """Code of a recorded load names the file ``claimed`` (a sourceless module's ``.py``)."""
         self._aliases.add(claimed)
@@ -300,7 +305,7 @@ class Registry(LazyImportsKept):
         before tracing started (``preloaded``; ``source`` says how, e.g. inherited from a
         forking parent), or through a finder placed ahead of ours.
         """
-        found = _root_files_in(modules if modules is not None else sys.modules, self.root)
+        found = root_files_in(modules if modules is not None else sys.modules, self.root)
         if not found:
             return 0
         now = self.clock.now_ns()
@@ -415,35 +420,4 @@ class Registry(LazyImportsKept):
                 listener.on_failure(failure)
             except Exception as exc:
                 messages.internal_error(exc)
-
-
-def _root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tuple[str, str]]:
-    found = []
-    util = modules.get("importlib.util")
-    pending = util.__dict__.get("_LazyModule") if type(util) is types.ModuleType else None
-    for name, module in list(modules.items()):
-        hit = root.classify(_file_of(module, pending), name if isinstance(name, str) else None)
-        if hit is not None:
-            found.append(hit)
-    return found
-
-
-def _file_of(module: object, pending: Optional[type] = None) -> Optional[str]:
-    """``module.__file__`` without running any code of the object's.
-
-    ``type()``, never ``isinstance()``: that asks ``__class__``, which a proxy in ``sys.modules``
-    may make a property that raises. A lazily loaded module (``importlib.util.LazyLoader``,
-    class ``pending``) has ``__file__`` before it has run: it is loaded when it executes (the
-    import hook times it then), not found here; its ``__dict__`` is read directly, as any
-    attribute access would execute it.
-    """
-    kind = type(module)
-    if kind is pending or not issubclass(kind, types.ModuleType):
-        return None
-    try:
-        namespace = object.__getattribute__(module, "__dict__")
-    except Exception:
-        return None
-    filename = namespace.get("__file__")
-    return filename if isinstance(filename, str) else None
 

@@ -258,3 +258,25 @@ def test_the_stack_is_per_thread_and_every_load_is_a_node(tmp_path: Path) -> Non
     dependencies = sum(one["duration_ms"] for one in document["dependencies"] if one["stack_parent"] == "src.main")
     nodes = took["src.dyn"] + took["src.byhand"] + took["src.script"] + dependencies
     assert own["src.main"] == pytest.approx(took["src.main"] - nodes, abs=0.01), (own, took, run.err)
+
+
+LIBRARY = {  # the Airflow pattern with a library: src.main's body calls a function of a package outside the root
+    "vendor/libpkg/__init__.py": "def make():\n    import libslow\n    return libslow\n",
+    "vendor/libslow.py": "import time\ntime.sleep(0.05)\n",
+    "src/__init__.py": "",
+    "src/main.py": "import libpkg\nlibpkg.make()\n\n\ndef start_plugins():\n    pass\n",
+}
+
+
+def test_a_dependency_imported_by_a_library_function_a_root_body_calls_is_a_node_of_that_module(tmp_path: Path) -> None:
+    for relative, text in LIBRARY.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    reference = importtime(tmp_path)
+    runs = [traced(tmp_path, f"imports{index}.json") for index in range(3)]
+    slow = entry(runs[0].report, "libslow", "dependencies")
+    assert slow["stack_parent"] == "src.main", (slow, runs[0].err)  # whose import it ran in
+    assert slow["importer"] == "libpkg" and slow["line"] == 2, slow  # the statement that issued it
+    assert slow["duration_ms"] >= 45, slow
+    least = min(report_self(run.report)["src.main"] for run in runs)
+    assert abs(least - reference["src.main"][0]) < FEW_MS, (least, reference, runs[0].err)

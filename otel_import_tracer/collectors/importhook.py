@@ -41,10 +41,11 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from otel_import_tracer import messages
+import otel_import_tracer.collectors.dependencies as dependencies
 import otel_import_tracer.collectors.failures as failures
 import otel_import_tracer.collectors.frames as frames
 import otel_import_tracer.collectors.standins as standins
-from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.naming import SourceRoot, surely_outside
 from otel_import_tracer.registry import SOURCE_EXECUTED, SOURCE_IMPORT, ModuleLoad, Registry
 
 # Loaders the path finder creates one per module, so shadowing a method on the instance
@@ -125,46 +126,19 @@ class ImportHookFinder:
         if after is not None:
             _shadow_exec_module(loader, _then(loader, after))
             return
-        hit = self._root.classify(spec.origin, fullname)
+        origin = spec.origin  # most are absolute, normalized and outside the root: dismissed in C
+        hit = None if surely_outside(origin, self._root.prefixes) else self._root.classify(origin, fullname)
         if hit is not None:
             if getattr(type(loader), "exec_module", None) is not exec_module:
                 _shadow_exec_module(loader, self._timed_exec(loader, hit[0], hit[1]))
             return  # else the stand-in times it
-        caller = sys._getframe(2)
-        importer = frames.describe(frames.importer_frame(caller), self._root)
-        if importer[1] is not None and frames.in_real_import(caller):
-            # A module outside the root imported by our code: time it as a dependency (one
-            # record, nothing of what it imports in turn), and watch for its failure.
-            _shadow_exec_module(loader, self._dependency_watch(loader, fullname, importer))
+        issued = dependencies.issuer(self._registry, self._root, sys._getframe(2))
+        if issued is not None and (issued[3] or self._registry.dependencies_on):
+            _shadow_exec_module(loader, dependencies.timed_dependency(self._registry, loader, fullname, issued,
+                                                                      _unshadow_exec_module))
 
     def _timed_exec(self, loader: Any, path: str, name: str) -> Callable[[ModuleType], None]:
         return timed_exec(self._registry, self._root, loader, path, name, SOURCE_IMPORT)
-
-    def _dependency_watch(
-        self, loader: Any, fullname: str, importer: Tuple[Optional[str], Optional[str], Optional[int]]
-    ) -> Callable[[ModuleType], None]:
-        registry = self._registry
-        timed = registry.dependencies_on
-
-        def exec_module(module: ModuleType) -> None:
-            _unshadow_exec_module(loader)
-            dependency = None
-            if timed:
-                try:
-                    dependency = registry.begin_dependency(fullname, importer[0], importer[1], importer[2],  # type: ignore[arg-type]
-                                                           threading.current_thread().name)
-                except Exception as exc:
-                    messages.internal_error(exc)
-            try:
-                loader.exec_module(module)
-            except Exception as exc:
-                failures.record_exec_failure(registry, fullname, *importer, exc)
-                raise
-            finally:
-                if dependency is not None:
-                    registry.end_dependency(dependency)
-
-        return exec_module
 
 
 def timed_exec(
@@ -445,6 +419,6 @@ def _unshadow_exec_module(loader: Any) -> None:
 # Our exec_module wrappers sit between the import machinery and the module: shown as the
 # machinery, they are trimmed from the application's tracebacks as it is, and skipped as importers.
 _place_exec_module()
-for _wrapper_maker in (timed_exec, _then, ImportHookFinder._dependency_watch):
+for _wrapper_maker in (timed_exec, _then, dependencies.timed_dependency):
     standins.disguise(_wrapper_maker, exec_module.__code__.co_filename)
 frames.MACHINERY_FILES.add(_begin_exec.__code__.co_filename)

@@ -30,12 +30,13 @@ import time
 from _collections import deque
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from otel_import_tracer import messages, semconv
 from otel_import_tracer.config import IMPORT_TRACING_SHUTDOWN_TIMEOUT, Config
 from otel_import_tracer.registry import DependencyLoad, FailedImport, Listener, ModuleLoad, Registry
 from otel_import_tracer.telemetry import lazy_events
+from otel_import_tracer.telemetry.environment import exports_by_itself, unconfigured
 from otel_import_tracer.telemetry.attributes import dependency_attributes, failure_attributes, load_attributes
 
 JOB_QUEUE_SIZE = 10_000
@@ -88,16 +89,6 @@ class _Jobs:
         return not self._items
 
 
-def exports_by_itself(environ: Optional[Mapping[str, str]] = None) -> bool:
-    """Whether the environment asks for an export of the tracer's own: ``setup.unconfigured()`` is
-    None. The same variables, read without importing ``setup`` (``copy``, ``dataclasses``)."""
-    env = os.environ if environ is None else environ
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    return bool(env.get("OTEL_TRACES_EXPORTER", "").strip() or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-
-
 class Telemetry(Listener):
     def __init__(
         self,
@@ -144,10 +135,9 @@ class Telemetry(Listener):
         if self._announced:
             return
         self._announced = True
-        from otel_import_tracer.telemetry import group, setup
-
-        note = setup.unconfigured()
-        if note is None or setup.application_destination() is not None:
+        from otel_import_tracer.telemetry import group
+        note = unconfigured()  # without setup, which brings dataclasses, inspect, ast... to a small app
+        if note is None or _application_destination() is not None:
             return
         if group.first_to_say("no-export"):
             messages.info(note)
@@ -227,9 +217,7 @@ class Telemetry(Listener):
         """Start ``app.startup`` now on the application's provider and return a context holding it."""
         if self._open_startup is not None or self._startup_queued:
             return None
-        from otel_import_tracer.telemetry import setup
-
-        destination = setup.application_destination()
+        destination = _application_destination()
         if destination is None:
             return None
         from opentelemetry import trace
@@ -342,6 +330,11 @@ class Telemetry(Listener):
 
     def _export(self) -> None:
         try:
+            note = None if "opentelemetry.sdk.trace" in sys.modules else unconfigured()
+            if self._destination is None and note is not None:  # setup.resolve's answer, without setup
+                if not self._announced:
+                    messages.info(note)
+                return
             from otel_import_tracer.telemetry import setup
 
             if self._destination is None:
@@ -448,3 +441,10 @@ def _release_notes() -> None:
     group = sys.modules.get("otel_import_tracer.telemetry.group")
     if group is not None:  # imported by start(); nothing to release otherwise
         group.release()
+
+
+def _application_destination() -> Any:  # setup's answer, without importing setup where there is no SDK to find
+    if "opentelemetry.sdk.trace" not in sys.modules:
+        return None
+    from otel_import_tracer.telemetry import setup
+    return setup.application_destination()

@@ -16,16 +16,15 @@ from otel_import_tracer import messages
 from otel_import_tracer.semconv import INSTRUMENTATION_SCOPE
 from otel_import_tracer.version import __version__
 
-OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
-OTEL_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
-OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
-OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-
-_HOW_TO_EXPORT = (
-    "set OTEL_TRACES_EXPORTER=otlp and OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4317) "
-    "to send import traces to a collector"
+from otel_import_tracer.telemetry.environment import (  # noqa: F401 - re-exported
+    _HOW_TO_EXPORT,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_SDK_DISABLED,
+    OTEL_TRACES_EXPORTER,
+    unconfigured,
 )
 
 
@@ -100,17 +99,6 @@ class Refused:
 
     reason: str
     check: Callable[[], Optional[str]]
-
-
-def unconfigured(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
-    """The note to give when the environment asks for no export at all (no SDK needed to tell)."""
-    env = os.environ if environ is None else environ
-    if env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
-        return f"{OTEL_SDK_DISABLED}=true: import traces are not exported (logs and report still work)."
-    endpoint_set = bool(env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT))
-    if not env.get(OTEL_TRACES_EXPORTER, "").strip() and not endpoint_set:
-        return f"no trace exporter is configured, so import traces are not exported; {_HOW_TO_EXPORT}."
-    return None
 
 
 def _build_own(exporters: List[Tuple[str, Any]]) -> Destination:
