@@ -20,12 +20,13 @@ import re
 import socket
 import stat
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from otel_import_tracer import env, messages
 from otel_import_tracer.atomic import NOT_REGULAR, alive_elsewhere, write_text
 from otel_import_tracer.config import IMPORT_TRACING_REPORT, Config
 from otel_import_tracer.schema import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION, STATUS_RUNNING, STATUS_STOPPED
+from otel_import_tracer.report_entries import dependency_entries, failure_entry, lazy_import_entry, module_entry
 from otel_import_tracer.schema import report_ms as _ms
 from otel_import_tracer.version import __version__
 
@@ -86,9 +87,9 @@ def build_document(snapshot: Snapshot, trace_id: Optional[str] = None) -> Dict[s
         "startup_complete_ms": None if complete is None else _ms(complete - origin),
         "startup_failure": snapshot.startup_failure,
         "written_at": _iso(snapshot.taken_ns),
-        "modules": [_module_entry(load, origin) for load in snapshot.loads],
-        "failed_imports": [_failure_entry(failure, origin, count) for failure, count in snapshot.failures],
-        "dependencies": _dependency_entries(list(snapshot.dependencies), origin, resolve=not snapshot.running),
+        "modules": [module_entry(load, origin) for load in snapshot.loads],
+        "failed_imports": [failure_entry(failure, origin, count) for failure, count in snapshot.failures],
+        "dependencies": dependency_entries(list(snapshot.dependencies), origin, resolve=not snapshot.running),
         "role": snapshot.role,
         # Imported by the tracer (its start, its export), not the application: not in its totals.
         "tracer_imports": [{"step": step, "modules": list(names), "offset_ms": _ms(start - origin), "duration_ms": _ms(duration)}
@@ -255,97 +256,6 @@ def dumps(document: Dict[str, Any]) -> str:
         else:
             parts.append(f"  {json.dumps(key)}: {json.dumps(value)}")
     return "{\n" + ",\n".join(parts) + "\n}\n"
-
-
-def _module_entry(load: Any, origin_ns: int) -> Dict[str, Any]:
-    duration = load.duration_ns
-    return {
-        "name": load.name,
-        "file": load.file,
-        "offset_ms": _ms(load.start_ns - origin_ns),
-        "duration_ms": None if duration is None else _ms(duration),
-        "importer": load.parent,
-        "thread": load.thread,
-        "preloaded": load.preloaded,
-        "lazy": load.lazy,
-        "source": load.source,
-        "stack_parent": _stack_parent(load),  # whose import it ran in; "importer" issued it
-    }
-
-
-def lazy_import_entry(lazy: Any, origin_ns: int) -> Dict[str, Any]:
-    """One lazy import statement: where it is, and ``state`` ``declared`` (not used yet),
-    ``reified`` (``forced_*``: the use that imported it; ``after_startup``; ``request``: the span
-    current then) or ``never`` (not used by the stop: its module did not load for it)."""
-    duration = lazy.duration_ns
-    return {
-        "name": lazy.name,
-        "fromlist": list(lazy.fromlist),
-        "importer": lazy.importer,
-        "file": lazy.file,
-        "line": lazy.line,
-        "declared_ms": _ms(lazy.declared_ns - origin_ns),
-        "thread": lazy.thread,
-        "state": lazy.state,
-        "after_startup": lazy.after_startup,
-        "reified_ms": None if lazy.reified_ns is None else _ms(lazy.reified_ns - origin_ns),
-        "duration_ms": None if duration is None else _ms(duration),
-        "loaded": lazy.loaded,
-        "forced_by": lazy.forced_by,
-        "forced_file": lazy.forced_file,
-        "forced_line": lazy.forced_line,
-        "forced_thread": lazy.forced_thread,
-        "request": lazy.request,
-    }
-
-
-def _failure_entry(failure: Any, origin_ns: int, count: int) -> Dict[str, Any]:
-    return {
-        "name": failure.name,
-        "importer": failure.importer,
-        "importer_file": failure.importer_file,
-        "line": failure.line,
-        "exception_type": failure.exception_type,
-        "message": failure.message,
-        "offset_ms": _ms(failure.time_ns - origin_ns),
-        "thread": failure.thread,
-        "lazy": failure.lazy,
-        "count": count,  # occurrences of this failure (what, where); the first one is described
-    }
-
-
-def _dependency_entries(dependencies: List[Any], origin_ns: int, resolve: bool) -> List[Dict[str, Any]]:
-    """The dependency loads; with ``resolve`` (at stop: it reads the installed distributions'
-    metadata once, off the startup path) each with the distribution that provides it."""
-    provided: Callable[[str], Tuple[Optional[str], Optional[str]]] = lambda name: (None, None)
-    if resolve and dependencies:
-        from otel_import_tracer import distributions
-
-        found = distributions.of_all(dependency.name for dependency in dependencies)
-        provided = found.__getitem__
-    entries = []
-    for dependency in dependencies:
-        duration = dependency.duration_ns
-        distribution, version = provided(dependency.name)
-        entries.append({
-            "name": dependency.name,
-            "importer": dependency.importer,
-            "importer_file": dependency.importer_file,
-            "line": dependency.line,
-            "offset_ms": _ms(dependency.start_ns - origin_ns),
-            "duration_ms": None if duration is None else _ms(duration),
-            "thread": dependency.thread,
-            "lazy": dependency.lazy,
-            "distribution": distribution,
-            "version": version,
-            "stack_parent": _stack_parent(dependency),
-        })
-    return entries
-
-
-def _stack_parent(load: Any) -> Optional[str]:
-    parent = load.stack_parent
-    return None if parent is None else parent.name
 
 
 def _service_name() -> Optional[str]:
