@@ -153,8 +153,9 @@ def _pull(options: argparse.Namespace, query: _Query, lazy: bool, label: str = "
 
 
 def _diff(options: argparse.Namespace) -> int:
-    from otel_import_tracer.reading import diff
+    from otel_import_tracer.reading import diff, kinds
     from otel_import_tracer.reading.render import diff as render
+    from otel_import_tracer.reading.render import kinds as render_kinds
 
     orphan = _backend_orphan(options, ("base", "head"))
     if orphan:
@@ -188,8 +189,13 @@ def _diff(options: argparse.Namespace) -> int:
         if problem:
             return _fail(f"{label}: {problem}")
         sides.append(startups)
-    result = diff.diff(*sides)
     gates = diff.Gates(options.fail_if_slower, options.fail_if_new_modules, options.budget_ms, options.fail_if_module_slower)
+    comparison = kinds.compare(*sides)
+    if not comparison.single:  # several kinds of process: each compared with its own kind
+        text, failed_any, unknown_any = render_kinds.output(comparison, gates, options.format, options.top)
+        sys.stdout.write(text)
+        return EXIT_ERROR if unknown_any else EXIT_GATE if failed_any else 0
+    result = comparison.groups[0][1]
     failed, unknown = diff.check(result, gates)
     verdicts = [f"FAILED {reason}" for reason in failed] + [f"CANNOT TELL {reason}" for reason in unknown]
     if gates.any() and not verdicts:

@@ -45,7 +45,7 @@ class Snapshot:
     root: str
     collector: str
     running: bool
-    role: Optional[str]  # "supervisor", or None: a server of the application
+    role: Optional[str]  # semconv.ROLE_*: server, worker, supervisor, script (kind.role_of)
     started_ns: int
     complete_ns: Optional[int]
     startup_failure: Optional[str]  # lifespan.startup.failed's message
@@ -55,14 +55,19 @@ class Snapshot:
     dependencies: Tuple[Any, ...]  # DependencyLoad records
     tracer_imports: Tuple[Any, ...] = ()  # (step, modules, start_ns, duration_ns): Registry.note_tracer_imports
     lazy_imports: Tuple[Any, ...] = ()  # LazyImport records (Python 3.15+)
+    command: Tuple[str, ...] = ()  # the command line, bounded, secrets redacted (kind.command)
+    entry: Optional[str] = None  # what ran as __main__ (kind.entry)
 
     @classmethod
     def of(cls, registry: Any, collector: str, running: bool, role: Optional[str] = None) -> "Snapshot":
+        from otel_import_tracer import kind
+
         return cls(
             registry.root.root, collector, running, role, registry.started_ns, registry.startup_complete_ns,
             registry.startup_failure, registry.now_ns(), tuple(registry.loads()),
             tuple((failure, registry.failure_count(failure)) for failure in registry.failures()), tuple(registry.dependencies()),
             tuple(getattr(registry, "tracer_imports", ())), tuple(registry.lazy_imports()),
+            tuple(kind.command()), kind.entry(registry.root.root),
         )
 
 
@@ -91,6 +96,8 @@ def build_document(snapshot: Snapshot, trace_id: Optional[str] = None) -> Dict[s
         "failed_imports": [failure_entry(failure, origin, count) for failure, count in snapshot.failures],
         "dependencies": dependency_entries(list(snapshot.dependencies), origin, resolve=not snapshot.running),
         "role": snapshot.role,
+        "command": list(snapshot.command),
+        "entry": snapshot.entry,
         # Imported by the tracer (its start, its export), not the application: not in its totals.
         "tracer_imports": [{"step": step, "modules": list(names), "offset_ms": _ms(start - origin), "duration_ms": _ms(duration)}
                            for step, names, start, duration in snapshot.tracer_imports],

@@ -75,12 +75,24 @@ ATTR_STARTUP_FAILED = "python.import_tracing.startup_failed"
 """True when the application reported ``lifespan.startup.failed`` (the span status says why)."""
 
 ATTR_PROCESS_ROLE = "python.import_tracing.process_role"
-"""What the process was, when it was not a server of the application: ``supervisor`` (a server's
-supervisor or reloader that imported code of the root, then handed over to workers that import
-it again for themselves). Absent on a server's own startup. Its startup is not one to compare."""
+"""What the process was: ``server`` (its ASGI lifespan ran, or a server started serving),
+``worker`` (a forked or multiprocessing child: a gunicorn or ``uvicorn --workers`` worker),
+``supervisor`` (a server's supervisor or reloader that imported code of the root, then handed
+over to workers that import it again for themselves: its startup is not one to compare) or
+``script`` (anything else: the whole run is its startup). Older traces said only ``supervisor``."""
 
-ROLE_SUPERVISOR = "supervisor"
+ATTR_PROCESS_COMMAND_ARGS = "process.command_args"
+"""The process's command line (the semantic conventions' attribute), bounded, with what looks
+like a secret redacted (``kind.command``)."""
+
+ATTR_PROCESS_ENTRY = "python.import_tracing.entry"
+"""What ran as ``__main__``: the module of ``python -m`` (``pkg``), a console script's name, a
+script's path (relative to the root when inside it), or ``-c``."""
+
 ROLE_SERVER = "server"
+ROLE_WORKER = "worker"
+ROLE_SUPERVISOR = "supervisor"
+ROLE_SCRIPT = "script"
 
 # The tracer (instrumentation scope) name.
 INSTRUMENTATION_SCOPE = "otel_import_tracer"

@@ -58,7 +58,8 @@ class TracingSession:
         self.inherited = inherited
         self.handed_over = handed_over
         self.helper = False  # serves other processes only (multiprocessing's forkserver)
-        self.role: Optional[str] = None  # semconv.ROLE_SUPERVISOR, or None: a server of the application
+        self.role: Optional[str] = None  # given at a moment that says it (supervise), else kind.role_of's
+        self.asgi = False  # a server's ASGI lifespan ran here (process/servers.py)
         self.report_path: Optional[str] = None  # decided at the first write (report.claim)
         self._collectors: List[Collector] = []
         self._telemetry: Any = None
@@ -170,6 +171,10 @@ class TracingSession:
         self._collectors = []
 
     def _after_startup(self, export: bool = True) -> None:
+        if self._telemetry is not None and self._telemetry.role is None:  # what app.startup says it was
+            from otel_import_tracer import kind
+
+            _guard("role", setattr, self._telemetry, "role", kind.role_of(self))
         # Written before the app serves, so a kill at any later moment leaves a valid report.
         _guard("report", self.write_report)
         if export and self._telemetry is not None:
@@ -179,10 +184,11 @@ class TracingSession:
         """Write the JSON report if one is configured (atomically; never raises)."""
         if not self.config.report or not self.has_output():
             return
+        from otel_import_tracer.kind import role_of
         from otel_import_tracer.report import Snapshot, write_report
 
         trace_id = self._telemetry.startup_trace_id() if self._telemetry is not None else None
-        take = lambda: Snapshot.of(self.registry, self.collector, self.running, self.role)  # noqa: E731
+        take = lambda: Snapshot.of(self.registry, self.collector, self.running, role_of(self))  # noqa: E731
         self.report_path = write_report(take, self.config, self.report_path, trace_id=trace_id).claimed
 
 class _Arm(Listener):
@@ -359,6 +365,13 @@ def awaiting_startup() -> bool:
     """Whether a session runs whose startup has not ended: a patch waiting for its end is of use."""
     session = _session
     return session is not None and session.running and session.registry.startup_complete_ns is None
+
+
+def serving_asgi() -> None:
+    """An ASGI server's lifespan runs in this process: its role is ``server`` (``kind.role_of``)."""
+    session = _session
+    if session is not None:
+        session.asgi = True
 
 
 def helper_process() -> None:

@@ -238,7 +238,7 @@ def shape_of_summary(summary: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-_VARYING = {"pid", "started_at", "started_unix_ns", "startup_complete_ms", "written_at", "trace_id", "offset_ms", "duration_ms", "host", "tool_version", "python"}
+_VARYING = {"pid", "command", "started_at", "started_unix_ns", "startup_complete_ms", "written_at", "trace_id", "offset_ms", "duration_ms", "host", "tool_version", "python"}
 
 
 def shape_of_report(path: Path) -> str:
@@ -248,9 +248,12 @@ def shape_of_report(path: Path) -> str:
     def masked(entry: Dict[str, Any]) -> Dict[str, Any]:
         return {key: ("<masked>" if key in _VARYING else value) for key, value in entry.items()}
 
-    lines = [f"{key}: {json.dumps(masked({key: value})[key])}" for key, value in document.items() if not isinstance(value, list)]
+    def entries(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(entry, dict) for entry in value)
+
+    lines = [f"{key}: {json.dumps(masked({key: value})[key])}" for key, value in document.items() if not entries(value)]
     for key, value in document.items():
-        if isinstance(value, list):
+        if entries(value):
             lines.append(f"{key}:")
             lines += sorted("  " + json.dumps(masked(entry), sort_keys=True) for entry in value)
     return "\n".join(lines).replace(str(REPO), "<REPO>") + "\n"

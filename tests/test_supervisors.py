@@ -87,7 +87,7 @@ def test_uvicorn_supervisor_that_imported_root_code_ends_its_startup_at_hand_ove
             assert supervisor["startup_complete_ms"] is not None, service.output()
             assert supervisor["role"] == "supervisor", service.output()
             assert {m["name"] for m in supervisor["modules"]} == SUPERVISOR_MODULES, service.output()
-            assert all(found[pid].get("role") is None for pid in workers), service.output()
+            assert all(found[pid].get("role") == semconv.ROLE_WORKER for pid in workers), service.output()  # spawned by it
             # Its app.startup went out while serving, and ended before any worker started.
             startups = receiver.wait_for_spans(semconv.SPAN_STARTUP, count=1 + count, timeout=30)
             by_trace = {s.trace_id: s for s in startups}

@@ -94,12 +94,14 @@ def lifespan_begins() -> None:
 def startup_ends(failure: Optional[str] = None) -> None:
     """The application finished starting (``failure``: it reported that it could not)."""
     _leave_startup_scope()
+    tracing.serving_asgi()
     tracing.mark_startup_complete(failure=failure)
 
 
 def shutdown_begins() -> None:
     """The server starts shutting the application down: stop tracing first."""
     _leave_startup_scope()
+    tracing.serving_asgi()
     tracing.stop_tracing()
 
 

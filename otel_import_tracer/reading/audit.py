@@ -14,6 +14,7 @@ import os
 from typing import Dict, List, Sequence, Tuple
 
 from otel_import_tracer.naming import SOURCE_SUFFIX, module_name_for
+from otel_import_tracer.reading.kinds import counts
 from otel_import_tracer.reading.merge import Merge, PathMapper, merge_inputs
 from otel_import_tracer.reading.sources import LOG, REPORT, TRACE, Input
 
@@ -71,6 +72,7 @@ class AuditResult:
     logs: int
     traces: int = 0  # trace files (OTLP JSON)
     traced_processes: int = 0  # the processes in them
+    kinds: List[Tuple[str, int]] = dataclasses.field(default_factory=list)  # (kind, processes): kinds.counts
 
     @functools.cached_property
     def never_loaded(self) -> List[str]:
@@ -96,7 +98,9 @@ def audit(inputs: Sequence[Input], root: str, excludes: Sequence[str] = (), path
     )
     kinds = [item.kind for item in inputs]
     traced = sum(len(item.processes) for item in inputs if item.kind == TRACE)
-    return AuditResult(mapper.root, files, merged, outside, missing, kinds.count(REPORT), kinds.count(LOG), kinds.count(TRACE), traced)
+    by_kind = counts([process for item in inputs for process in item.processes])
+    return AuditResult(mapper.root, files, merged, outside, missing, kinds.count(REPORT), kinds.count(LOG), kinds.count(TRACE), traced,
+                       by_kind)
 
 
 def package_of(file: str, root: str) -> str:

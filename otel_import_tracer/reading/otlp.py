@@ -219,9 +219,13 @@ def _startup_document(span: Dict[str, Any], resource: Dict[str, Any], at: _Where
         raise at.fail(f"an {semconv.SPAN_STARTUP} span without {semconv.ATTR_TRACING_ROOT}")
     document = _header(resource, root, attributes.get(semconv.ATTR_TRACING_COLLECTOR), start, _trace_id(span.get("traceId"), at))
     document["startup_complete_ms"] = _ms(end - start)
-    role = attributes.get(semconv.ATTR_PROCESS_ROLE)
+    role, command, entry = (attributes.get(name) for name in (semconv.ATTR_PROCESS_ROLE, semconv.ATTR_PROCESS_COMMAND_ARGS, semconv.ATTR_PROCESS_ENTRY))
     if isinstance(role, str):
         document["role"] = role
+    if isinstance(command, list) and all(isinstance(part, str) for part in command):
+        document["command"] = command
+    if isinstance(entry, str):
+        document["entry"] = entry
     if attributes.get(semconv.ATTR_STARTUP_FAILED):
         status = span.get("status")
         document["startup_failure"] = status.get("message", "") if isinstance(status, dict) else ""
@@ -354,6 +358,9 @@ def _value(value: Dict[str, Any], at: _Where) -> Any:
             return value[kind]
     if "intValue" in value:  # a string in OTLP JSON (int64), a number from some writers
         return _integer(value["intValue"], at)
+    if "arrayValue" in value:  # process.command_args
+        values = _dict(value["arrayValue"], at).get("values", [])
+        return [_value(_dict(item, at), at) for item in _list(values, at)]
     return None
 
 

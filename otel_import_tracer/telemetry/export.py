@@ -41,8 +41,9 @@ def startup_trace(telemetry: Telemetry, destination: Any) -> None:
         semconv.ATTR_FAILED_IMPORT_COUNT: len(failures),
         semconv.ATTR_DEPENDENCY_COUNT: len(dependencies),
     }
-    if telemetry.role is not None:
-        attributes[semconv.ATTR_PROCESS_ROLE] = telemetry.role
+    from otel_import_tracer import kind
+
+    attributes.update(kind.span_attributes(telemetry.role or semconv.ROLE_SCRIPT, registry.root.root))
     if telemetry._open_startup is not None and registry.startup_complete_wall_ns is not None:
         # The application's spans under it are on the system clock: never end before them.
         end_ns = max(end_ns, registry.startup_complete_wall_ns)

@@ -33,6 +33,8 @@ def format_text(result: AuditResult) -> str:
         f"Total: {len(result.files)} files, {result.loaded_count} loaded ({result.loaded_percent}%), "
         f"{len(result.never_loaded)} never loaded."
     )
+    if result.kinds:  # reports and traces that say what each process was
+        lines.append("Processes by kind: " + ", ".join(f"{kind} {count}" for kind, count in result.kinds))
     lines.extend(_caveats(result))
     lines.append("Loaded means imported at least once in these runs, not that its code is used.")
     return "".join(printable(line) + "\n" for line in lines)
@@ -67,7 +69,7 @@ def _caveats(result: AuditResult) -> List[str]:
 def to_json(result: AuditResult) -> Dict[str, Any]:
     """The audit as a JSON document (``--format json``)."""
     never = result.never_loaded
-    return {
+    document = {
         "schema": AUDIT_SCHEMA,
         "schema_version": AUDIT_SCHEMA_VERSION,
         "root": result.root,
@@ -92,6 +94,9 @@ def to_json(result: AuditResult) -> Dict[str, Any]:
         "outside_root": result.outside_root,
         "missing_locally": result.missing_locally,
     }
+    if result.kinds:  # inputs that say what each process was (role: entry)
+        document["processes_by_kind"] = [{"kind": kind, "processes": count} for kind, count in result.kinds]
+    return document
 
 
 def format_json(result: AuditResult) -> str:

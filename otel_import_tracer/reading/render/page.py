@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from otel_import_tracer.atomic import write_text
 from otel_import_tracer.messages import printable
 from otel_import_tracer.reading.audit import AuditResult, never_loaded_by_package
+from otel_import_tracer.reading.kinds import label
 from otel_import_tracer.reading.records import Dependency, Failure, Module, Process
 from otel_import_tracer.reading.render import page_lazy
 from otel_import_tracer.reading.timings import dependency_times, finite, has_stack, parent_of, self_times
@@ -80,6 +81,7 @@ def _summary(report: Process, startup: List[Entry], lazy: List[Entry]) -> str:
     facts = [
         ("Service", data["service"] or "(not set: OTEL_SERVICE_NAME)"),
         ("Host / pid", f"{data['host']} / {data['pid']}"),
+        *_kind_facts(report),
         ("Python", data["python"]),
         ("Root", data["root"]),
         ("Collector", data["collector"]),
@@ -94,6 +96,16 @@ def _summary(report: Process, startup: List[Entry], lazy: List[Entry]) -> str:
     ]
     rows = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in facts)
     return f'<dl class="summary">{rows}</dl>'
+
+
+def _kind_facts(report: Process) -> List[Tuple[str, str]]:
+    """What the process was and its command, for reports and traces that say it."""
+    if report.kind is None:
+        return []
+    facts = [("Process", label(report.kind))]
+    if report.command is not None:
+        facts.append(("Command", " ".join(report.command)))
+    return facts
 
 
 def _waterfall(startup: List[Entry], complete_ms: Optional[float], source: str, dependencies: Sequence[Entry] = ()) -> str:
