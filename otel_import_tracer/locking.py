@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from typing import Callable, Dict, Iterator, Optional, Tuple
@@ -147,3 +148,17 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def temp_directory() -> str:
+    """``tempfile.gettempdir()`` without importing ``tempfile`` (it brings shutil, random, bz2,
+    lzma: 12 ms of a short-lived process's stop on 3.12): tempfile's own answer when the
+    application imported it, else the first writable directory of the places it tries."""
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is None and os.name == "posix":
+        for candidate in [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")] + ["/tmp", "/var/tmp", "/usr/tmp"]:
+            if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+                return os.path.abspath(candidate)
+    import tempfile
+
+    return tempfile.gettempdir()

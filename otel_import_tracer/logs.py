@@ -168,9 +168,9 @@ def write_block(lines: Iterable[str]) -> None:
 
 def _lock_path(stream: object) -> Optional[str]:
     try:
-        import tempfile
+        from otel_import_tracer import locking
 
         status = os.fstat(stream.fileno())  # type: ignore[attr-defined]
-        return os.path.join(tempfile.gettempdir(), f"otel-import-tracer-{status.st_dev}-{status.st_ino}.lock")
+        return os.path.join(locking.temp_directory(), f"otel-import-tracer-{status.st_dev}-{status.st_ino}.lock")
     except Exception:
         return None

@@ -17,13 +17,12 @@ import json
 import os
 import platform
 import re
-import socket
 import stat
 import threading
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from otel_import_tracer import env, messages
-from otel_import_tracer.atomic import NOT_REGULAR, alive_elsewhere, write_text
+from otel_import_tracer.atomic import NOT_REGULAR, alive_elsewhere, hostname, write_text
 from otel_import_tracer.config import IMPORT_TRACING_REPORT, Config
 from otel_import_tracer.schema import READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION, STATUS_RUNNING, STATUS_STOPPED
 from otel_import_tracer.report_entries import dependency_entries, failure_entry, lazy_import_entry, module_entry
@@ -80,7 +79,7 @@ def build_document(snapshot: Snapshot, trace_id: Optional[str] = None) -> Dict[s
         "schema_version": SCHEMA_VERSION,
         "tool_version": __version__,
         "service": _service_name(),
-        "host": socket.gethostname(),
+        "host": hostname(),
         "pid": os.getpid(),
         "python": platform.python_version(),
         "root": snapshot.root,

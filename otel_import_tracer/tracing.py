@@ -153,9 +153,10 @@ class TracingSession:
         if self._telemetry is not None:
             _guard("telemetry", self._telemetry.announce)  # a note on where traces go comes before the lines
         _guard("shutdown-lines", output.write_lines, self.registry, self.root)
-        # Without a lifespan (a script, a worker), the whole run is the startup.
+        # Without a lifespan (a script, a worker), the whole run is the startup: its report is
+        # written once, below (twice cost a short-lived process a second fsync and distribution lookup).
         if self.registry.mark_startup_complete():
-            self._after_startup()
+            self._after_startup(write=False)
         _guard("report", self.write_report)
         if self.config.summary:
             _guard("summary", output.write_summary, self.registry, self.report_path)
@@ -170,13 +171,14 @@ class TracingSession:
         stop_collectors(self._collectors)
         self._collectors = []
 
-    def _after_startup(self, export: bool = True) -> None:
+    def _after_startup(self, export: bool = True, write: bool = True) -> None:
         if self._telemetry is not None and self._telemetry.role is None:  # what app.startup says it was
             from otel_import_tracer import kind
 
             _guard("role", setattr, self._telemetry, "role", kind.role_of(self))
         # Written before the app serves, so a kill at any later moment leaves a valid report.
-        _guard("report", self.write_report)
+        if write:
+            _guard("report", self.write_report)
         if export and self._telemetry is not None:
             _guard("telemetry", self._telemetry.startup_complete)
 

@@ -78,10 +78,10 @@ def _prune(directory: str, what: str) -> None:
 
 def user_temp_directory() -> Optional[str]:
     """``otel-import-tracer-<uid>`` in the temp directory, private to this user; None if impossible."""
-    import tempfile
+    from otel_import_tracer.locking import temp_directory
 
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    directory = os.path.join(tempfile.gettempdir(), f"otel-import-tracer-{uid}")
+    directory = os.path.join(temp_directory(), f"otel-import-tracer-{uid}")
     return directory if private_directory(directory) else None
 
 
