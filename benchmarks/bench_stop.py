@@ -7,7 +7,12 @@ lines and the report, whose dependencies name their distribution and version. Va
 ``untraced``; ``report, first run`` (no cache file for this environment yet: a fresh
 ``XDG_CACHE_HOME`` each time); ``report`` (the cache file written by an earlier process);
 ``no report``. Prints the median CPU time (user + system, ``wait4``) and wall time of the whole
-process and their ratio to untraced. A figure to watch, not a timed test.
+process and their ratio to untraced, and the stop's own CPU: from the script's last line to an
+``atexit`` hook, which runs after the tracer's stop (``threading._register_atexit``); untraced,
+that is only the interpreter's own exit hooks. Children run with their bytecode cached, as an
+installed package is (``PYTHONDONTWRITEBYTECODE`` dropped; the uncounted first round writes the
+pycs), else each stop would compile the tracer's modules it imports. A figure to watch, not a
+timed test.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ def _write_app(parent: str, libraries: Sequence[str]) -> str:
 
 def _env(variant: str, root: str, parent: str, round_index: int) -> Dict[str, str]:
     environ = dict(os.environ, OTEL_TRACES_EXPORTER="none", IMPORT_TRACING_ROOT=root)
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
     environ["ENABLE_IMPORT_TRACING"] = "false" if variant == "untraced" else "true"
     environ["XDG_CACHE_HOME"] = os.path.join(parent, "cache")
     environ["TMPDIR"] = os.path.join(parent, "tmp")
@@ -58,9 +64,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     libraries = [name for name in LIBRARIES if _installed(name)]
     cpu: Dict[str, List[float]] = {name: [] for name in VARIANTS}
     wall: Dict[str, List[float]] = {name: [] for name in VARIANTS}
+    stop: Dict[str, List[float]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory() as parent:
         root = _write_app(parent, libraries)
-        code = f"import sys\nsys.path.insert(0, {parent!r})\nimport src\n"
+        code = (f"import sys\nsys.path.insert(0, {parent!r})\nimport src\n"
+                "import atexit, time\nbegun = time.process_time()\n"
+                f"atexit.register(lambda: print('{STOP_CPU}', time.process_time() - begun))\n")
         for round_index in range(options.rounds + 1):  # the first round warms up and is not counted
             for variant in runner.round_order([runner.Variant(name, "", "ours") for name in VARIANTS], round_index):
                 environ = _env(variant.name, root, parent, round_index)
@@ -72,16 +81,30 @@ def main(argv: Optional[List[str]] = None) -> int:
                 if round_index:
                     cpu[variant.name].append(result.cpu_s)
                     wall[variant.name].append(result.wall_s)
+                    stop[variant.name].append(_stop_cpu(result.output))
     base_cpu, base_wall = statistics.median(cpu["untraced"]), statistics.median(wall["untraced"])
+    base_stop = statistics.median(stop["untraced"])
     print(f"stop of a short-lived process importing {len(libraries)} libraries ({', '.join(libraries)}), "
           f"median of {options.rounds} rounds, Python {sys.version.split()[0]}")
     rows = []
     for name in VARIANTS:
-        cpu_s, wall_s = statistics.median(cpu[name]), statistics.median(wall[name])
+        cpu_s, wall_s, stop_s = statistics.median(cpu[name]), statistics.median(wall[name]), statistics.median(stop[name])
         rows.append([name, f"{cpu_s:.3f}", f"{cpu_s / base_cpu:.2f}x", f"{cpu_s - base_cpu:+.3f}",
-                     f"{wall_s:.3f}", f"{wall_s / base_wall:.2f}x"])
-    print(runner.format_table(["variant", "CPU s", "CPU ratio", "extra CPU s", "wall s", "wall ratio"], rows))
+                     f"{1000 * stop_s:.1f}", f"{1000 * (stop_s - base_stop):+.1f}", f"{wall_s:.3f}", f"{wall_s / base_wall:.2f}x"])
+    print(runner.format_table(["variant", "CPU s", "CPU ratio", "extra CPU s", "stop CPU ms", "extra stop ms", "wall s",
+                               "wall ratio"], rows))
     return 0
+
+
+STOP_CPU = "stop-cpu-s:"
+
+
+def _stop_cpu(output: str) -> float:
+    """The CPU seconds from the script's end to its atexit hook, as the child printed them."""
+    for line in output.splitlines():
+        if line.startswith(STOP_CPU):
+            return float(line.split()[1])
+    raise RuntimeError(f"no {STOP_CPU} line in:\n{output}")
 
 
 def _installed(name: str) -> bool:
