@@ -54,8 +54,9 @@ def _multiprocessing_child() -> bool:
 def command() -> List[str]:
     """The process's command line, bounded, secrets redacted."""
     argv = getattr(sys, "orig_argv", None)
-    if not argv:
-        argv = [sys.executable] + list(sys.argv)
+    if not argv:  # before 3.10: sys.argv, whose first is the module's file under python -m
+        module = _main_module()
+        argv = [sys.executable] + (["-m", module] if module else sys.argv[:1]) + list(sys.argv[1:])
     shown: List[str] = []
     secret_next = False
     for argument in list(argv)[:MAX_ARGS]:
@@ -98,9 +99,9 @@ def entry(root: str) -> Optional[str]:
     main = sys.modules.get("__main__")
     if main is None:
         return None
-    name = getattr(getattr(main, "__spec__", None), "name", None)
-    if isinstance(name, str) and name not in ("__main__", "__mp_main__"):
-        return name[: -len(".__main__")] if name.endswith(".__main__") else name
+    module = _main_module()
+    if module:
+        return module
     file = getattr(main, "__file__", None)
     if not isinstance(file, str):
         argv = getattr(sys, "orig_argv", None) or []
@@ -110,6 +111,14 @@ def entry(root: str) -> Optional[str]:
     path = os.path.abspath(file)
     inside = os.path.relpath(path, root)
     return path if inside.startswith(os.pardir) else inside
+
+
+def _main_module() -> Optional[str]:
+    """The module run by ``python -m`` (``pkg`` for ``pkg.__main__``), or None."""
+    name = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+    if not isinstance(name, str) or name in ("__main__", "__mp_main__"):
+        return None
+    return name[: -len(".__main__")] if name.endswith(".__main__") else name
 
 
 def span_attributes(role: str, root: str) -> Dict[str, Any]:
