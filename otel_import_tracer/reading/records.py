@@ -210,28 +210,24 @@ class Process:
 
     @property
     def role(self) -> Optional[str]:
-        """``server``, ``worker``, ``supervisor``, ``script``; None: not said (an older report, a
-        log), or a version that said only ``supervisor`` (then it was a server or a script)."""
+        """``server``, ``worker``, ``supervisor``, ``script``; None: not said (an older report, a log)."""
         role = self.header.get("role")
         return role if type(role) is str else None
 
     @property
     def command(self) -> Optional[List[str]]:
-        """The command line (bounded, secrets redacted by the writer); None: not said."""
-        command = self.header.get("command")
+        command = self.header.get("command")  # bounded, secrets redacted by the writer
         return command if type(command) is list and all(type(part) is str for part in command) else None
 
     @property
     def entry(self) -> Optional[str]:
-        """What ran as ``__main__`` (``pkg`` for ``python -m pkg``, a console script's name, a script's path)."""
-        entry = self.header.get("entry")
+        entry = self.header.get("entry")  # what ran as __main__ (kind.entry)
         return entry if type(entry) is str else None
 
     @property
     def kind(self) -> Optional[Tuple[str, Optional[str]]]:
         """``(role, entry)``: what the process was, to compare like with like; None: not said."""
-        role = self.role
-        return None if role is None else (role, self.entry)
+        return None if self.role is None else (self.role, self.entry)
 
     def document(self) -> Dict[str, Any]:
         """As a report document (the records' fields only)."""
