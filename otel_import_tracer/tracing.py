@@ -153,8 +153,7 @@ class TracingSession:
         if self._telemetry is not None:
             _guard("telemetry", self._telemetry.announce)  # a note on where traces go comes before the lines
         _guard("shutdown-lines", output.write_lines, self.registry, self.root)
-        # Without a lifespan (a script, a worker), the whole run is the startup: its report is
-        # written once, below (twice cost a short-lived process a second fsync and distribution lookup).
+        # Without a lifespan (a script, a worker), the whole run is the startup; one report write, below.
         if self.registry.mark_startup_complete():
             self._after_startup(write=False)
         _guard("report", self.write_report)
@@ -367,13 +366,6 @@ def awaiting_startup() -> bool:
     """Whether a session runs whose startup has not ended: a patch waiting for its end is of use."""
     session = _session
     return session is not None and session.running and session.registry.startup_complete_ns is None
-
-
-def serving_asgi() -> None:
-    """An ASGI server's lifespan runs in this process: its role is ``server`` (``kind.role_of``)."""
-    session = _session
-    if session is not None:
-        session.asgi = True
 
 
 def helper_process() -> None:

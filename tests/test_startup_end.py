@@ -153,7 +153,7 @@ def test_a_child_or_server_while_importing_or_from_a_thread_is_still_startup(tmp
     result = _run(["src.probing"], _env(tmp_path))
     assert result.returncode == 0, child_output(result)
     report = _report(tmp_path)
-    assert report["role"] is None and not any(entry["lazy"] for entry in report["modules"]), child_output(result)
+    assert report["role"] == semconv.ROLE_SCRIPT and not any(entry["lazy"] for entry in report["modules"]), child_output(result)
     assert "src.work" in report_modules(report), child_output(result)
 
 
@@ -189,5 +189,5 @@ def test_an_asgi_server_starting_a_child_in_its_lifespan_is_no_supervisor(tmp_pa
         service.wait_ready(path="/", timeout=60)
         (serving,) = wait_for_reports(tmp_path, 1, service, timeout=30).values()
         output = service.stop()
-    assert serving["role"] is None, output
+    assert serving["role"] == semconv.ROLE_SERVER, output
     assert report_modules(serving)["src.work"]["lazy"] is False, output

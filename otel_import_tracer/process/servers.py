@@ -94,15 +94,22 @@ def lifespan_begins() -> None:
 def startup_ends(failure: Optional[str] = None) -> None:
     """The application finished starting (``failure``: it reported that it could not)."""
     _leave_startup_scope()
-    tracing.serving_asgi()
+    _serving_asgi()
     tracing.mark_startup_complete(failure=failure)
 
 
 def shutdown_begins() -> None:
     """The server starts shutting the application down: stop tracing first."""
     _leave_startup_scope()
-    tracing.serving_asgi()
+    _serving_asgi()
     tracing.stop_tracing()
+
+
+def _serving_asgi() -> None:
+    """An ASGI server's lifespan runs in this process: its role is ``server`` (``kind.role_of``)."""
+    session = tracing._session
+    if session is not None:
+        session.asgi = True
 
 
 def _leave_startup_scope() -> None:
