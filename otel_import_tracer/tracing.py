@@ -415,38 +415,13 @@ def _current() -> Optional[TracingSession]:
 _handed_over = False  # this process is a server master whose forks are its workers (gunicorn)
 
 
-_paused_telemetry: Any = None  # the export thread ended for the fork under way
-
-
-def pause_for_fork() -> Optional[threading.Thread]:
-    """The export thread ends before a fork, finishing its job in hand first (bounded); the
-    thread ended, if there was one, for the caller to wait until the OS has let it go."""
-    global _paused_telemetry
-    session = _session
-    telemetry = session._telemetry if session is not None else None
-    if telemetry is None:
-        return None
-    ended = telemetry.pause(session.config.shutdown_timeout)
-    _paused_telemetry = telemetry
-    return ended
-
-
-def resume_after_fork() -> None:
-    """In the parent, after a fork: the export thread comes back."""
-    global _paused_telemetry
-    telemetry, _paused_telemetry = _paused_telemetry, None
-    if telemetry is not None:
-        telemetry.resume()
-
-
 def after_fork_in_child() -> bool:
     """In a forked child: the parent's session is abandoned, the child starts its own.
 
     True if the child is a worker of multiprocessing's forkserver (the parent only served others)."""
-    global _lock, _session, _handed_over, _paused_telemetry
+    global _lock, _session, _handed_over
     # Locks another thread of the parent held at fork time would never be released here.
     _lock = threading.RLock()
-    _paused_telemetry = None
     parent = _session
     if parent is None or not parent.running:
         return False

@@ -10,7 +10,7 @@ that forks.
 1. Before the fork (``before_fork``): no thread of ours may exist at a fork (the child would
    inherit locks nobody releases, and Python 3.12+ warns, counting the OS's threads): the
    SIGTERM watcher ends and the wakeup fd is freed (``signals``), the export thread ends once its
-   job in hand is done (``tracing.pause_for_fork`` -> ``telemetry``), and we wait, bounded, until
+   job in hand is done (``_pause_export`` -> ``telemetry``), and we wait, bounded, until
    the OS has let both go (``signals.wait_gone``).
 2. In the parent (``after_fork_in_parent``): both threads come back.
 3. In the child (``after_fork_in_child``):
@@ -36,6 +36,11 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 from otel_import_tracer import collectors, messages, tracing
 from otel_import_tracer.process import readiness, signals
@@ -52,10 +57,34 @@ def install() -> None:
     os.register_at_fork(before=before_fork, after_in_parent=after_fork_in_parent, after_in_child=after_fork_in_child)
 
 
+_paused_telemetry: Any = None  # the export thread ended for the fork under way
+
+
+def _pause_export() -> Optional[threading.Thread]:
+    """The export thread ends before a fork, finishing its job in hand first (bounded); the
+    thread ended, if there was one, for the caller to wait until the OS has let it go."""
+    global _paused_telemetry
+    session = tracing._session
+    telemetry = session._telemetry if session is not None else None
+    if telemetry is None:
+        return None
+    ended = telemetry.pause(session.config.shutdown_timeout)
+    _paused_telemetry = telemetry
+    return ended
+
+
+def _resume_export() -> None:
+    """In the parent, after a fork: the export thread comes back."""
+    global _paused_telemetry
+    telemetry, _paused_telemetry = _paused_telemetry, None
+    if telemetry is not None:
+        telemetry.resume()
+
+
 def before_fork() -> None:
     """End our threads (bounded): the SIGTERM watcher, then the export thread."""
     try:
-        ended = [signals.handler.before_fork(), tracing.pause_for_fork()]
+        ended = [signals.handler.before_fork(), _pause_export()]
         signals.wait_gone([thread for thread in ended if thread is not None])
     except Exception as exc:  # never into the application's fork
         tracing.report_error("fork", exc)
@@ -64,16 +93,18 @@ def before_fork() -> None:
 def after_fork_in_parent() -> None:
     try:
         signals.handler.after_fork_in_parent()
-        tracing.resume_after_fork()
+        _resume_export()
         readiness.after_fork_in_parent()
     except Exception as exc:
         tracing.report_error("fork", exc)
 
 
 def after_fork_in_child() -> None:
+    global _paused_telemetry
     messages.after_fork_in_child()
     collectors.after_fork_in_child()
     signals.handler.after_fork_in_child()  # a wakeup pipe of its own, whatever the session
+    _paused_telemetry = None
     if tracing.after_fork_in_child():
         _after_forkserver_reset()
 
