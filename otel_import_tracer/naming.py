@@ -84,6 +84,31 @@ def imported_name(namespace: Any) -> Optional[str]:
         return None
 
 
+def registered_name(filename: str) -> Optional[str]:
+    """The name ``sys.modules`` holds the module of ``filename`` under (by its ``__file__``), where
+    that name names the file: a module made and registered by hand before a bare ``exec`` runs
+    its file (a plugin loader), named as the import system and the ``sys.modules`` sweeps name
+    it. At most one dict lookup per directory of the path; no code of the module object runs."""
+    stem, suffix = os.path.splitext(filename)
+    if suffix not in (SOURCE_SUFFIX, SOURCELESS_SUFFIX):
+        return None
+    parts = stem.split(os.sep)
+    if parts[-1] == "__init__":
+        parts.pop()
+    modules = sys.modules
+    for start in range(len(parts) - 1, 0, -1):
+        name = ".".join(parts[start:])
+        module = modules.get(name)
+        if module is None or not issubclass(type(module), type(sys)):
+            continue
+        try:
+            if object.__getattribute__(module, "__dict__").get("__file__") == filename:
+                return name
+        except Exception:
+            continue
+    return None
+
+
 def path_for(module_name: str, root: str) -> Tuple[str, str]:
     """The two files a module name can come from: ``pkg/mod.py`` and ``pkg/mod/__init__.py``."""
     base = os.path.join(os.path.dirname(root), *module_name.split("."))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 from otel_import_tracer import messages
 import otel_import_tracer.collectors.frames as frames
-from otel_import_tracer.naming import SourceRoot
+from otel_import_tracer.naming import SourceRoot, registered_name
 from otel_import_tracer.registry import Registry
 
 # (event, args) -> None, one per running session.
@@ -106,7 +106,11 @@ class ExecAuditCollector:
                 filename = getattr(args[0], "co_filename", None)
             else:
                 filename = args[0]
-            hit = self._root.classify(filename)
+            # Named as the other collectors name it: the name a module registered by hand is
+            # in sys.modules under (they read it from the running frame's globals, which the
+            # audit event does not give), else the path's.
+            name = registered_name(filename) if isinstance(filename, str) and filename.startswith(self._root.prefixes) else None
+            hit = self._root.classify(filename, name)
             if hit is None or self._registry.knows(hit[0]):
                 return
             parent = None

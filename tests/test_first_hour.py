@@ -1,0 +1,56 @@
+"""Issue 27's leftovers: the same names whichever collector, advice for a missing exporter that
+works while the package is not on the index, and one summary for a server's workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from tests.support.servers import child_output, clean_env, shutdown_lines
+
+_COLLECTORS = ["audit", "importhook", "settrace"] + (["monitoring"] if hasattr(sys, "monitoring") else [])
+
+
+def _write(base: Path, files: Dict[str, str]) -> None:
+    for relative, source in files.items():
+        path = base / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+
+
+def _run(cwd: Path, argv: List[str], **env: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([sys.executable, *argv], cwd=str(cwd), capture_output=True, text=True, timeout=60,
+                          env=clean_env({"ENABLE_IMPORT_TRACING": "true", **env}))
+
+
+@pytest.mark.collector_independent  # runs each collector itself (audit is in no suite run)
+@pytest.mark.parametrize("collector", _COLLECTORS)
+def test_a_module_executed_by_hand_under_its_import_name_is_named_so_by_every_collector(tmp_path: Path, collector: str) -> None:
+    # A plugin loader of the app's own: the module object made and registered under the name the
+    # code imports it by, its file run with a bare exec (nothing patched sees that but the
+    # collectors' own watchers). The root is the project, above the sys.path entry.
+    project = tmp_path / "app"
+    _write(project, {
+        "src/__init__.py": "",
+        "src/plugins/__init__.py": "",
+        "src/plugins/x.py": "X = 1\n",
+        "main.py": """\
+            import os, sys, types
+            path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src", "plugins", "x.py")
+            module = types.ModuleType("src.plugins.x")
+            module.__file__ = path
+            sys.modules["src.plugins.x"] = module
+            exec(compile(open(path).read(), path, "exec"), module.__dict__)
+            assert module.X == 1
+            """,
+    })
+    result = _run(project, ["main.py"], IMPORT_TRACING_ROOT=str(project), IMPORT_TRACING_COLLECTOR=collector)
+    assert result.returncode == 0, child_output(result)
+    _, modules, _ = shutdown_lines(result.stdout)
+    assert modules == ["app.main", "src.plugins.x"], child_output(result)
