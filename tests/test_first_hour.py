@@ -54,3 +54,40 @@ def test_a_module_executed_by_hand_under_its_import_name_is_named_so_by_every_co
     assert result.returncode == 0, child_output(result)
     _, modules, _ = shutdown_lines(result.stdout)
     assert modules == ["app.main", "src.plugins.x"], child_output(result)
+
+
+_SHADOW = "raise ModuleNotFoundError(\"No module named '{0}'\", name='{0}')\n"
+
+
+@pytest.mark.collector_independent
+@pytest.mark.python_independent
+@pytest.mark.parametrize("protocol,package", [("grpc", "grpc"), ("http/protobuf", "http")])
+def test_a_missing_exporter_s_advice_installs_it_from_the_index(tmp_path: Path, protocol: str, package: str) -> None:
+    # The exporter's package absent as pip would leave it: a regular package earlier on the path
+    # that fails to import, as a missing one does (opentelemetry.exporter.otlp.proto is a
+    # namespace package, so the first regular ``grpc``/``http`` portion wins).
+    module = f"opentelemetry.exporter.otlp.proto.{package}"
+    _write(tmp_path / "shadow", {module.replace(".", "/") + "/__init__.py": _SHADOW.format(module)})
+    _write(tmp_path, {"src/__init__.py": "", "src/main.py": ""})
+    import socket
+
+    with socket.socket() as collector:  # accepts connections: the endpoint check passes
+        collector.bind(("127.0.0.1", 0))
+        collector.listen()
+        result = _run(tmp_path, ["-c", "import src.main"], PYTHONPATH=str(tmp_path / "shadow"),
+                      IMPORT_TRACING_ROOT=str(tmp_path / "src"), OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+                      OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.getsockname()[1]}")
+    assert result.returncode == 0, child_output(result)
+    (said,) = [line for line in result.stderr.splitlines() if "[exporter-missing]" in line] or [child_output(result)]
+    assert "pip install " in said, child_output(result)
+    advised = said.split("pip install ", 1)[1].split()[0].strip("'\"")
+    # What it names is on the index (never this package, which is not yet) and is what provides
+    # the missing module: a requirement of the package's extra, shipping the module's files.
+    from importlib import metadata
+
+    assert not advised.startswith("otel-import-tracer"), said
+    requirements = [r.split(";")[0] for r in metadata.requires("otel-import-tracer") or []
+                    if r.split(";")[-1].replace('"', "'").strip().endswith(f"extra == '{package}'")]
+    assert [r.split(">")[0].split("=")[0].strip() for r in requirements] == [advised], (said, requirements)
+    files = [str(f) for f in metadata.distribution(advised).files or []]
+    assert module.replace(".", "/") + "/__init__.py" in files, said

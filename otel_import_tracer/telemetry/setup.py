@@ -189,11 +189,14 @@ def _otlp_exporter(protocol: str) -> Any:
         else:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
     except ImportError:
+        # The extra's own requirement, from the index: 'otel-import-tracer[grpc]' is not on it
+        # (installed from a checkout or a wheel), so pip could not follow that advice.
         extra = "grpc" if protocol == "grpc" else "http"
         messages.warn(
             "exporter-missing",
             f"the OTLP {protocol} exporter is not installed, so import traces are not exported; "
-            f"install it with: pip install 'otel-import-tracer[{extra}]'",
+            f"install it with: pip install opentelemetry-exporter-otlp-proto-{extra} (what the "
+            f"package's [{extra}] extra adds; the same version as your opentelemetry-sdk)",
         )
         return None
     return OTLPSpanExporter()
