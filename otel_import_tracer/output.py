@@ -66,8 +66,31 @@ def write_lines(registry: Registry, root: SourceRoot) -> None:
     logs.write_block(logs.shutdown_lines(root.root, files, modules))
 
 
-def write_summary(registry: Registry, report_path: Optional[str]) -> None:
-    """The short summary after the lines."""
+def summary_is_ours(grouped: bool) -> bool:
+    """Whether this process prints the summary: one process per process group (``grouped``: the
+    session has telemetry, which knows the group), the first to complete its startup. The workers
+    of one server load the same code: one summary at a stop, not one per worker, interleaved. It
+    is claimed while they all run (at startup, not at stop), so no worker stopping later finds
+    the claim already let go; a worker started after the claimer stopped (a recycled one) says
+    its own."""
+    if not grouped:
+        return True
+    from otel_import_tracer.telemetry import group
+
+    return group.first_to_say("summary")
+
+
+def write_summary(registry: Registry, report_path: Optional[str], grouped: bool = False) -> None:
+    """The short summary after the lines; a worker of a server (its group named by a parent) says
+    that it speaks for the others, and where theirs are."""
     from otel_import_tracer.reading.render.summary import summary_lines
 
-    messages.write_lines(summary_lines(registry, report_path))
+    lines = summary_lines(registry, report_path)
+    if grouped:
+        from otel_import_tracer.telemetry import group
+
+        if group.named_by_another():
+            where = "their reports" if report_path else "IMPORT_TRACING_REPORT gives each its report"
+            lines.append(f"{messages.PREFIX}:   this is pid {os.getpid()}'s summary; it speaks for the other "
+                         f"processes of this command, which print none ({where})")
+    messages.write_lines(lines)

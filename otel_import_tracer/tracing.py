@@ -63,6 +63,7 @@ class TracingSession:
         self.report_path: Optional[str] = None  # decided at the first write (report.claim)
         self._collectors: List[Collector] = []
         self._telemetry: Any = None
+        self._says_summary = True  # False: another process of the group prints it (output.summary_is_ours)
         self._arm = _Arm(self)
 
     def start(self) -> bool:
@@ -157,8 +158,8 @@ class TracingSession:
         if self.registry.mark_startup_complete():
             self._after_startup(write=False)
         _guard("report", self.write_report)
-        if self.config.summary:
-            _guard("summary", output.write_summary, self.registry, self.report_path)
+        if self.config.summary and self._says_summary:
+            _guard("summary", output.write_summary, self.registry, self.report_path, self._telemetry is not None)
         if self._telemetry is not None:
             _guard("telemetry", self._telemetry.startup_complete)  # if it was held back
             _guard("telemetry", self._telemetry.shutdown, self.config.shutdown_timeout)
@@ -175,6 +176,8 @@ class TracingSession:
             from otel_import_tracer import kind
 
             _guard("role", setattr, self._telemetry, "role", kind.role_of(self))
+        if self.config.summary:  # one summary per process group: claimed while the workers all run
+            self._says_summary = output.summary_is_ours(self._telemetry is not None)
         # Written before the app serves, so a kill at any later moment leaves a valid report.
         if write:
             _guard("report", self.write_report)

@@ -91,3 +91,28 @@ def test_a_missing_exporter_s_advice_installs_it_from_the_index(tmp_path: Path, 
     assert [r.split(">")[0].split("=")[0].strip() for r in requirements] == [advised], (said, requirements)
     files = [str(f) for f in metadata.distribution(advised).files or []]
     assert module.replace(".", "/") + "/__init__.py" in files, said
+
+
+@pytest.mark.slow
+@pytest.mark.collector_independent
+def test_the_workers_of_one_server_print_one_summary_that_says_whose(tmp_path: Path) -> None:
+    # What a person stopping `uvicorn --workers 2` wants: one summary (the workers load the same
+    # code; two near-identical blocks at every stop are noise), saying which worker's it is and
+    # where each one's is (the reports, one per worker, are all still written).
+    from tests.support.plain_app import run_service
+
+    run = run_service([sys.executable, "-m", "uvicorn", "src.main:app", "--port", "{port}", "--workers", "2"], tmp_path,
+                      workers=2, env={"IMPORT_TRACING_SUMMARY": "true"})
+    assert len(run.reports) == 2, run.output
+    summaries = [line for line in run.output.splitlines() if line.startswith("otel-import-tracer: summary: ")]
+    assert len(summaries) == 1, run.output
+    lines = run.output.splitlines()
+    start = lines.index(summaries[0])
+    block = [summaries[0]] + [line for line in lines[start + 1:start + 12] if line.startswith("otel-import-tracer:   ")]
+    spoke = [pid for pid in run.reports if any(f"pid {pid}" in line for line in block)]
+    assert len(spoke) == 1, run.output  # the summary names its worker
+    assert any("their reports" in line for line in block), run.output  # and where the others' are
+    # A single process of its own (no server above it) prints its summary as before, no pid note.
+    _write(tmp_path / "one", {"src/__init__.py": ""})
+    alone = _run(tmp_path / "one", ["-c", "import src"], IMPORT_TRACING_ROOT=str(tmp_path / "one" / "src"))
+    assert alone.stderr.count("summary: ") == 1 and "speaks for" not in alone.stderr, child_output(alone)

@@ -31,6 +31,12 @@ def join() -> str:
     return group
 
 
+def named_by_another() -> bool:
+    """This process's group was named by another process (its parent, a server's supervisor)."""
+    group = os.environ.get(IMPORT_TRACING_GROUP, "")
+    return bool(group) and group.split("-", 1)[0] != str(os.getpid())
+
+
 def first_to_say(what: str) -> bool:
     """True for the first process of the group to ask about ``what``; True too if it cannot tell."""
     group = os.environ.get(IMPORT_TRACING_GROUP)
