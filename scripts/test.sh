@@ -7,6 +7,7 @@
 #   TEST_PYTHONS="3.11 3.12" bash scripts/test.sh      # fewer Pythons
 #   TEST_JOBS=2 TEST_WORKERS=2 bash scripts/test.sh    # runs at once, pytest-xdist workers per run
 #   TEST_SETUP_ONLY=1 bash scripts/test.sh             # only build the environments
+#   TEST_FULL_PYTHONS="3.12" bash scripts/test.sh      # Pythons run whole besides the oldest and newest
 #
 # Environments are built with uv (`uv venv -p EXE DIR`, `uv pip install -e ".[test]"`): one
 # resolver, one shared wheel cache, no pip inside the venvs, seconds per Python once the cache is
@@ -15,19 +16,34 @@
 # installed with `python3 -m pip install uv` (or into a private venv .venv-test/.uv when the
 # system pip refuses); if that fails too, the environments are built with venv + pip, slower.
 #
+# Which tests each Python runs (by markers, so a new test falls in by its markers, never by file):
+#   - not marked collector_independent (the collectors, the tracer's life in the interpreter: hooks,
+#     threads, forks, exit, lazy imports), or marked every_python (collector-independent but tied
+#     to the interpreter's version: signals, fork warnings): EVERY Python, once per collector;
+#   - collector_independent (the servers and supervisors, the exports, the CLI, configuration) and
+#     python_independent (the reading side: audit, diff, report, page, fuzzed readers): the
+#     OLDEST and the NEWEST Python only ("full" Pythons), in their auto run. The oldest's auto
+#     collector is importhook, the newest's monitoring: every server meets both defaults; what a
+#     Python version changes under a server (signals, asyncio, multiprocessing, warnings) is
+#     added or removed between the two ends, so one of them sees it (what only a middle version
+#     does gets every_python); the reading side is the same code on each, and every module of
+#     the package is imported on every Python (tests/test_every_python.py) for syntax and APIs;
+#   - once (files, pins, the browser): the first Python (python3) only.
+# Measured on 3.11 (per-test CPU, the sum of a run's tests): 33 CPU-s of the first kind, 75 of
+# collector_independent, 51 of python_independent; the runs of the middle Pythons went from
+# about 125 CPU-s to about 50 each (docs/development.md has the figures).
 # The runs (one per Python and collector) go TEST_JOBS at a time (2), longest first, each with
-# TEST_WORKERS xdist workers (3): much of a run's time is spent waiting on the processes the
+# TEST_WORKERS xdist workers (3; 2 for the short runs of the middle Pythons and the collector
+# reruns, a third worker collecting the suite costs more there than it saves): much of a run's time is spent waiting on the processes the
 # tests start (servers coming up, exports, stops), so two runs side by side keep two cores busy
 # where one run alone left them idle between its slow tests. --dist loadgroup keeps a module
 # whose tests share a module-scoped fixture (real traced runs) on one worker (tests/conftest.py).
-# What each run holds: collector reruns skip the collector_independent tests, every Python but
-# the first (python3), the oldest and the newest skips the python_independent ones (the reading
-# side), every Python but the first the "once" ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 JOBS="${TEST_JOBS:-2}"
 WORKERS="${TEST_WORKERS:-3}"
+SHORT_WORKERS="${TEST_WORKERS:-2}"
 
 # Which collectors each Python runs the whole suite with ("auto" is the default one).
 collectors_for() {
@@ -137,24 +153,21 @@ for entry in "${pythons[@]}"; do
   fi
   for collector in $(collectors_for "$version"); do runs+=("$version:$collector"); done
 done
-# The Pythons that run the "python_independent" tests too (the reading side: audit, diff, report
-# and page, the fuzzed readers; the same code whatever the interpreter): the first one (python3,
-# the default), the oldest and the newest. The others run what the interpreter changes.
+# The "full" Pythons (the oldest, the newest, and TEST_FULL_PYTHONS) run the collector_independent
+# and python_independent tests too; the others what the interpreter changes (the rule above).
 first_version="${runs[0]:-}"; first_version="${first_version%%:*}"  # the first Python ready also runs the "once" tests
 oldest=$(printf '%s\n' "${runs[@]%%:*}" | sort -t. -k2,2n | head -n 1)
 newest=$(printf '%s\n' "${runs[@]%%:*}" | sort -t. -k2,2n | tail -n 1)
-full=" $first_version $oldest $newest "
+full=" $oldest $newest ${TEST_FULL_PYTHONS:-} "
 # Longest runs first, so that the last ones to start are short and the two slots end together:
 # by the time each run took last time (.venv-test/logs/*.seconds), else by what the runs hold (the
-# auto runs of the Pythons with the python_independent tests, then the other auto runs, then the
-# collector reruns, a third of the suite).
+# auto runs of the full Pythons, then the other auto runs and the collector reruns).
 estimate() {  # version collector -> seconds
   local seconds
   if [ -f ".venv-test/logs/$1-$2.seconds" ] && read -r seconds <".venv-test/logs/$1-$2.seconds" && [ "$seconds" -gt 0 ] 2>/dev/null; then
     echo "$seconds"
   elif [ "$2" != auto ]; then echo 50
-  elif [ "$1" = "$first_version" ]; then echo 200
-  else case "$full" in *" $1 "*) echo 190 ;; *) echo 120 ;; esac
+  else case "$full" in *" $1 "*) echo 200 ;; *) echo 60 ;; esac
   fi
 }
 ordered=()
@@ -168,26 +181,35 @@ if [ ${#runs[@]} -eq 0 ]; then printf '%s\n' "${summary[@]}"; exit 1; fi
 # One run: its output goes to a log, printed whole when it ends so runs side by side stay readable.
 mkdir -p .venv-test/logs
 run_suite() {  # version collector
-  local version="$1" collector="$2" log=".venv-test/logs/$1-$2.log" t0=$SECONDS rc
-  # Tests that do not depend on the collector run once per Python, in the auto run; tests that
-  # do not depend on the Python on the first, oldest and newest only; tests that depend on
-  # neither (files, pins, the browser) on the first Python only.
+  local version="$1" collector="$2" log=".venv-test/logs/$1-$2.log" t0=$SECONDS rc cpu workers="$WORKERS"
+  # The rule at the top: collector reruns skip the collector_independent tests; the Pythons that
+  # are not full skip those and the python_independent ones (but for every_python); every
+  # Python but the first skips the "once" ones.
   local skip=() only=()
   [ "$collector" = auto ] || skip+=("not collector_independent")
   [ "$version" = "$first_version" ] || skip+=("not once")
-  case "$full" in *" $version "*) ;; *) skip+=("not python_independent") ;; esac
+  case "$full" in
+    *" $version "*) ;;
+    *) skip+=("not python_independent" "(not collector_independent or every_python)") ;;
+  esac
+  case "$collector:$full" in auto:*" $version "*) ;; *) workers="$SHORT_WORKERS" ;; esac
   if [ ${#skip[@]} -gt 0 ]; then only=(-m "$(printf '%s and ' "${skip[@]}" | sed 's/ and $//')"); fi
-  # Property-based tests: 120 examples each on the first Python, 30 on the others (tests/conftest.py).
-  local profile=ci
-  [ "$version" = "$first_version" ] || profile=other-python
-  HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-$profile}" IMPORT_TRACING_TEST_COLLECTOR="$collector" \
+  # Property-based tests (python_independent): 120 examples each on the newest Python, 30 on the
+  # other full ones (tests/conftest.py).
+  local profile=other-python
+  [ "$version" = "$newest" ] && profile=ci
+  # CPU seconds (user + sys of the run and every process it waited for): what a run costs
+  # whatever else the machine is doing, where its wall time depends on the load.
+  local TIMEFORMAT='%U %S'
+  { time HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-$profile}" IMPORT_TRACING_TEST_COLLECTOR="$collector" \
     timeout -k 30 1800 ".venv-test/$version/bin/python" \
-    -m pytest -q -n "$WORKERS" --dist loadgroup -p no:cacheprovider "${only[@]}" "${@:3}" >"$log" 2>&1
+    -m pytest -q -n "$workers" --dist loadgroup -p no:cacheprovider "${only[@]}" "${@:3}" >"$log" 2>&1 ; } 2>".venv-test/logs/$version-$collector.cpu"
   rc=$?
-  echo "$rc $((SECONDS - t0))" >".venv-test/logs/$version-$collector.rc"
+  cpu=$(awk '{ printf "%d", $1 + $2 }' ".venv-test/logs/$version-$collector.cpu" 2>/dev/null)
+  echo "$rc $((SECONDS - t0)) ${cpu:-?}" >".venv-test/logs/$version-$collector.rc"
   # A whole run that passed: its time orders the next runs (a run of a few tests would not).
   if [ "$rc" = 0 ] && [ $# -le 2 ]; then echo "$((SECONDS - t0))" >".venv-test/logs/$version-$collector.seconds"; fi
-  { echo "=== Python $version, collector $collector ($((SECONDS - t0)) s, exit $rc)"; cat "$log"; }
+  { echo "=== Python $version, collector $collector ($((SECONDS - t0)) s, CPU ${cpu:-?} s, exit $rc)"; cat "$log"; }
 }
 running=0
 for run in "${runs[@]}"; do
@@ -198,17 +220,19 @@ for run in "${runs[@]}"; do
 done
 wait
 
+cpu_total=0
 for run in "${runs[@]}"; do
   version="${run%%:*}" collector="${run#*:}"
-  read -r rc seconds <".venv-test/logs/$version-$collector.rc" 2>/dev/null || { rc=1; seconds="?"; }
+  read -r rc seconds cpu <".venv-test/logs/$version-$collector.rc" 2>/dev/null || { rc=1; seconds="?"; cpu="?"; }
+  case "$cpu" in ''|*[!0-9]*) ;; *) cpu_total=$((cpu_total + cpu)) ;; esac
   if [ "$rc" = 0 ]; then
-    summary+=("Python $version, collector $collector: passed ($seconds s)")
+    summary+=("Python $version, collector $collector: passed ($seconds s, CPU ${cpu:-?} s)")
   else
-    summary+=("Python $version, collector $collector: FAILED ($seconds s, exit $rc; log .venv-test/logs/$version-$collector.log)"); status=1
+    summary+=("Python $version, collector $collector: FAILED ($seconds s, CPU ${cpu:-?} s, exit $rc; log .venv-test/logs/$version-$collector.log)"); status=1
   fi
 done
 
 echo
-echo "=== Test runs ($((SECONDS - started)) s in all)"
+echo "=== Test runs ($((SECONDS - started)) s in all, CPU $cpu_total s; full Pythons:$full)"
 printf '%s\n' "${summary[@]}"
 exit $status
