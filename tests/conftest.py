@@ -22,8 +22,8 @@ from otel_import_tracer.config import Config
 from tests.support import servers
 
 # Property-based tests: a bounded run in CI, a long one on request (HYPOTHESIS_PROFILE=long),
-# no example database written into the checkout. scripts/test.sh runs "ci" on the first Python
-# and "other-python" on the rest: the readers are the same code on each, and what a Python
+# no example database written into the checkout. scripts/test.sh runs "ci" on the newest Python
+# and "other-python" on the oldest (the only two that run these python_independent tests): the readers are the same code on each, and what a Python
 # version changes under them (json, str, the terminal escapes) shows on any example, not the 100th.
 settings.register_profile("ci", max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("other-python", max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
