@@ -174,7 +174,7 @@ ordered=()
 while read -r _ run; do ordered+=("$run"); done < <(
   for run in "${runs[@]}"; do echo "$(estimate "${run%%:*}" "${run#*:}") $run"; done | sort -s -k1,1nr)
 runs=("${ordered[@]}")
-echo "=== environments ready in $((SECONDS - started)) s; ${#runs[@]} runs, $JOBS at a time, -n $WORKERS each"
+echo "=== environments ready in $((SECONDS - started)) s; ${#runs[@]} runs, $JOBS at a time, -n $WORKERS for the full Pythons' auto runs, -n $SHORT_WORKERS for the others; full Pythons:$full"
 if [ -n "${TEST_SETUP_ONLY:-}" ]; then [ ${#summary[@]} -eq 0 ] || printf '%s\n' "${summary[@]}"; exit $status; fi
 if [ ${#runs[@]} -eq 0 ]; then printf '%s\n' "${summary[@]}"; exit 1; fi
 
