@@ -15,7 +15,7 @@ gates the README's recipe sets (``GATES``):
 One line per check and try; exit status 1 if any failed (the failed try's reports are kept, and
 their folder named, to read with ``otel-import-tracer diff``).
 
-    python scripts/stress/diff_gate.py [--tries 20] [--runs 5]
+    python scripts/stress/diff_gate.py [--tries 20] [--runs 10]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def one_try(where: Path, runs: int, number: int) -> List[Tuple[str, List[str]]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=5, help="startups a side per try")
+    parser.add_argument("--runs", type=int, default=10, help="startups a side per try")
     options = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout's TERM still stops the CPU-bound jobs
     load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]  # two CPU-bound jobs beside it
