@@ -58,14 +58,21 @@ def names_file(name: str, path: str) -> bool:
     for ``.../src/db.py`` and ``src`` for ``.../src/__init__.py``, never ``__main__``."""
     if not name or name == "__main__":
         return False
+    parts = _module_parts(path)
+    wanted = name.split(".")
+    return parts is not None and len(wanted) < len(parts) and parts[-len(wanted):] == wanted
+
+
+def _module_parts(path: str) -> Optional[List[str]]:
+    """The directories and stem a module name can be taken from (``__init__`` left out), or None
+    for a file that is not Python source or bytecode."""
     stem, suffix = os.path.splitext(path)
     if suffix not in (SOURCE_SUFFIX, SOURCELESS_SUFFIX):
-        return False
+        return None
     parts = stem.split(os.sep)
     if parts[-1] == "__init__":
         parts.pop()
-    wanted = name.split(".")
-    return len(wanted) < len(parts) and parts[-len(wanted):] == wanted
+    return parts
 
 
 def imported_name(namespace: Any) -> Optional[str]:
@@ -89,12 +96,9 @@ def registered_name(filename: str) -> Optional[str]:
     that name names the file: a module made and registered by hand before a bare ``exec`` runs
     its file (a plugin loader), named as the import system and the ``sys.modules`` sweeps name
     it. At most one dict lookup per directory of the path; no code of the module object runs."""
-    stem, suffix = os.path.splitext(filename)
-    if suffix not in (SOURCE_SUFFIX, SOURCELESS_SUFFIX):
+    parts = _module_parts(filename)
+    if parts is None:
         return None
-    parts = stem.split(os.sep)
-    if parts[-1] == "__init__":
-        parts.pop()
     modules = sys.modules
     for start in range(len(parts) - 1, 0, -1):
         name = ".".join(parts[start:])
