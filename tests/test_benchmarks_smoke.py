@@ -49,6 +49,36 @@ def test_the_wide_profile_is_loaded_whole_on_two_threads_and_recorded_whole(tmp_
     assert recorded == names, traced.stderr[-4000:]
 
 
+def test_the_libraries_profile_loads_most_of_its_modules_outside_the_root(tmp_path: Path) -> None:
+    """The libraries app: twice as many modules outside the root as in it (libraries its code imports,
+    one loading plugins by name), and the root's ground truth unchanged and recorded whole."""
+    app = appgen.generate_app(str(tmp_path), 60, seed=3, profile="libraries")
+    assert app.n_modules == 60 and set(app.files()) == {str(path) for path in Path(app.root).rglob("*.py")}
+    code = ("import sys, src.main; print(' '.join(name for name in sys.modules if name == 'src' or name.startswith('src.'))); "
+            "print(' '.join(name for name in sys.modules if name.startswith('lib_')))")
+    untraced = subprocess.run([sys.executable, "-c", code], cwd=app.dest_dir, env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert untraced.returncode == 0, untraced.stderr[-4000:]
+    ours, libraries = untraced.stdout.splitlines()
+    assert set(ours.split()) == set(app.module_names)
+    assert len(libraries.split()) == 120 and any(".plugins.p_" in name for name in libraries.split()), untraced.stdout
+    traced = subprocess.run(
+        [sys.executable, "-c", "import src.main"], cwd=app.dest_dir, capture_output=True, text=True, timeout=120,
+        env=clean_env({"ENABLE_IMPORT_TRACING": "true", "IMPORT_TRACING_ROOT": app.root}),
+    )
+    assert traced.returncode == 0, traced.stderr[-4000:]
+    recorded = {line.split(": ", 1)[1] for line in traced.stdout.splitlines() if line.startswith("LOADED_MODULE: ")}
+    assert recorded == set(app.module_names), traced.stderr[-4000:]
+
+
+def test_the_real_app_benchmark_skips_an_app_that_is_not_installed(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_real_app", "--python", str(tmp_path / "bin" / "python"),
+         "--root", str(tmp_path / "app"), "--url", "http://127.0.0.1:9/", "--", "app-server"],
+        cwd=str(REPO), env=clean_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stderr.startswith("SKIP: ") and "not found" in proc.stderr, proc.stderr
+
+
 @pytest.mark.once
 def test_importtime_benchmark_prints_both_columns_and_where_they_differ_by_design() -> None:
     proc = subprocess.run(
