@@ -195,6 +195,7 @@ def count_instructions(python: str, module: str, root: str, cwd: str,
             argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out.name}",
                     python, "-c", f"import {module}, os; os._exit(0)"]
             env = env_for(name, root, extra_env)
+            env["PYTHONHASHSEED"] = "0"  # else set and dict orders vary the count by a few tenths of a percent
             result = runner.run_child(argv, env, cwd, timeout=3600)
         match = re.search(r"I\s+refs:\s+([\d,]+)", result.output)
         if result.returncode != 0 or match is None:

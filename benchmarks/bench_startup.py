@@ -294,7 +294,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--variants", help="comma-separated subset (untraced is always run)")
     parser.add_argument("--profile", choices=PROFILES, default="default",
-                        help="wide: small modules, a plugin loader, a thread importing, many dependencies (appgen.py)")
+                        help="wide: small modules, a plugin loader, a thread importing, many dependencies; "
+                             "libraries: twice the modules again in libraries outside the root (appgen.py)")
     parser.add_argument("--instructions", action="store_true", help="also count instructions under valgrind")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="otel-bench-startup-") as work:
