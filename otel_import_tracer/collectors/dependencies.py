@@ -43,6 +43,8 @@ def issuer(registry: Registry, root: SourceRoot, caller: FrameType) -> Optional[
     name, file, line = frames.describe(frame, root)
     if file is not None:
         return name, file, line, True
+    if not registry.dependencies_on:
+        return None  # only the root's own statements are kept then: no walk up the stack
     if inside is None or frame is None or not _called_by_body(frame, inside.file):  # type: ignore[union-attr]
         return None  # neither issued by the root's code nor by a call the executing root module made
     return name, frame.f_code.co_filename, line, False
