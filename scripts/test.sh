@@ -20,14 +20,21 @@
 #   - not marked collector_independent (the collectors, the tracer's life in the interpreter: hooks,
 #     threads, forks, exit, lazy imports), or marked every_python (collector-independent but tied
 #     to the interpreter's version: signals, fork warnings): EVERY Python, once per collector;
-#   - collector_independent (the servers and supervisors, the exports, the CLI, configuration) and
-#     python_independent (the reading side: audit, diff, report, page, fuzzed readers): the
-#     OLDEST and the NEWEST Python only ("full" Pythons), in their auto run. The oldest's auto
+#   - collector_independent (the servers and supervisors, the exports, the CLI, configuration):
+#     the OLDEST and the NEWEST Python only ("full" Pythons), in their auto run. The oldest's auto
 #     collector is importhook, the newest's monitoring: every server meets both defaults; what a
 #     Python version changes under a server (signals, asyncio, multiprocessing, warnings) is
 #     added or removed between the two ends, so one of them sees it (what only a middle version
-#     does gets every_python); the reading side is the same code on each, and every module of
-#     the package is imported on every Python (tests/test_every_python.py) for syntax and APIs;
+#     does gets every_python);
+#   - python_independent (the reading side: audit, diff, report, page, fuzzed readers): the
+#     NEWEST Python whole, in its auto run; the OLDEST its tests not marked slow (the readers,
+#     renderers and CLI on hand-built inputs, the fuzzed readers with fewer examples), where
+#     what 3.9's standard library lacks would show. The slow ones generate real traced runs
+#     (servers, fifteen changed-app runs) only to read them back: the writing side of those runs
+#     is tested on every Python by the collector tests, the reading of them is the same code as
+#     the fast tests run. Every module of the package is imported on every Python
+#     (tests/test_every_python.py) for syntax and APIs. No collector rerun runs them: what they
+#     read does not depend on which collector wrote it;
 #   - once (files, pins, the browser): the first Python (python3) only.
 # Measured on 3.11 (per-test CPU, the sum of a run's tests): 33 CPU-s of the first kind, 75 of
 # collector_independent, 51 of python_independent; the runs of the middle Pythons went from
@@ -182,14 +189,15 @@ if [ ${#runs[@]} -eq 0 ]; then printf '%s\n' "${summary[@]}"; exit 1; fi
 mkdir -p .venv-test/logs
 run_suite() {  # version collector
   local version="$1" collector="$2" log=".venv-test/logs/$1-$2.log" t0=$SECONDS rc cpu workers="$WORKERS"
-  # The rule at the top: collector reruns skip the collector_independent tests; the Pythons that
-  # are not full skip those and the python_independent ones (but for every_python); every
-  # Python but the first skips the "once" ones.
+  # The rule at the top: collector reruns skip the collector_independent and python_independent
+  # tests; the Pythons that are not full skip those (but for every_python); the full Pythons but
+  # the newest skip the slow python_independent ones (real runs read back); every Python but the
+  # first skips the "once" ones.
   local skip=() only=()
-  [ "$collector" = auto ] || skip+=("not collector_independent")
+  [ "$collector" = auto ] || skip+=("not collector_independent" "not python_independent")
   [ "$version" = "$first_version" ] || skip+=("not once")
   case "$full" in
-    *" $version "*) ;;
+    *" $version "*) [ "$version" = "$newest" ] || skip+=("(not python_independent or not slow)") ;;
     *) skip+=("not python_independent" "(not collector_independent or every_python)") ;;
   esac
   case "$collector:$full" in auto:*" $version "*) ;; *) workers="$SHORT_WORKERS" ;; esac

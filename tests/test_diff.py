@@ -101,6 +101,7 @@ def changed_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_diff_of_a_changed_app_finds_the_added_module_and_the_slow_one(changed_app: Path) -> None:
     result = run_diff(str(changed_app / "base"), str(changed_app / "head"), "--format", "json")
     assert result.returncode == 0, result.stderr.decode()
@@ -115,6 +116,7 @@ def test_diff_of_a_changed_app_finds_the_added_module_and_the_slow_one(changed_a
     # on a busy CI machine even in medians of five, where one module's own time does not.
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 @pytest.mark.parametrize("kind", ["tempo", "jaeger"])
 def test_two_releases_pulled_from_the_backend_show_the_same_changes_and_fail_the_gate(changed_app: Path, kind: str) -> None:
     # The runs' spans as Tempo and Jaeger would answer them: a local HTTP server answering in
@@ -136,6 +138,7 @@ def test_two_releases_pulled_from_the_backend_show_the_same_changes_and_fail_the
         assert searches and all(f'name = "{semconv.SPAN_STARTUP}"' in search for search in searches), searches
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_a_side_from_files_and_the_other_from_the_backend(changed_app: Path) -> None:
     # The main branch's reports saved by CI against what staging runs now.
     with FakeBackend(traces_of(EXPORTED[changed_app])) as backend:
@@ -148,6 +151,7 @@ def test_a_side_from_files_and_the_other_from_the_backend(changed_app: Path) -> 
     assert_backend_error(empty, "head: no app.startup trace in Tempo", "2001-01-01T00:00:00Z", "widen --head-since or --since")
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_the_new_modules_gate_fails_on_the_changed_app_and_every_gate_passes_on_itself(changed_app: Path) -> None:
     base, head = str(changed_app / "base"), str(changed_app / "head")
     new = run_diff(base, head, "--fail-if-new-modules")
@@ -158,6 +162,7 @@ def test_the_new_modules_gate_fails_on_the_changed_app_and_every_gate_passes_on_
     assert "Gates passed." in same.stdout.decode()
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_the_ci_recipe_fails_on_a_50_ms_regression_in_one_module_and_passes_the_same_build(changed_app: Path) -> None:
     base, head, same = (str(changed_app / side) for side in ("base", "head", "same"))
     regressed = run_diff(base, head, *RECIPE_GATES)
@@ -172,6 +177,7 @@ def test_the_ci_recipe_fails_on_a_50_ms_regression_in_one_module_and_passes_the_
     assert all(abs(change["self_delta_ms"]) < 20 for change in found["changes"]), found["changes"]
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_text_and_markdown_name_the_changes(changed_app: Path) -> None:
     text = run_diff(str(changed_app / "base"), str(changed_app / "head")).stdout.decode()
     assert f"Startup diff: base {RUNS_PER_SIDE} startups -> head {RUNS_PER_SIDE} startups (medians)" in text

@@ -90,6 +90,7 @@ def inputs_of(result: subprocess.CompletedProcess) -> Dict[str, int]:
     return json.loads(result.stdout)["inputs"]
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_the_collectors_file_of_two_runs_gives_the_audit_of_their_reports(traced: TracedRuns, tmp_path: Path) -> None:
     trace_file = write_jsonl(tmp_path / "traces.jsonl", traced.exports["a"] + traced.exports["b"])
     from_traces = audited(trace_file)
@@ -101,6 +102,7 @@ def test_the_collectors_file_of_two_runs_gives_the_audit_of_their_reports(traced
     assert text.returncode == 0 and "(0 reports, 0 logs, 1 trace file of 2 processes)" in text.stdout.decode()
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_a_startup_trace_saved_from_tempo_holds_the_startup_modules(traced: TracedRuns, tmp_path: Path) -> None:
     # Tempo's /api/v2/traces/<id>: {"trace": {"resourceSpans": [...]}}, ids in base64. One trace
     # is one startup; the lazy loads of requests are in the requests' own traces.
@@ -113,6 +115,7 @@ def test_a_startup_trace_saved_from_tempo_holds_the_startup_modules(traced: Trac
     assert inputs_of(result)["traced_processes"] == 1
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_a_search_saved_from_jaeger_gives_the_audit_of_its_run(traced: TracedRuns, tmp_path: Path) -> None:
     # Jaeger's /api/v3/traces: {"result": {"resourceSpans": [...]}}, hex ids, every trace in one
     # list; saved pretty-printed, as `curl | jq .` leaves it.
@@ -125,6 +128,7 @@ def test_a_search_saved_from_jaeger_gives_the_audit_of_its_run(traced: TracedRun
     assert inputs_of(both) == {"reports": 1, "logs": 0, "traces": 1, "traced_processes": 1}
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_lazy_loads_without_their_startup_still_count(traced: TracedRuns, tmp_path: Path) -> None:
     # A window that cut the startup off: only the requests' lazy loads are in it.
     lazy_only = [entry for entry in resource_spans(traced.exports["a"], "hex")
@@ -137,6 +141,7 @@ def test_lazy_loads_without_their_startup_still_count(traced: TracedRuns, tmp_pa
     assert touched and never_loaded(result) == demo_graph.ALL - touched
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_diff_of_a_runs_trace_and_its_report_finds_nothing_changed(traced: TracedRuns, tmp_path: Path) -> None:
     # The same startup read from what went over the wire and from the process's own report:
     # the same modules with the same import times, so diff has nothing to say and no gate fails.
@@ -160,6 +165,7 @@ def backend_audit(kind: str, url: str, *args: str) -> subprocess.CompletedProces
     return run_audit(f"--{kind}", url, "--root", str(DEMO_ROOT), "--format", "json", "--since", "30d", *args)
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 @pytest.mark.parametrize("kind", ["tempo", "jaeger"])
 def test_the_backends_startups_and_lazy_loads_give_the_audit_of_the_reports(traced: TracedRuns, kind: str) -> None:
     # Answers of one more trace than either run made: the whole window's is full and cut in two
@@ -183,6 +189,7 @@ def test_the_backends_startups_and_lazy_loads_give_the_audit_of_the_reports(trac
     assert "windows searched" in err
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_a_resource_filter_keeps_only_its_processes(traced: TracedRuns) -> None:
     with FakeBackend(traces_of(traced.exports["a"] + traced.exports["b"])) as backend:
         for kind in ("tempo", "jaeger"):
@@ -192,6 +199,7 @@ def test_a_resource_filter_keeps_only_its_processes(traced: TracedRuns) -> None:
         assert any("resource.deployment.environment.name" in urllib.parse.unquote_plus(path) for path in backend.requests)
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_credentials_go_with_every_request_and_their_absence_is_said(traced: TracedRuns) -> None:
     with FakeBackend(traces_of(traced.exports["a"]), token="s3cret") as backend:
         refused = backend_audit("tempo", backend.url)
@@ -203,6 +211,7 @@ def test_credentials_go_with_every_request_and_their_absence_is_said(traced: Tra
         assert never_loaded(from_env) == expected_never(RUN_REQUESTS["a"])
 
 
+@pytest.mark.slow  # reads the module's real traced runs
 def test_an_empty_window_a_wrong_url_a_slow_and_an_absent_backend_are_one_clear_error(traced: TracedRuns) -> None:
     with FakeBackend(traces_of(traced.exports["a"])) as backend:
         assert_backend_error(run_audit("--jaeger", backend.url, "--service", SERVICE, "--root", str(DEMO_ROOT),
