@@ -8,6 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from otel_import_tracer.naming import path_for
 
 from tests.support import demo_graph
@@ -72,6 +74,7 @@ def test_console_script_turns_reload_off_with_a_reason() -> None:
     _assert_lines_match(output, demo_graph.STARTUP)
 
 
+@pytest.mark.collector_independent  # tracing off: no collector runs
 def test_tracing_off_behaves_like_plain_uvicorn() -> None:
     with start_demo(env={"ENABLE_IMPORT_TRACING": "false"}) as service:
         service.wait_ready()
