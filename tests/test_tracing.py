@@ -363,7 +363,7 @@ def test_sigterm_still_prints_the_lines_and_kills_as_before(tmp_path: Path) -> N
     process.terminate()
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == -signal.SIGTERM, stderr  # the exit a supervisor expects
-    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"], stderr
 
 
 def _first_line(process: subprocess.Popen) -> str:
@@ -435,7 +435,7 @@ def test_sigterm_taken_while_the_main_thread_blocks_is_still_acted_on(tmp_path: 
         stdout, stderr = process.communicate(timeout=30)
     assert time.monotonic() - started < 10, "SIGTERM was left pending while the main thread slept"
     assert process.returncode == -signal.SIGTERM, stderr
-    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"], stderr
 
 
 @pytest.mark.collector_independent
@@ -452,7 +452,7 @@ def test_sigterm_while_the_main_thread_is_stuck_in_native_code_is_bounded(tmp_pa
         stdout, stderr = process.communicate(timeout=30)
     assert time.monotonic() - started < 6, stderr
     assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), stderr
-    assert shutdown_lines(stdout)[1] == ["src", "src.worker"]
+    assert shutdown_lines(stdout)[1] == ["src", "src.worker"], stderr
     assert "[sigterm-stuck]" in stderr
 
 
