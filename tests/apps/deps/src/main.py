@@ -1,4 +1,4 @@
-"""A root that imports three packages from outside it, of known relative cost: slowpkg (50 ms),
+"""A root that imports three packages from outside it, of known relative cost: slowpkg (250 ms),
 midpkg (10 ms, imported by src.models) and tinypkg (nothing)."""
 
 import tinypkg
