@@ -77,6 +77,8 @@ class LazyImportsKept:
 
     # Lazy import statements kept: one per statement of the root's code that ran.
     MAX_LAZY_IMPORTS = 100_000
+    # Plan mode (IMPORT_TRACING_LAZY_PLAN) ran: the tracer, not the code, made the root's imports lazy.
+    lazy_plan = False
     _lock: RLock
 
     def add_lazy_import(self, lazy: LazyImport) -> bool:

@@ -138,6 +138,7 @@ class LazyImportCollector(Listener):
             if self.plan:
                 self._mode_found = sys.get_lazy_imports()
                 sys.set_lazy_imports("all")
+                self._registry.lazy_plan = True  # said by the report and app.startup
         self._registry.subscribe(self)
         if self.plan:
             messages.info(
