@@ -119,7 +119,7 @@ def test_a_plan_mode_run_says_so_and_diff_does_not_count_its_laziness_as_moves(t
             if output_format == "json":
                 document = json.loads(result.stdout)
                 assert document["lazy_moves"] == [], (head, document["lazy_moves"])
-                assert (document["base"]["lazy_plan"], document["head"]["lazy_plan"]) == (False, True), (head, document)
+                assert ("lazy_plan" in document["base"], document["head"].get("lazy_plan")) == (False, True), (head, document)
             else:
                 assert "Imports moved between eager and lazy" not in result.stdout and "**Imports moved" not in result.stdout, (head, result.stdout)
                 assert "head: a lazy plan mode run" in result.stdout, (head, result.stdout)

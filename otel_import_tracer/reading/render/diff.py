@@ -143,15 +143,17 @@ def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] 
 
 def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[str] = ()) -> Dict[str, Any]:
     def side_json(one: Side) -> Dict[str, Any]:
-        return {
+        found = {
             "startups": len(one.startups),
             "inputs": sorted({report.path for report in one.startups}),
             "startup_ms": one.startup_ms,
             "startup_spread_ms": one.startup_spread_ms,
             "startup_fastest_ms": one.startup_fastest_ms,
             "modules": len(one.modules),
-            "lazy_plan": one.plan_runs > 0,  # it holds runs in lazy plan mode: their laziness is no move
         }
+        if one.plan_runs:  # it holds runs in lazy plan mode (Python 3.15): their laziness is no move
+            found["lazy_plan"] = True
+        return found
 
     return {
         "schema": DIFF_SCHEMA,
