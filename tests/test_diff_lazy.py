@@ -101,7 +101,9 @@ def test_a_plan_mode_run_says_so_and_diff_does_not_count_its_laziness_as_moves(t
         (tmp_path / side).mkdir()
     run_app(tmp_path / "before-app", EAGER_MAIN, tmp_path / "before")
     with OtlpReceiver() as receiver:
-        run_app(tmp_path / "after-app", EAGER_MAIN, tmp_path / "after", {**receiver.env("grpc"), "IMPORT_TRACING_LAZY_PLAN": "true"})
+        # The export's bounded wait at stop: its default 3 s is short on a loaded machine.
+        plan_mode = {**receiver.env("grpc"), "IMPORT_TRACING_LAZY_PLAN": "true", "IMPORT_TRACING_SHUTDOWN_TIMEOUT": "60"}
+        run_app(tmp_path / "after-app", EAGER_MAIN, tmp_path / "after", plan_mode)
         (startup,) = receiver.wait_for_spans("app.startup")
         exports = receiver.exports()
     (before,), (after,) = (list((tmp_path / side).glob("*.json")) for side in ("before", "after"))
