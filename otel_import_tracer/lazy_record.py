@@ -10,7 +10,7 @@ from otel_import_tracer.record import Record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from threading import RLock
-    from typing import Dict, List, Optional, Tuple
+    from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 # What became of a lazy import statement.
 LAZY_DECLARED = "declared"  # bound to a proxy, not used yet
@@ -77,6 +77,10 @@ class LazyImportsKept:
 
     # Lazy import statements kept: one per statement of the root's code that ran.
     MAX_LAZY_IMPORTS = 100_000
+    # Plan mode (IMPORT_TRACING_LAZY_PLAN) ran: the tracer, not the code, made the root's imports lazy.
+    lazy_plan = False
+    # The lazy collector's: makes the declarations it noted records (kept here) before they are read.
+    lazy_drain: Optional[Callable[[], None]] = None
     _lock: RLock
 
     def add_lazy_import(self, lazy: LazyImport) -> bool:
@@ -89,7 +93,19 @@ class LazyImportsKept:
             kept.append(lazy)
             return True
 
+    def add_lazy_imports(self, made: Iterable[LazyImport]) -> List[LazyImport]:
+        """``add_lazy_import`` for several at once (one lock): those kept."""
+        with self._lock:
+            kept: List[LazyImport] = self.__dict__.setdefault("_lazy_imports", [])
+            room = max(self.MAX_LAZY_IMPORTS - len(kept), 0)
+            taken = list(made)[:room]
+            kept.extend(taken)
+            return taken
+
     def lazy_imports(self) -> List[LazyImport]:
         """Lazy import statements of the root's code, in the order they were declared."""
+        drain = self.lazy_drain
+        if drain is not None:
+            drain()
         with self._lock:
             return list(self.__dict__.get("_lazy_imports", ()))

@@ -56,6 +56,7 @@ class Snapshot:
     lazy_imports: Tuple[Any, ...] = ()  # LazyImport records (Python 3.15+)
     command: Tuple[str, ...] = ()  # the command line, bounded, secrets redacted (kind.command)
     entry: Optional[str] = None  # what ran as __main__ (kind.entry)
+    lazy_plan: bool = False  # plan mode (IMPORT_TRACING_LAZY_PLAN): the tracer made the root's imports lazy
 
     @classmethod
     def of(cls, registry: Any, collector: str, running: bool, role: Optional[str] = None) -> "Snapshot":
@@ -66,7 +67,7 @@ class Snapshot:
             registry.startup_failure, registry.now_ns(), tuple(registry.loads()),
             tuple((failure, registry.failure_count(failure)) for failure in registry.failures()), tuple(registry.dependencies()),
             tuple(getattr(registry, "tracer_imports", ())), tuple(registry.lazy_imports()),
-            tuple(kind.command()), kind.entry(registry.root.root),
+            tuple(kind.command()), kind.entry(registry.root.root), registry.lazy_plan,
         )
 
 
@@ -103,6 +104,7 @@ def build_document(snapshot: Snapshot, trace_id: Optional[str] = None) -> Dict[s
     }
     if env.HAS_LAZY_IMPORTS:  # Python 3.15+: the root's lazy import statements (absent before: none could be)
         document["lazy_imports"] = [lazy_import_entry(lazy, origin) for lazy in snapshot.lazy_imports]
+        document["lazy_plan"] = snapshot.lazy_plan
     return document
 
 

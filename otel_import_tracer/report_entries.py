@@ -79,7 +79,7 @@ def dependency_entries(dependencies: List[Any], origin_ns: int, resolve: bool) -
     for dependency in dependencies:
         duration = dependency.duration_ns
         distribution, version = provided(dependency.name)
-        entries.append({
+        entry = {
             "name": dependency.name,
             "importer": dependency.importer,
             "importer_file": dependency.importer_file,
@@ -91,7 +91,10 @@ def dependency_entries(dependencies: List[Any], origin_ns: int, resolve: bool) -
             "distribution": distribution,
             "version": version,
             "stack_parent": _stack_parent(dependency),
-        })
+        }
+        if dependency.by_use:  # Python 3.15+: loaded by the use of a lazy name at that line, not an import statement
+            entry["by_use"] = True
+        entries.append(entry)
     return entries
 
 

@@ -89,6 +89,10 @@ ATTR_PROCESS_ENTRY = "python.import_tracing.entry"
 """What ran as ``__main__``: the module of ``python -m`` (``pkg``), a console script's name, a
 script's path (relative to the root when inside it), or ``-c``."""
 
+ATTR_LAZY_PLAN = "python.import_tracing.lazy_plan"
+"""True when the run was in lazy plan mode (``IMPORT_TRACING_LAZY_PLAN``, Python 3.15+): the tracer,
+not the code, made the root's imports lazy; absent otherwise."""
+
 ROLE_SERVER = "server"
 ROLE_WORKER = "worker"
 ROLE_SUPERVISOR = "supervisor"

@@ -8,8 +8,11 @@ event sees it. The one thing the interpreter calls then is the lazy-imports filt
 - **declared**: the interpreter's filter slot holds ``_filter``, which calls the application's
   filter (installed before or after the tracer started: ``sys.set_lazy_imports_filter`` and
   ``sys.get_lazy_imports_filter`` are stand-ins that keep it here), returns its answer
-  unchanged, and records each statement of the root's code that stays lazy (what, importing
-  module, file, line, when, thread). Stop gives back both functions and puts the application's
+  unchanged, and notes each statement of the root's code that stays lazy (what, file and module,
+  line, when, thread) as a plain tuple: with every import lazy, thousands of declarations pass
+  through the filter during startup. The notes become records (``LazyImport``, waiting for
+  their module) in one go when something needs them: the next load, startup completion, the
+  registry's ``lazy_imports()``, stop. Stop gives back both functions and puts the application's
   latest filter in the slot.
 - **reified**: first use runs the ordinary import machinery, which the other collectors see as
   a load (the use's frame is the importer): the load of a module a pending statement names
@@ -55,6 +58,9 @@ _theirs: Optional[Filter] = None
 _found: Optional[Tuple[Callable[[Any], None], Callable[[], Any]]] = None
 _slot_lock = threading.RLock()
 _inherited: List[LazyImport] = []  # a forked child's: its parent's statements still waiting
+_UNSEEN = object()  # a file the root's classify cache has no answer for yet
+_getframe = sys._getframe
+_current_thread = threading.current_thread
 
 # What ``sys`` had when this module was imported: for a stand-in called after tracing stopped.
 _SYS_SET = getattr(sys, "set_lazy_imports_filter", None)
@@ -69,16 +75,32 @@ _OPCODES: Optional[Tuple[frozenset, Callable[[int], bool]]] = None
 
 
 def _filter(importer: str, name: str, fromlist: Optional[Tuple[str, ...]]) -> Any:
-    """The filter in the interpreter's slot: the application's decision, recorded when it stays lazy."""
+    """The filter in the interpreter's slot: the application's decision, noted when it stays lazy.
+
+    Called at every lazy declaration of the process (the libraries' too, with every import lazy):
+    a statement of the root's code costs a dict lookup (the root's answer for the file) and one
+    tuple appended; anything else, the lookup alone."""
     global _any_declared
     _any_declared = True
     collector = _running
-    if collector is not None and collector.plan and not collector.lazy_without_plan(sys._getframe(1), name):
+    if collector is None:
+        theirs = _theirs
+        return True if theirs is None else theirs(importer, name, fromlist)
+    frame = _getframe(1)
+    if collector.plan and not collector.lazy_without_plan(frame, name):
         return False  # lazy only because plan mode made every import lazy, and not the root's: eager as ever
     theirs = _theirs
     decision = True if theirs is None else theirs(importer, name, fromlist)
-    if decision and collector is not None:
-        collector.declared(sys._getframe(1), name, fromlist)
+    if decision:
+        try:
+            filename = frame.f_code.co_filename
+            hit = collector._files.get(filename, _UNSEEN)
+            if hit is _UNSEEN:
+                hit = collector._root.classify(filename)
+            if hit is not None:
+                collector._raw.append((name, fromlist, hit, frame.f_lineno, collector._now(), _current_thread()))
+        except Exception as exc:  # never into the application's import statement
+            messages.internal_error(exc)
     return decision
 
 
@@ -116,10 +138,16 @@ class LazyImportCollector(Listener):
         # the root's code. The mode found is given back at stop.
         self.plan = plan
         self._mode_found: Optional[str] = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a SIGTERM handler's stop may come while it is held
         # Module name -> the statements waiting for it (``lazy from x import y`` waits for x and x.y).
         self._pending: Dict[str, List[LazyImport]] = {}
         self._installed = False
+        # The filter's notes, (name, fromlist, (file, module), line, ns, thread), not records yet (_drain).
+        self._raw: List[Tuple[Any, ...]] = []
+        # classify's answers by file name, read by the filter without a call (a miss asks classify)
+        files = getattr(root, "_cache", None)
+        self._files: Dict[str, Any] = files if isinstance(files, dict) else {}
+        self._now = registry.clock.now_ns
 
     def start(self) -> None:
         global _running, _theirs, _found
@@ -134,10 +162,12 @@ class LazyImportCollector(Listener):
             sys.set_lazy_imports_filter = set_lazy_imports_filter
             sys.get_lazy_imports_filter = get_lazy_imports_filter
             self._installed = True
+            self._registry.lazy_drain = self._drain
             self._take_inherited()
             if self.plan:
                 self._mode_found = sys.get_lazy_imports()
                 sys.set_lazy_imports("all")
+                self._registry.lazy_plan = True  # said by the report and app.startup
         self._registry.subscribe(self)
         if self.plan:
             messages.info(
@@ -182,6 +212,7 @@ class LazyImportCollector(Listener):
         if not self._installed:
             return
         self._settle(final=True)
+        self._registry.lazy_drain = None
         with _slot_lock:
             self._installed = False
             found, theirs = _found, _theirs
@@ -198,38 +229,49 @@ class LazyImportCollector(Listener):
                 sys.set_lazy_imports(self._mode_found)
             self._mode_found = None
 
-    # -- declarations (the filter, in the declaring thread) ---------------------------------
+    # -- declarations (noted by the filter, in the declaring thread) ------------------------
 
-    def declared(self, frame: FrameType, name: str, fromlist: Optional[Tuple[str, ...]]) -> None:
+    def _drain(self) -> None:
+        """The filter's notes made records, kept by the registry and waiting for their modules,
+        in the order declared."""
+        raw = self._raw
+        if not raw:
+            return
         try:
-            hit = self._root.classify(frame.f_code.co_filename)
-            if hit is None:
-                return  # not the root's code
-            names = tuple(fromlist) if fromlist else ()
-            lazy = LazyImport(
-                name=name,
-                fromlist=names,
-                importer=hit[1],
-                file=hit[0],
-                line=frame.f_lineno,
-                declared_ns=self._registry.now_ns(),
-                thread=threading.current_thread().name,
-            )
-            if not self._registry.add_lazy_import(lazy):
-                return
             with self._lock:
-                for target in _targets(lazy):
-                    self._pending.setdefault(target, []).append(lazy)
-        except Exception as exc:  # never into the application's import statement
+                count = len(raw)  # the filter may append meanwhile (another thread): those stay for next time
+                made = _records(raw[:count])
+                del raw[:count]
+                pending = self._pending
+                for lazy in self._registry.add_lazy_imports(made):
+                    name = lazy.name
+                    group = pending.get(name)
+                    if group is None:
+                        pending[name] = [lazy]
+                    else:
+                        group.append(lazy)
+                    for item in lazy.fromlist:  # lazy from x import y waits for x.y too (_targets)
+                        if item != "*":
+                            target = f"{name}.{item}"
+                            group = pending.get(target)
+                            if group is None:
+                                pending[target] = [lazy]
+                            else:
+                                group.append(lazy)
+        except Exception as exc:
             messages.internal_error(exc)
 
     # -- reifications (registry listener, in the importing thread) --------------------------
 
     def on_load(self, load: ModuleLoad) -> None:
+        if self._raw:
+            self._drain()
         if load.name in self._pending:
             self._reified(load.name, load)
 
     def on_dependency(self, dependency: DependencyLoad) -> None:
+        if self._raw:
+            self._drain()
         if dependency.name in self._pending:
             self._reified(dependency.name, dependency)
         if _any_declared:
@@ -241,19 +283,15 @@ class LazyImportCollector(Listener):
     def _reified(self, module: str, load: Any) -> None:
         try:
             with self._lock:
-                waiting = self._pending.pop(module, None)
+                # A statement waiting for several modules (x and x.y) may have been reified by
+                # another: its state says so. Claimed here, under the lock, by one load only.
+                waiting = [lazy for lazy in self._pending.pop(module, ()) if lazy.state == LAZY_DECLARED]
                 if not waiting:
                     return
                 for lazy in waiting:
-                    for target in _targets(lazy):
-                        others = self._pending.get(target)
-                        if others is not None and lazy in others:
-                            others.remove(lazy)
-                            if not others:
-                                del self._pending[target]
+                    lazy.state = LAZY_REIFIED
             site = _site_of(load, self._root)
             for lazy in waiting:
-                lazy.state = LAZY_REIFIED
                 lazy.reified_ns = load.start_ns
                 lazy.end_ns = load.end_ns
                 lazy.loaded = module
@@ -267,28 +305,33 @@ class LazyImportCollector(Listener):
     # -- what sys.lazy_modules says --------------------------------------------------------
 
     def _settle(self, final: bool) -> None:
+        """A statement still waits while any module it names is in ``sys.lazy_modules``; every
+        other one was reified (its module imported already, or by a load no hook saw); at the
+        final settling, one still waiting was never used. Worked out by module, not by statement:
+        with every import lazy, a thousand statements wait for a few hundred modules."""
+        self._drain()
         try:
             still = _lazy_modules()
             after = self._registry.startup_complete_ns is not None
             with self._lock:
-                waiting = {id(lazy): lazy for group in self._pending.values() for lazy in group}
-                for lazy in waiting.values():
-                    targets = _targets(lazy)
-                    if any(target in still for target in targets):
-                        if final:
-                            lazy.state = LAZY_NEVER
-                        continue
-                    lazy.state = LAZY_REIFIED  # imported already, or by a load no hook saw
-                    lazy.reified_ns = None  # when is unknown: no load was seen
-                    lazy.after_startup = after
-                    for target in targets:
-                        group = self._pending.get(target)
-                        if group is not None and lazy in group:
-                            group.remove(lazy)
-                            if not group:
-                                del self._pending[target]
+                pending = self._pending
+                waiting: Dict[int, LazyImport] = {}
+                done: Dict[int, LazyImport] = {}
+                for target, group in pending.items():
+                    (waiting if target in still else done).update(zip(map(id, group), group))
+                for key in done.keys() - waiting.keys():
+                    lazy = done[key]
+                    if lazy.state == LAZY_DECLARED:
+                        lazy.state = LAZY_REIFIED
+                        lazy.reified_ns = None  # when is unknown: no load was seen
+                        lazy.after_startup = after
                 if final:
-                    self._pending.clear()
+                    for lazy in waiting.values():
+                        if lazy.state == LAZY_DECLARED:
+                            lazy.state = LAZY_NEVER
+                    pending.clear()
+                else:  # what still waits (a statement reified meanwhile through another module is passed over then)
+                    self._pending = {target: group for target, group in pending.items() if target in still}
         except Exception as exc:
             messages.internal_error(exc)
 
@@ -300,24 +343,38 @@ def after_fork_in_child() -> None:
     _slot_lock = threading.RLock()
     running = _running
     if running is not None:
-        running._lock = threading.Lock()
+        running._lock = threading.RLock()
         # Statements the parent declared and nothing used yet (a --preload master's): the child's
-        # session takes them over, so that a worker's use reifies them there.
-        waiting = {id(lazy): lazy for group in running._pending.values() for lazy in group}
-        _inherited = [lazy.copy() for lazy in waiting.values()]
+        # session takes them over, so that a worker's use reifies them there. Its notes not yet
+        # made records too (not through the parent's registry, whose lock a thread may have held).
+        _inherited = [lazy.copy() for lazy in _waiting(running._pending)] + _records(list(running._raw))
+
+
+def _records(notes: List[Tuple[Any, ...]]) -> List[LazyImport]:
+    """The filter's notes (``_filter``) as records."""
+    return [LazyImport(name, tuple(fromlist) if fromlist else (), hit[1], hit[0], line, ns, thread.name)
+            for name, fromlist, hit, line, ns, thread in notes]
+
+
+def _waiting(pending: Dict[str, List[LazyImport]]) -> List[LazyImport]:
+    """The statements still waiting, each once, in the order declared (by identity: a record's ``==``
+    compares every field)."""
+    seen: Dict[int, LazyImport] = {}
+    for group in pending.values():
+        for lazy in group:
+            if lazy.state == LAZY_DECLARED:
+                seen[id(lazy)] = lazy
+    return sorted(seen.values(), key=lambda lazy: lazy.declared_ns)
 
 
 def _targets(lazy: LazyImport) -> List[str]:
     return [lazy.name] + [f"{lazy.name}.{item}" for item in lazy.fromlist if item != "*"]
 
 
-def _lazy_modules() -> frozenset:
-    for _ in range(3):
-        try:
-            return frozenset(getattr(sys, "lazy_modules", ()))
-        except RuntimeError:  # changed size while copied (another thread reifying)
-            continue
-    return frozenset()
+def _lazy_modules() -> Any:
+    """``sys.lazy_modules`` itself, not a copy: only asked whether it holds a name (no iteration
+    that another thread reifying could break), and it holds every declaration of the process."""
+    return getattr(sys, "lazy_modules", frozenset())
 
 
 def _learn_opcodes() -> None:

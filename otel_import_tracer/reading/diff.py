@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from otel_import_tracer import semconv
 from otel_import_tracer.reading import noise
-from otel_import_tracer.reading.lazy_moves import LazyMove, lazy_moves
+from otel_import_tracer.reading.lazy_moves import LazyMove, lazy_moves, plan_mode
 from otel_import_tracer.reading.records import Failure, Process
 from otel_import_tracer.reading.timings import self_times
 
@@ -67,6 +67,11 @@ class Side:
     @property
     def startup_summary(self) -> noise.Summary:
         return self.startup_ms, self.startup_spread_ms, self.startup_fastest_ms
+
+    @property
+    def plan_runs(self) -> int:
+        """Its startups in lazy plan mode: their laziness was the tracer's, not the code's."""
+        return sum(1 for process in self.startups if plan_mode(process))
 
 
 @dataclasses.dataclass(frozen=True)

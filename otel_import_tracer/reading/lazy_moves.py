@@ -7,6 +7,11 @@ on one side and eager on the other. What it did to startup is the module's own l
 (its cumulative time when it loaded before startup complete, 0 when it did not), median over each
 side's startups: lazy saves all of it when the module is never used or first used after startup,
 nothing when startup needs it anyway (the lazy side's fate says which).
+
+A run in lazy plan mode (``IMPORT_TRACING_LAZY_PLAN``: its report's ``lazy_plan``, its
+``app.startup``'s attribute) had every import of the root's code made lazy by the tracer, not by
+the code: its statements are neither lazy nor eager here, so it makes no move (the diff says that
+a side held such a run).
 """
 
 from __future__ import annotations
@@ -36,8 +41,15 @@ class LazyMove:
         return self.head_ms - self.base_ms
 
 
+def plan_mode(process: Process) -> bool:
+    """Whether the process ran in lazy plan mode (the tracer made the root's imports lazy)."""
+    return process.header.get("lazy_plan") is True
+
+
 def lazy_moves(base: Sequence[Process], head: Sequence[Process]) -> List[LazyMove]:
     """The modules that went lazy (or back to eager) from ``base`` to ``head``; biggest effect on startup first."""
+    base = [process for process in base if not plan_mode(process)]
+    head = [process for process in head if not plan_mode(process)]
     lazy = {"base": _lazy_statements(base), "head": _lazy_statements(head)}
     loaded = {"base": _loaded(base), "head": _loaded(head)}
     moves = []

@@ -226,6 +226,8 @@ def _startup_document(span: Dict[str, Any], resource: Dict[str, Any], at: _Where
         document["command"] = command
     if isinstance(entry, str):
         document["entry"] = entry
+    if attributes.get(semconv.ATTR_LAZY_PLAN) is True:
+        document["lazy_plan"] = True
     if attributes.get(semconv.ATTR_STARTUP_FAILED):
         status = span.get("status")
         document["startup_failure"] = status.get("message", "") if isinstance(status, dict) else ""

@@ -85,6 +85,7 @@ class Dependency:
     distribution: Optional[str]
     version: Optional[str]
     stack_parent: Optional[str] = ABSENT  # as Module's
+    by_use: bool = False  # Python 3.15+: loaded by the use of a lazy name at ``line``, not by an import statement
 
 
 LAZY_DECLARED, LAZY_REIFIED, LAZY_NEVER = "declared", "reified", "never"  # a LazyImport's state, as lazy_record.py says
@@ -302,7 +303,7 @@ def dependency_of(entry: Dict[str, Any]) -> Optional[Dependency]:
             or (distribution is not None and type(distribution) is not str) or (version is not None and type(version) is not str)):
         return None
     return Dependency(name, _shared(importer), importer_file, line, offset, duration, _shared(thread), lazy, distribution, version,
-                      _shared(_stack_parent(entry)))
+                      _shared(_stack_parent(entry)), entry.get("by_use") is True)
 
 
 _BUILDERS: Dict[Type[Any], Callable[[Dict[str, Any]], Any]] = {Module: module_of, Failure: failure_of, Dependency: dependency_of}
@@ -392,7 +393,7 @@ def of_registry(registry: Any) -> Process:
     dependencies = [
         Dependency(dependency.name, dependency.importer, dependency.importer_file, dependency.line, (dependency.start_ns - origin) / _NS_PER_MS,
                    _ms_or_none(dependency.duration_ns), dependency.thread, dependency.lazy, None, None,
-                   _name_of(dependency.stack_parent))
+                   _name_of(dependency.stack_parent), dependency.by_use)
         for dependency in registry.dependencies()
     ]
     lazy_imports = [

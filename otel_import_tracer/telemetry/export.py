@@ -44,6 +44,8 @@ def startup_trace(telemetry: Telemetry, destination: Any) -> None:
     from otel_import_tracer import kind
 
     attributes.update(kind.span_attributes(telemetry.role or semconv.ROLE_SCRIPT, registry.root.root))
+    if registry.lazy_plan:
+        attributes[semconv.ATTR_LAZY_PLAN] = True
     if telemetry._open_startup is not None and registry.startup_complete_wall_ns is not None:
         # The application's spans under it are on the system clock: never end before them.
         end_ns = max(end_ns, registry.startup_complete_wall_ns)

@@ -19,6 +19,7 @@ CHANGES_TITLE = ("Biggest changes in import time (self = without the imports ins
 
 def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()) -> str:
     lines = [f"Startup diff: {_runs(result.base)} -> {_runs(result.head)}{_medians(result)}", ""]
+    lines += [_plan_sentence(one) for one in (result.base, result.head) if one.plan_runs]
     lines.append(f"Startup time: {_startup_phrase(result)}")
     lines.append(
         f"Modules at startup: {len(result.base.modules)} -> {len(result.head.modules)} "
@@ -45,6 +46,14 @@ def format_text(result: DiffResult, top: int = TOP, verdicts: Sequence[str] = ()
     if verdicts:
         lines += [""] + list(verdicts)
     return "".join(printable(line) + "\n" for line in lines)
+
+
+def _plan_sentence(one: Side) -> str:
+    """Said of a side that holds runs in lazy plan mode: what the tracer made lazy is not a move."""
+    runs = "a lazy plan mode run" if one.plan_runs == len(one.startups) == 1 else (
+        f"{one.plan_runs} of {len(one.startups)} runs in lazy plan mode")
+    return (f"{one.label}: {runs} (IMPORT_TRACING_LAZY_PLAN): the tracer, not the code, made the root's imports lazy, "
+            "so none counts as moved between eager and lazy, and its startup is not the code's own.")
 
 
 def _noise_sentence(result: DiffResult) -> str:
@@ -91,6 +100,7 @@ def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] 
     lines += [
         f"{_md(_runs(result.base))} → {_md(_runs(result.head))}{_medians(result)}.",
         "",
+        *[f"{_md(_plan_sentence(one))}\n" for one in (result.base, result.head) if one.plan_runs],
         "| | base | head | change |",
         "|---|---|---|---|",
         f"| startup time (median ±MAD) | {_spread(result.base.startup_ms, result.base.startup_spread_ms, len(result.base.startups))} | "
@@ -133,7 +143,7 @@ def format_markdown(result: DiffResult, top: int = TOP, verdicts: Sequence[str] 
 
 def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[str] = ()) -> Dict[str, Any]:
     def side_json(one: Side) -> Dict[str, Any]:
-        return {
+        found = {
             "startups": len(one.startups),
             "inputs": sorted({report.path for report in one.startups}),
             "startup_ms": one.startup_ms,
@@ -141,6 +151,9 @@ def to_json(result: DiffResult, failed: Sequence[str] = (), unknown: Sequence[st
             "startup_fastest_ms": one.startup_fastest_ms,
             "modules": len(one.modules),
         }
+        if one.plan_runs:  # it holds runs in lazy plan mode (Python 3.15): their laziness is no move
+            found["lazy_plan"] = True
+        return found
 
     return {
         "schema": DIFF_SCHEMA,

@@ -8,7 +8,7 @@ from the registry alone, at stop, so it costs nothing before.
 
 from __future__ import annotations
 
-from typing import Collection, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 from otel_import_tracer.messages import PREFIX, printable
 from otel_import_tracer.reading.records import LAZY_NEVER, LAZY_REIFIED, LazyImport, Process, of_registry
@@ -24,15 +24,11 @@ PAGE_FOLLOWS = False
 
 def summary_lines(registry: Registry, report_path: Optional[str] = None) -> List[str]:
     """The summary of a live registry, read as records."""
-    uses = {(load.name, load.importer, load.line) for load in registry.dependencies() if load.by_use}
-    return render(of_registry(registry), report_path, uses)
+    return render(of_registry(registry), report_path)
 
 
-def render(process: Process, report_path: Optional[str] = None,
-           uses: Collection[Tuple[str, Optional[str], Optional[int]]] = ()) -> List[str]:
-    """The summary of a process's records, live or read back from its report: the same lines.
-    ``uses`` (live, Python 3.15+): the dependency loads (name, importer, line) that the use of a lazy
-    name made, not an import statement."""
+def render(process: Process, report_path: Optional[str] = None) -> List[str]:
+    """The summary of a process's records, live or read back from its report: the same lines."""
     loads = process.modules
     startup = [load for load in loads if not load.lazy]
     lazy = [load for load in loads if load.lazy]
@@ -53,7 +49,7 @@ def render(process: Process, report_path: Optional[str] = None,
         slow = sorted(dependencies, key=lambda dependency: -(dependency.duration_ms or 0.0))[:SLOWEST]
         lines.append("slowest dependencies: " + ", ".join(
             f"{dependency.name} {_ms_of(dependency.duration_ms or 0.0)} "
-            f"({'lazy, first used at' if (dependency.name, dependency.importer, dependency.line) in uses else 'by'} "
+            f"({'lazy, first used at' if dependency.by_use else 'by'} "
             f"{dependency.importer or '?'}{'' if dependency.line is None else f':{dependency.line}'})" for dependency in slow
         ))
     if lazy:
