@@ -39,8 +39,17 @@ _SESSIONS: List[_Session] = []
 _lock = threading.Lock()
 _originals: List[Tuple[Any, str, Any, Any]] = []  # (owner, attribute, original, ours)
 # runpy's own _run_code is given this to run: it sets up the module's globals as it does, and
-# ours then runs the application's code itself, in its place (one frame, as untraced).
-_NOTHING = compile("", "<otel-import-tracer>", "exec")
+# ours then runs the application's code itself, in its place (one frame, as untraced). Not made
+# by compile(): its first call builds the interpreter's AST types (8-12 M instructions, most of
+# what starting the tracer cost), which the application seldom needs. A function's empty body,
+# made module code (not CO_OPTIMIZED | CO_NEWLOCALS), is what compile("") would give.
+def _nothing() -> None:
+    pass
+
+
+_NOTHING = _nothing.__code__.replace(co_filename="<otel-import-tracer>", co_name="<module>",
+                                     co_flags=_nothing.__code__.co_flags & ~0x3)
+del _nothing
 
 
 def _run_code(
