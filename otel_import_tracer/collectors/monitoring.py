@@ -14,7 +14,7 @@ import threading
 from types import CodeType
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional
+    from typing import Any, Callable, Dict, Optional
 
 from otel_import_tracer import messages
 import otel_import_tracer.collectors.frames as frames
@@ -29,6 +29,9 @@ _SEP = os.sep
 _DOT, _DOTDOT, _DOUBLE = _SEP + "." + _SEP, _SEP + ".." + _SEP, _SEP + _SEP  # a path classify would normalize
 _SUFFIXES = (SOURCE_SUFFIX, SOURCELESS_SUFFIX)  # the files classify looks at
 TOOL_NAME = "otel-import-tracer"
+# File names the callback remembers as decided: compiled code can be named anything ("<string>",
+# generated names); past this many, an undecided name is decided again each time (C string tests).
+_MOST_DECIDED = 100_000
 
 _tool_lock = threading.Lock()
 _ran_before = False  # DISABLE outlives free_tool_id: a later session must re-enable locations
@@ -96,20 +99,27 @@ class MonitoringCollector:
         """The ``PY_START`` callback: a closure, not a bound method (a call less per code object).
 
         Called once per code object the process runs (6,000 in a 300-module app's startup), and
-        nearly all are dismissed in C: code of no ``.py``/``.pyc`` file (``<string>``, which
-        dataclasses, namedtuple and pydantic compile, 1,500 of them; ``<frozen ...>``); an
-        absolute, normalized file name not under the root (classify's cache costs a call and a
-        dict lookup more, and keeps every such name); a file of the root already recorded (the
-        functions of every imported module: a thousand). Only the rest look at the frames."""
+        nearly all are dismissed by one dict lookup of the code's file name: the files already
+        decided, each one's first code object decided in C (code of no ``.py``/``.pyc`` file:
+        ``<string>``, which dataclasses, namedtuple and pydantic compile, 1,500 of them, and
+        ``<frozen ...>``; an absolute, normalized file name not under the root; a file of the
+        root already recorded) or by classify. Only the rest look at the frames."""
         registry, root, prefixes, knows = self._registry, self._root, self._prefixes, self._registry.knows
         disable, suffixes, sep, dot, dotdot, double = _DISABLE, _SUFFIXES, _SEP, _DOT, _DOTDOT, _DOUBLE
+        # File name -> None: decided for good (a file recorded stays recorded, a root stays put).
+        # The code objects of one file share its name's string, whose hash the str keeps.
+        decided: Dict[str, None] = {}
+        most = _MOST_DECIDED
 
         def on_py_start(code: CodeType, instruction_offset: int) -> Any:
             filename = code.co_filename
-            if not filename.endswith(suffixes):
+            if filename in decided:
                 return disable
-            if filename.startswith(sep) and (not filename.startswith(prefixes) or knows(filename)) \
-                    and dot not in filename and dotdot not in filename and double not in filename:
+            if not filename.endswith(suffixes) or (
+                    filename.startswith(sep) and (not filename.startswith(prefixes) or knows(filename))
+                    and dot not in filename and dotdot not in filename and double not in filename):
+                if len(decided) < most:
+                    decided[filename] = None
                 return disable
             try:
                 # Frame 1 is the frame of `code` itself; its caller is who ran it.
@@ -118,6 +128,8 @@ class MonitoringCollector:
                 if hit is not None and not registry.knows(hit[0]):
                     parent = frames.describe(frames.importer_frame(frame.f_back), root)[0]
                     registry.note_executed(hit[0], hit[1], parent, threading.current_thread().name)
+                if len(decided) < most:
+                    decided[filename] = None  # recorded now, or no file of the root
             except Exception as exc:
                 messages.internal_error(exc)
             return disable
