@@ -273,13 +273,20 @@ def root_files_in(modules: Mapping[str, object], root: SourceRoot, names: Option
     pending = util.__dict__.get("_LazyModule") if type(util) is types.ModuleType else None
     prefixes = root.prefixes
     entries = list(modules.items()) if names is None else [(name, modules.get(name)) for name in names]  # type: ignore[call-overload]
+    module_type, sep = types.ModuleType, os.sep
     for name, module in entries:
-        path = _file_of(module, pending)
-        if path is None:
-            continue
+        if type(module) is module_type:  # the common case, inline (no call a module): reading __dict__ runs no code
+            path = module.__dict__.get("__file__")  # type: ignore[union-attr]
+            if not isinstance(path, str):
+                continue
+        else:
+            path = _file_of(module, pending)
+            if path is None:
+                continue
         if seen is not None:
             seen.append(name)
-        if surely_outside(path, prefixes):
+        if (not path.startswith(prefixes) and type(path) is str and path.startswith(sep)  # surely_outside, inline
+                and _DOT not in path and _DOTDOT not in path and _DOUBLE_SEP not in path):
             continue
         hit = root.classify(path, name if isinstance(name, str) else None)
         if hit is not None:
