@@ -36,7 +36,7 @@ import re
 import sys
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
-    from typing import Iterable, Iterator, List, Optional
+    from typing import Dict, Iterable, Iterator, List, Optional
 
 from otel_import_tracer import messages
 
@@ -46,10 +46,14 @@ MODULE_PREFIX = "LOADED_MODULE: "
 LOCK_WAIT_SECONDS = 2.0  # then write anyway: a reader copes with interleaved blocks
 
 # What a value escapes: the characters printable escapes, and the backslash that starts an escape.
-_UNSAFE = re.compile(f"[\\\\{messages.UNPRINTABLE}]")
+_UNSAFE = f"[\\\\{messages.UNPRINTABLE}]"
 # What unescape reads: \xNN (a byte: below 0x80 the ASCII character, above it the byte of a name
 # that is not UTF-8, U+DC80..U+DCFF), \uNNNN, \UNNNNNNNN, and \n \r \t \\.
-_ESCAPE = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.DOTALL)
+_ESCAPE = r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))"
+# Both compiled at their first use (_compiled), not at import: the stop of a traced process
+# imports this module to write its lines, and compiling them cost it 6 M instructions (3.12),
+# for names that almost never need an escape.
+_patterns: Dict[str, "re.Pattern[str]"] = {}
 _UNESCAPED = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}
 
 
@@ -86,7 +90,7 @@ def escape(value: str) -> str:
     an ordinary app) is returned as it is: checked in C, once per file and module at the stop."""
     if value.isprintable() and "\\" not in value and value[:1] != " " and value[-1:] != " ":
         return value
-    value = _UNSAFE.sub(_escape_match, value)
+    value = _compiled(_UNSAFE).sub(_escape_match, value)
     if value[:1].isspace():  # the reader strips around a value: whitespace at an end is escaped
         value = messages.escape_char(value[0]) + value[1:]
     if value[-1:].isspace():
@@ -99,7 +103,14 @@ def unescape(text: str) -> str:
     of a version before escapes (``LOADED_SRC_FILE: /app/src/a\\b.py``) reads as it was."""
     if "\\" not in text:
         return text
-    return _ESCAPE.sub(_unescape_match, text)
+    return _compiled(_ESCAPE, re.DOTALL).sub(_unescape_match, text)
+
+
+def _compiled(pattern: str, flags: int = 0) -> "re.Pattern[str]":
+    compiled = _patterns.get(pattern)
+    if compiled is None:
+        compiled = _patterns[pattern] = re.compile(pattern, flags)
+    return compiled
 
 
 def _escape_match(match: "re.Match[str]") -> str:

@@ -83,6 +83,8 @@ def printable(text: str) -> str:
     shutdown lines use the same escapes (``logs.escape``), and also double a backslash so that
     they read back exactly; here, for a reader, a backslash is left as it is."""
     global _unprintable
+    if text.isprintable():  # none of UNPRINTABLE is printable: told in C, no pattern compiled (the summary's lines)
+        return text
     if _unprintable is None:
         import re
 

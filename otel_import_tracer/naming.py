@@ -19,7 +19,7 @@ import sys
 import types
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Mapping, Optional, Tuple
+    from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 SOURCE_SUFFIX = ".py"
 # A sourceless image (``python -m compileall -b``, the ``.py`` files deleted): the import system
@@ -261,15 +261,32 @@ def surely_outside(path: object, prefixes: Tuple[str, ...]) -> bool:
             and _DOT not in path and _DOTDOT not in path and _DOUBLE_SEP not in path)  # type: ignore[operator]
 
 
-def root_files_in(modules: Mapping[str, object], root: SourceRoot) -> List[Tuple[str, str]]:
-    """``(path, name)`` of each module in ``modules`` (``sys.modules``) whose file is under ``root``."""
+def root_files_in(modules: Mapping[str, object], root: SourceRoot, names: Optional[Iterable[Any]] = None,
+                  seen: Optional[List[Any]] = None) -> List[Tuple[str, str]]:
+    """``(path, name)`` of each module in ``modules`` (``sys.modules``) whose file is under ``root``.
+
+    ``names``: only these keys of ``modules``. ``seen``: given the names whose module has a file
+    name, looked at for good; the others (a builtin, a namespace package, a lazy module not yet
+    loaded, not a module) may have one later."""
     found = []
     util = modules.get("importlib.util")
     pending = util.__dict__.get("_LazyModule") if type(util) is types.ModuleType else None
     prefixes = root.prefixes
-    for name, module in list(modules.items()):
-        path = _file_of(module, pending)
-        if path is None or surely_outside(path, prefixes):
+    entries = list(modules.items()) if names is None else [(name, modules.get(name)) for name in names]  # type: ignore[call-overload]
+    module_type, sep = types.ModuleType, os.sep
+    for name, module in entries:
+        if type(module) is module_type:  # the common case, inline (no call a module): reading __dict__ runs no code
+            path = module.__dict__.get("__file__")  # type: ignore[union-attr]
+            if not isinstance(path, str):
+                continue
+        else:
+            path = _file_of(module, pending)
+            if path is None:
+                continue
+        if seen is not None:
+            seen.append(name)
+        if (not path.startswith(prefixes) and type(path) is str and path.startswith(sep)  # surely_outside, inline
+                and _DOT not in path and _DOTDOT not in path and _DOUBLE_SEP not in path):
             continue
         hit = root.classify(path, name if isinstance(name, str) else None)
         if hit is not None:

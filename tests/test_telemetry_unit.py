@@ -227,3 +227,25 @@ def test_an_endpoint_that_listens_or_sits_behind_a_proxy_is_left_to_the_exporter
 def test_unconfigured_export_is_known_from_the_environment_alone(env: Dict[str, str], note: Optional[str]) -> None:
     found = setup.unconfigured(env)
     assert found is None if note is None else note in (found or ""), found
+
+
+def test_group_notes_of_killed_processes_are_pruned_and_young_ones_kept(tmp_path: Any) -> None:
+    """A note older than a day is removed when the next one of its kind is written; a note of a
+    group named within the day is kept without being looked at (its name holds when the group
+    was named, and the note was made after that)."""
+    import os
+    import time
+
+    from otel_import_tracer.telemetry import group
+
+    now_ns = time.time_ns()
+    day_ns = 24 * 3600 * 10**9
+    stale = tmp_path / f"summary-1-{now_ns - 2 * day_ns}"
+    young = tmp_path / f"summary-2-{now_ns - 60 * 10**9}"
+    odd = tmp_path / "summary-odd"  # not a name of ours: its age is read from the file
+    other = tmp_path / f"no-exporter-3-{now_ns - 2 * day_ns}"
+    for path in (stale, young, odd, other):
+        path.write_text("")
+        os.utime(path, (time.time() - 2 * 24 * 3600,) * 2)
+    group._prune(str(tmp_path), "summary")
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([young.name, other.name])

@@ -15,105 +15,12 @@ import json
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
-_SLOTS = {"slots": True} if sys.version_info >= (3, 10) else {}
+from otel_import_tracer.reading.record_types import (  # noqa: F401 - the records, re-exported
+    ABSENT, LAZY_DECLARED, LAZY_NEVER, LAZY_REIFIED, Dependency, Failure, LazyImport, Module, ValueRecord, record_class,
+)
+
 _NUMBER = (int, float)
 JsonPath = Tuple[Union[str, int], ...]
-
-
-class _Absent:
-    """The ``stack_parent`` of an entry that has none: written before the import stack was
-    recorded (``None`` is a load begun with no other in progress on its thread)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-    def __reduce__(self) -> str:
-        return "ABSENT"  # one object, across copies and processes
-
-
-ABSENT: Any = _Absent()
-
-
-@dataclasses.dataclass(**_SLOTS)
-class Module:
-    """A module of the root, loaded (``offset_ms`` after the process's tracing started)."""
-
-    name: str
-    file: str
-    offset_ms: float
-    duration_ms: Optional[float]  # None: still loading, or a saved trace without it
-    importer: Optional[str]
-    thread: str
-    preloaded: bool
-    lazy: bool
-    source: str
-    # The load whose import was running on its thread when this one began (the import stack, as
-    # ``-X importtime`` nests imports); None: none was; ABSENT: an older report (its importer stands in).
-    stack_parent: Optional[str] = ABSENT
-
-
-@dataclasses.dataclass(**_SLOTS)
-class Failure:
-    """An import that failed, and where (the first of ``count`` alike)."""
-
-    name: str
-    importer: Optional[str]
-    importer_file: Optional[str]
-    line: Optional[int]
-    exception_type: str
-    message: str
-    offset_ms: float
-    thread: str
-    lazy: bool
-    count: int = 1
-
-
-@dataclasses.dataclass(**_SLOTS)
-class Dependency:
-    """A module from outside the root imported directly by the root's code."""
-
-    name: str
-    importer: Optional[str]
-    importer_file: str
-    line: Optional[int]
-    offset_ms: float
-    duration_ms: Optional[float]
-    thread: str
-    lazy: bool
-    distribution: Optional[str]
-    version: Optional[str]
-    stack_parent: Optional[str] = ABSENT  # as Module's
-    by_use: bool = False  # Python 3.15+: loaded by the use of a lazy name at ``line``, not by an import statement
-
-
-LAZY_DECLARED, LAZY_REIFIED, LAZY_NEVER = "declared", "reified", "never"  # a LazyImport's state, as lazy_record.py says
-
-
-@dataclasses.dataclass(**_SLOTS)
-class LazyImport:
-    """A lazy import statement of the root's code in one process (Python 3.15+: a report's
-    ``lazy_imports`` entry, or what a trace's lazy-import events say), and what became of it."""
-
-    name: str
-    fromlist: Tuple[str, ...]
-    importer: Optional[str]
-    file: str
-    line: Optional[int]
-    state: str  # declared (not used yet), reified or never
-    after_startup: Optional[bool]
-    duration_ms: Optional[float]
-    forced_file: Optional[str]
-    forced_line: Optional[int]
-    request: Optional[Dict[str, Any]]  # the span current at a use after startup: name, trace_id, span_id
-    forced_by: Optional[str] = None  # the module whose use reified it
-    thread: str = ""
-
-    @property
-    def forced_at(self) -> Optional[str]:
-        return None if self.forced_file is None else f"{self.forced_file}:{self.forced_line}"
-
 
 Record = Union[Module, Failure, Dependency]
 
@@ -187,11 +94,12 @@ LISTS: Tuple[Tuple[str, Type[Any], Dict[str, Tuple[Any, ...]]], ...] = (
 )
 
 
-@dataclasses.dataclass
-class Process:
+@record_class
+class Process(ValueRecord):
     """One process as a source saw it: its header (the report's fields, a later writer's extra
     ones kept) and its records."""
 
+    _FIELDS = ("path", "header", "modules", "failed_imports", "dependencies", "lazy_imports")
     path: str  # the input it came from
     header: Dict[str, Any]
     modules: List[Module]
@@ -199,7 +107,16 @@ class Process:
     dependencies: List[Dependency]  # none in a version 1 report
     # Python 3.15+: the lazy import statements of the root's code; None: the source had none to say
     # (a run before 3.15, a container log).
-    lazy_imports: Optional[List[LazyImport]] = None
+    lazy_imports: Optional[List[LazyImport]]
+
+    def __init__(self, path: str, header: Dict[str, Any], modules: List[Module], failed_imports: List[Failure],
+                 dependencies: List[Dependency], lazy_imports: Optional[List[LazyImport]] = None) -> None:
+        self.path = path
+        self.header = header
+        self.modules = modules
+        self.failed_imports = failed_imports
+        self.dependencies = dependencies
+        self.lazy_imports = lazy_imports
 
     @property
     def root(self) -> str:

@@ -9,18 +9,21 @@ thread (its import-stack children: modules of the root and dependencies alike), 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, Optional, Protocol, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
-from otel_import_tracer.reading.records import ABSENT
+from otel_import_tracer.reading.record_types import ABSENT
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a Protocol class costs its making at import, and only a type checker reads it
+    from typing import Protocol
 
-class Timed(Protocol):
-    """A load as the time accounting reads it (a ``Module`` or ``Dependency`` record)."""
+    class Timed(Protocol):
+        """A load as the time accounting reads it (a ``Module`` or ``Dependency`` record)."""
 
-    name: str
-    duration_ms: Optional[float]
-    importer: Optional[str]
-    stack_parent: Any  # a name, None (top of its thread's stack) or ABSENT (an older report)
+        name: str
+        duration_ms: Optional[float]
+        importer: Optional[str]
+        stack_parent: Any  # a name, None (top of its thread's stack) or ABSENT (an older report)
 
 
 def finite(value: Optional[float]) -> float:

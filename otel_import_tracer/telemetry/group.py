@@ -71,10 +71,16 @@ if hasattr(os, "register_at_fork"):  # a forked child's stop must not remove its
 
 
 def _prune(directory: str, what: str) -> None:
+    """Remove the stale notes of ``what``. A note is made after its group was named, and the name
+    holds that time (``join``): a note of a group named within ``_STALE_S`` is not stale, and is
+    not looked at (an lstat each: the notes of killed processes pile up on a busy host)."""
     now = time.time()
     try:
         names: List[str] = [name for name in os.listdir(directory) if name.startswith(what + "-")]
         for name in names:
+            named_ns = name.rpartition("-")[2]
+            if named_ns.isdigit() and 0 <= now - int(named_ns) / 1e9 <= _STALE_S:
+                continue
             path = os.path.join(directory, name)
             if now - os.lstat(path).st_mtime > _STALE_S:
                 os.unlink(path)
