@@ -190,7 +190,9 @@ def test_a_diff_puts_a_planted_regression_first_not_a_dependency_that_got_slower
     first = result["changes"][0]
     assert first["name"] == "src.planted", result["changes"]
     main = {change["name"]: change for change in result["changes"] + result["unchanged"]}["src.main"]
-    assert abs(main["self_delta_ms"]) < 20, main  # not the dependency's +100 ms
+    # not the dependency's +100 ms; half of it, not less: two loaded runs' self times of src.main
+    # differed by 22.5 ms once (3.11 settrace, load average 25)
+    assert abs(main["self_delta_ms"]) < 50, main
     assert [change["name"] for change in result["dependencies"]["changes"]][:1] == ["slowdep"]
     text = subprocess.run([*CLI, "diff", str(base.report), str(head.report)], capture_output=True, cwd=str(REPO),
                           env=clean_env(), timeout=120).stdout.decode()
