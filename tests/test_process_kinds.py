@@ -132,3 +132,17 @@ def test_diff_of_folders_with_two_kinds_compares_each_kind_with_itself(tmp_path:
     shown = cli("report", str(server_report), "--html", str(page))
     assert shown.returncode == 0, shown.stderr
     assert "<dt>Process</dt><dd>server: uvicorn</dd>" in page.read_text(), page.read_text()[:3000]
+
+
+@pytest.mark.python_independent
+def test_kinds_come_in_a_fixed_order_whatever_order_the_processes_came_in() -> None:
+    """A folder's reports are listed by name, which says nothing of kind: under load the script's
+    report once came first and diff put ``script: src.settings`` before ``server: uvicorn``."""
+    from types import SimpleNamespace
+
+    from otel_import_tracer.reading import kinds
+
+    found = [SimpleNamespace(kind=kind) for kind in (("script", "src.settings"), ("worker", None), ("server", "uvicorn"), None)]
+    expected = [("server", "uvicorn"), ("worker", None), ("script", "src.settings"), None]
+    assert list(kinds.grouped(found)) == expected  # type: ignore[arg-type]
+    assert list(kinds.grouped(found[::-1])) == expected  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
+from otel_import_tracer import semconv
 from otel_import_tracer.reading.records import Process
 
 if TYPE_CHECKING:
@@ -31,11 +32,22 @@ def label(kind: Kind) -> str:
 
 
 def grouped(processes: Sequence[Process]) -> Dict[Kind, List[Process]]:
-    """The processes by kind, kinds in the order first seen."""
+    """The processes by kind, kinds in a fixed order (``_rank``): servers first, whatever order
+    the inputs came in (a folder's reports are listed by name, and a name says nothing of kind)."""
     groups: Dict[Kind, List[Process]] = {}
     for process in processes:
         groups.setdefault(process.kind, []).append(process)
-    return groups
+    return {kind: groups[kind] for kind in sorted(groups, key=_rank)}
+
+
+_ROLES = (semconv.ROLE_SERVER, semconv.ROLE_WORKER, semconv.ROLE_SUPERVISOR, semconv.ROLE_SCRIPT)
+
+
+def _rank(kind: Kind) -> Tuple[int, str, str]:
+    if kind is None:
+        return (len(_ROLES) + 1, "", "")
+    role, entry = kind
+    return (_ROLES.index(role) if role in _ROLES else len(_ROLES), role, entry or "")
 
 
 def counts(processes: Sequence[Process]) -> List[Tuple[str, int]]:
